@@ -1,0 +1,189 @@
+#include "autograd/tape.hpp"
+
+#include "autograd/grad_mode.hpp"
+#include "tensor/math.hpp"
+
+namespace kiln {
+namespace {
+
+// Leaves own their gradient buffer alone, so later accumulation may add in place.
+void accumulate_owned(AutogradMeta& meta, Tensor g) {
+  if (!meta.grad.defined())
+    meta.grad = g.use_count() == 1 ? std::move(g) : g.clone();
+  else
+    math::add_(meta.grad, g);
+}
+
+template <class It>
+Variable record_range(const char* op, Tensor value, It first, It last, BackwardFn backward) {
+  KILN_CHECK(value.defined(), "{}: produced an undefined tensor", op);
+  if (anomaly_enabled() && !math::all_finite(value))
+    throw Error(fmt::format("anomaly: forward of '{}' produced NaN or Inf (output shape {})", op,
+                            value.shape()));
+  bool any = false;
+  if (backward && grad_enabled())
+    for (It it = first; it != last; ++it) any = any || it->requires_grad();
+  if (!any) return Variable(std::move(value));
+  KILN_CHECK(is_floating(value.dtype()), "{}: a differentiable op must return float32/float64, got {}",
+             op, value.dtype());
+
+  Tape& tape = Tape::current();
+  Record r;
+  r.op = op;
+  r.inputs.reserve(static_cast<std::size_t>(std::distance(first, last)));
+  for (It it = first; it != last; ++it) {
+    KILN_CHECK(it->defined(), "{}: input {} is undefined", op, r.inputs.size());
+    const auto& m = it->meta();
+    KILN_CHECK(!m || m->node == 0 || m->tape == &tape,
+               "{}: input {} was recorded on another thread's tape", op, r.inputs.size());
+    r.inputs.push_back(RecordInput{m, it->shape(), it->dtype()});
+  }
+  auto meta = std::make_shared<AutogradMeta>();
+  meta->shape = value.shape();
+  meta->dtype = value.dtype();
+  meta->tape = &tape;
+  r.output = meta;
+  r.backward = std::move(backward);
+  meta->node = tape.append(std::move(r));
+  return Variable::from_op(std::move(value), std::move(meta));
+}
+
+}  // namespace
+
+Variable record(const char* op, Tensor value, std::initializer_list<Variable> inputs, BackwardFn backward) {
+  return record_range(op, std::move(value), inputs.begin(), inputs.end(), std::move(backward));
+}
+
+Variable record(const char* op, Tensor value, const std::vector<Variable>& inputs, BackwardFn backward) {
+  return record_range(op, std::move(value), inputs.begin(), inputs.end(), std::move(backward));
+}
+
+bool should_record(std::initializer_list<Variable> inputs) {
+  if (!grad_enabled()) return false;
+  for (const auto& v : inputs)
+    if (v.requires_grad()) return true;
+  return false;
+}
+
+bool Grads::needs(std::size_t i) const { return i < rec_.inputs.size() && rec_.inputs[i].meta != nullptr; }
+
+std::size_t Grads::size() const { return rec_.inputs.size(); }
+
+void Grads::add(std::size_t i, Tensor g) {
+  KILN_CHECK(i < rec_.inputs.size(), "{} backward: gradient for input {} but the op has {} inputs", rec_.op,
+             i, rec_.inputs.size());
+  const RecordInput& in = rec_.inputs[i];
+  if (!in.meta) return;
+  KILN_CHECK(g.defined() && g.shape() == in.shape && g.dtype() == in.dtype,
+             "{} backward: gradient for input {} is {} {} but the input is {} {}", rec_.op, i,
+             g.defined() ? dtype_name(g.dtype()) : "undefined", g.shape(), in.dtype, in.shape);
+  if (anomaly_enabled() && !math::all_finite(g))
+    throw Error(fmt::format("anomaly: backward of '{}' produced NaN or Inf in the gradient of input {} "
+                            "(shape {})", rec_.op, i, in.shape));
+  AutogradMeta& m = *in.meta;
+  if (m.node == 0) {
+    accumulate_owned(m, std::move(g));
+    return;
+  }
+  const auto* tape = static_cast<const Tape*>(m.tape);
+  KILN_CHECK(tape->find(m.node) != nullptr,
+             "backward: input {} of '{}' comes from a part of the graph that an earlier backward() "
+             "already freed; pass retain_graph=true to the first backward() to go through it again",
+             i, rec_.op);
+  m.pending = m.pending.defined() ? math::add(m.pending, g) : std::move(g);
+}
+
+Tape& Tape::current() {
+  static thread_local Tape tape;
+  return tape;
+}
+
+std::size_t Tape::live_records() const {
+  std::size_t n = 0;
+  for (const auto& r : records_) n += r.live() ? 1 : 0;
+  return n;
+}
+
+std::uint64_t Tape::append(Record r) {
+  if (records_.size() >= collect_at_) {
+    collect();
+    collect_at_ = std::max<std::size_t>(1024, 2 * records_.size());
+  }
+  records_.push_back(std::move(r));
+  return base_id_ + records_.size() - 1;
+}
+
+const Record* Tape::find(std::uint64_t id) const {
+  if (id < base_id_ || id - base_id_ >= records_.size()) return nullptr;
+  const Record& r = records_[id - base_id_];
+  return r.live() ? &r : nullptr;
+}
+
+void Tape::free_record(Record& r) {
+  r.inputs = {};
+  r.output.reset();
+  r.backward = nullptr;
+}
+
+void Tape::trim() {
+  // Only the front is trimmed: ids are positions from base_id_, and must never be reused while a
+  // variable may still name a freed record (it would silently reach a newer one).
+  while (!records_.empty() && !records_.front().live()) {
+    records_.pop_front();
+    ++base_id_;
+  }
+  if (records_.empty()) collect_at_ = 1024;
+}
+
+void Tape::collect() {
+  // Newest first: freeing a record drops its hold on its inputs, which may free older ones.
+  for (auto it = records_.rbegin(); it != records_.rend(); ++it)
+    if (it->live() && it->output.use_count() == 1) free_record(*it);
+  trim();
+}
+
+void Tape::clear() {
+  for (auto& r : records_) free_record(r);
+  trim();
+}
+
+void Tape::backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& seed, bool retain_graph) {
+  if (root->node == 0) {  // a leaf: its gradient is the seed
+    accumulate_owned(*root, seed);
+    return;
+  }
+  KILN_CHECK(root->tape == this, "backward: the graph was recorded on another thread");
+  KILN_CHECK(find(root->node) != nullptr,
+             "backward: the graph of this output was already freed by an earlier backward(); pass "
+             "retain_graph=true to the first backward() to run backward twice");
+  NoGradGuard no_grad;  // closures compute with plain math; nothing they do is recorded
+  const std::size_t last = root->node - base_id_;
+  std::vector<std::size_t> visited;
+  root->pending = seed;
+  try {
+    for (std::size_t i = last + 1; i-- > 0;) {
+      Record& r = records_[i];
+      if (!r.live() || !r.output->pending.defined()) continue;
+      Tensor g = std::move(r.output->pending);
+      r.output->pending = Tensor();
+      if (r.output->retain) accumulate_owned(*r.output, g);
+      Grads grads(r);
+      r.backward(g, grads);
+      visited.push_back(i);
+    }
+  } catch (...) {
+    for (std::size_t i = 0; i <= last; ++i) {
+      Record& r = records_[i];
+      if (r.live()) r.output->pending = Tensor();
+      for (auto& in : r.inputs)
+        if (in.meta) in.meta->pending = Tensor();
+    }
+    throw;
+  }
+  if (!retain_graph) {
+    for (std::size_t i : visited) free_record(records_[i]);
+    trim();
+  }
+}
+
+}  // namespace kiln

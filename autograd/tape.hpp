@@ -1,0 +1,111 @@
+#pragma once
+// The tape and the API for writing a differentiable op.
+//
+// Note [The tape]: every op whose inputs need a gradient appends one Record (op name, inputs, output,
+// backward closure) to a thread-local, append-only tape. backward() walks the tape in reverse from
+// the root's record: a record whose output holds a pending gradient runs its closure, which adds
+// gradients to its inputs. Records are visited in a fixed order, so the sums are bit-reproducible.
+// Afterwards (unless retain_graph) the walked records are freed, releasing every saved tensor.
+// Records whose output can no longer receive a gradient (nobody holds the output) are collected
+// while recording, so a loop that never calls backward does not grow the tape either.
+//
+// Writing an op (see ops/unary.cpp for many):
+//   // y = exp(x); dx = dy * y
+//   Variable exp(const Variable& x) {
+//     Tensor y = ...;                                    // forward, evaluated now
+//     return record("exp", y, {x}, [y](const Tensor& dy, Grads& g) {
+//       if (g.needs(0)) g.add(0, mul(dy, y));            // only what backward reads is captured
+//     });
+//   }
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "autograd/variable.hpp"
+
+namespace kiln {
+
+struct AutogradMeta {
+  Tensor grad;     // accumulated gradient (leaves, and non-leaves with retain_grad)
+  Tensor pending;  // gradient flowing into a non-leaf during backward
+  Shape shape;
+  DType dtype = kFloat32;
+  std::uint64_t node = 0;          // id of the record that made it; 0 for a leaf
+  const void* tape = nullptr;      // the tape holding that record
+  bool retain = false;
+};
+
+struct Record;
+
+/// What a backward closure receives to deliver input gradients.
+class Grads {
+ public:
+  /// Whether input `i` needs a gradient (skip computing it otherwise).
+  bool needs(std::size_t i) const;
+  /// Adds `g` (shape of input i) to input i's gradient.
+  void add(std::size_t i, Tensor g);
+  std::size_t size() const;
+
+ private:
+  friend class Tape;
+  explicit Grads(const Record& r) : rec_(r) {}
+  const Record& rec_;
+};
+
+using BackwardFn = std::function<void(const Tensor& grad_output, Grads& grads)>;
+
+struct RecordInput {
+  std::shared_ptr<AutogradMeta> meta;  // null when this input needs no gradient
+  Shape shape;
+  DType dtype = kFloat32;
+};
+
+struct Record {
+  const char* op = nullptr;
+  std::vector<RecordInput> inputs;
+  std::shared_ptr<AutogradMeta> output;
+  BackwardFn backward;
+  bool live() const { return output != nullptr; }
+};
+
+/// Makes the result of an op: checks it for anomalies and, when grad mode is on and some input
+/// requires grad, appends a record with `backward` to the tape.
+Variable record(const char* op, Tensor value, std::initializer_list<Variable> inputs, BackwardFn backward);
+Variable record(const char* op, Tensor value, const std::vector<Variable>& inputs, BackwardFn backward);
+
+/// True when an op on these inputs would record (grad mode on and one of them requires grad).
+bool should_record(std::initializer_list<Variable> inputs);
+
+/// The calling thread's tape.
+class Tape {
+ public:
+  static Tape& current();
+
+  /// Live records (not yet freed by backward or collected).
+  std::size_t live_records() const;
+  /// Records held, freed ones included until they can be trimmed.
+  std::size_t size() const { return records_.size(); }
+  /// The records, oldest first (ids first_id() ...), for inspection and graph export.
+  const std::deque<Record>& records() const { return records_; }
+  std::uint64_t first_id() const { return base_id_; }
+  /// Frees every record: all gradients recorded so far become unreachable.
+  void clear();
+
+  // Used by Variable and record(); not for op writers.
+  std::uint64_t append(Record r);
+  const Record* find(std::uint64_t id) const;
+  void backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& seed, bool retain_graph);
+  void collect();
+
+ private:
+  void free_record(Record& r);
+  void trim();
+  std::deque<Record> records_;
+  std::uint64_t base_id_ = 1;
+  std::size_t collect_at_ = 1024;
+};
+
+}  // namespace kiln

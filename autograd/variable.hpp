@@ -1,0 +1,71 @@
+#pragma once
+// Variable: a tensor value plus autograd state (gradient, requires_grad). Copies share one variable,
+// like torch::Tensor. Ops in ops/ops.hpp take and return Variables and record themselves on the tape.
+//
+//   kiln::Variable w(kiln::randn({3, 2}), /*requires_grad=*/true);
+//   kiln::Variable loss = kiln::sum(kiln::tanh(kiln::matmul(x, w)));
+//   loss.backward();
+//   std::cout << w.grad();
+
+#include <memory>
+
+#include "tensor/random.hpp"
+#include "tensor/tensor.hpp"
+
+namespace kiln {
+
+struct AutogradMeta;
+struct VariableImpl;
+
+class Variable {
+ public:
+  /// An undefined variable; defined() is false.
+  Variable() = default;
+  /// Wraps a tensor (sharing its storage). Implicit, so a Tensor can be passed to any op.
+  Variable(Tensor value, bool requires_grad = false);  // NOLINT(google-explicit-constructor)
+
+  bool defined() const { return impl_ != nullptr; }
+  const Tensor& value() const;
+  /// The accumulated gradient (undefined until a backward pass reaches this variable).
+  const Tensor& grad() const;
+  bool requires_grad() const;
+  /// Turns gradient tracking on or off for a leaf: `auto w = kiln::Variable(t).requires_grad_();`
+  Variable& requires_grad_(bool on = true);
+  /// True for variables made by the user rather than by an op.
+  bool is_leaf() const;
+  /// Keep the gradient of this non-leaf in grad() during backward (leaves always keep theirs).
+  void retain_grad();
+
+  /// Backpropagates from this variable. A scalar needs no seed; a non-scalar needs a seed gradient of
+  /// its own shape. retain_graph keeps the tape records so backward can run through them again.
+  void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
+  /// Drops the gradient (as PyTorch's zero_grad(set_to_none=true)).
+  void zero_grad();
+  /// Replaces the gradient (e.g. an optimiser or a test setting it directly).
+  void set_grad(const Tensor& grad);
+  /// Same value, cut from the graph: never requires grad.
+  Variable detach() const;
+  /// Replaces the value in place for every copy of this variable (shape and dtype may change only
+  /// for leaves).
+  void set_value(const Tensor& value);
+
+  // Conveniences forwarded to value().
+  const Shape& shape() const { return value().shape(); }
+  DType dtype() const { return value().dtype(); }
+  int dim() const { return value().dim(); }
+  std::int64_t size(std::int64_t d) const { return value().size(d); }
+  std::int64_t numel() const { return value().numel(); }
+  double item() const { return value().item(); }
+
+  /// Internal: the autograd record of this variable (null when it does not require grad).
+  const std::shared_ptr<AutogradMeta>& meta() const;
+  /// Internal: an op result, already registered on the tape under `meta`.
+  static Variable from_op(Tensor value, std::shared_ptr<AutogradMeta> meta);
+
+ private:
+  std::shared_ptr<VariableImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Variable& v);
+
+}  // namespace kiln

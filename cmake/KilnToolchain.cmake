@@ -1,0 +1,30 @@
+# Compiler-wide settings. Note [One ABI]: -march=native and XTENSOR_USE_XSIMD change the type of
+# xt::xarray and the vector width of every inlined xtensor kernel, so they are set once, here, for
+# every target, never per target.
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+endif()
+
+if(KILN_NATIVE)
+  add_compile_options(-march=native)
+endif()
+
+# Note [GCC 12 SLP miscompile]: with AVX-512 enabled, GCC 12's straight-line (SLP) vectoriser
+# builds the initializer list {x, x, 0, 0} of doubles as {x, x, x, x} (seen at -O2 and -O3 with
+# -march=native on Zen 5 and with -march=x86-64-v4). Loop vectorisation and xsimd's explicit
+# intrinsics are unaffected, so only SLP is turned off. tests/build/compiler_test.cpp pins it.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  add_compile_options(-fno-tree-slp-vectorize)
+endif()
+
+# Tests and examples must never run xtensor at -O0 (about 100x slower).
+if(CMAKE_BUILD_TYPE STREQUAL "Debug")
+  add_compile_options(-O1)
+endif()
+
+if(KILN_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
+endif()

@@ -1,0 +1,135 @@
+#include "tensor/math.hpp"
+
+#include <cmath>
+
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xreducer.hpp>
+
+#include "tensor/dispatch.hpp"
+#include "tensor/xt.hpp"
+
+namespace kiln::math {
+
+namespace {
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  KILN_CHECK(a.defined() && b.defined(), "{}: undefined tensor", op);
+  KILN_CHECK(a.dtype() == b.dtype(), "{}: dtypes differ ({} {} vs {} {})", op, a.dtype(), a.shape(),
+             b.dtype(), b.shape());
+}
+}  // namespace
+
+#define KILN_MATH_BINARY(name, expr)                                                  \
+  Tensor name(const Tensor& a, const Tensor& b) {                                     \
+    check_same_dtype(a, b, #name);                                                    \
+    return dispatch_float(a.dtype(), #name, [&](auto tag) {                           \
+      using T = decltype(tag);                                                        \
+      return xtv::map2<T>(a, b, #name, [](auto& x, auto& y) { return expr; });        \
+    });                                                                               \
+  }
+KILN_MATH_BINARY(add, x + y)
+KILN_MATH_BINARY(sub, x - y)
+KILN_MATH_BINARY(mul, x * y)
+KILN_MATH_BINARY(div, x / y)
+#undef KILN_MATH_BINARY
+
+Tensor neg(const Tensor& a) { return scale(a, -1.0); }
+
+Tensor scale(const Tensor& a, double s) {
+  return dispatch_float(a.dtype(), "scale", [&](auto tag) {
+    using T = decltype(tag);
+    return xtv::map1<T>(a, [s](auto& x) { return x * static_cast<T>(s); });
+  });
+}
+
+void add_(Tensor& a, const Tensor& b) { axpy_(a, 1.0, b); }
+
+void axpy_(Tensor& a, double s, const Tensor& b) {
+  check_same_dtype(a, b, "add_");
+  KILN_CHECK(a.shape() == b.shape(), "add_: shapes {} and {} differ", a.shape(), b.shape());
+  dispatch_float(a.dtype(), "add_", [&](auto tag) {
+    using T = decltype(tag);
+    auto va = xtv::flat<T>(a);
+    auto vb = xtv::flat<T>(b);
+    if (s == 1.0)
+      va += vb;
+    else
+      va += static_cast<T>(s) * vb;
+  });
+}
+
+Tensor sum_to(const Tensor& t, const Shape& shape) {
+  if (t.shape() == shape) return t;
+  const int lead = t.dim() - shape.rank();
+  KILN_CHECK(lead >= 0, "sum_to: cannot sum {} down to {}", t.shape(), shape);
+  std::vector<std::size_t> axes;
+  for (int i = 0; i < t.dim(); ++i) {
+    const bool leading = i < lead;
+    if (leading || (shape[i - lead] == 1 && t.shape()[i] != 1)) {
+      axes.push_back(static_cast<std::size_t>(i));
+      continue;
+    }
+    KILN_CHECK(shape[i - lead] == t.shape()[i], "sum_to: cannot sum {} down to {}", t.shape(), shape);
+  }
+  Tensor out(shape, t.dtype());
+  dispatch_float(t.dtype(), "sum_to", [&](auto tag) {
+    using T = decltype(tag);
+    auto src = xtv::nd<T>(t);
+    // Reduce with kept dims, then drop the leading ones by viewing `out` with the kept shape.
+    Shape kept = t.shape();
+    for (auto ax : axes) kept[static_cast<int>(ax)] = 1;
+    auto dst = xtv::nd<T>(out, kept);
+    dst = xt::sum(src, axes, xt::keep_dims | xt::evaluation_strategy::immediate);
+  });
+  return out;
+}
+
+Tensor expand(const Tensor& t, const Shape& shape) {
+  if (t.shape() == shape) return t;
+  KILN_CHECK(broadcast_shapes(t.shape(), shape, "expand") == shape, "expand: cannot expand {} to {}",
+             t.shape(), shape);
+  Tensor out(shape, t.dtype());
+  dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    auto dst = xtv::nd<T>(out);
+    dst = xt::broadcast(xtv::nd<T>(t), xtv::dims(shape));
+  });
+  return out;
+}
+
+Tensor permute(const Tensor& t, const std::vector<int>& perm) {
+  KILN_CHECK(static_cast<int>(perm.size()) == t.dim(), "permute: {} axes given for a tensor of shape {}",
+             perm.size(), t.shape());
+  Shape shape;
+  for (int p : perm) shape.push_back(t.shape()[p]);
+  Tensor out(shape, t.dtype());
+  dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    auto dst = xtv::nd<T>(out);
+    std::vector<std::size_t> p(perm.begin(), perm.end());
+    dst = xt::transpose(xtv::nd<T>(t), p);
+  });
+  return out;
+}
+
+bool all_finite(const Tensor& t) {
+  if (!is_floating(t.dtype())) return true;
+  return dispatch_float(t.dtype(), "all_finite", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    T acc = 0;
+    for (std::int64_t i = 0; i < t.numel(); ++i) acc += p[i] * 0;  // NaN/Inf * 0 = NaN
+    return !std::isnan(acc);
+  });
+}
+
+double sum_all(const Tensor& t) {
+  return dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    double s = 0;
+    for (std::int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(p[i]);
+    return s;
+  });
+}
+
+}  // namespace kiln::math

@@ -1,0 +1,109 @@
+#include "tensor/storage.hpp"
+
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+namespace kiln {
+namespace {
+
+constexpr std::size_t kAlignment = 64;
+
+std::size_t size_class(std::size_t bytes) {
+  if (bytes <= kAlignment) return kAlignment;
+  if (bytes <= 4096) return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  std::size_t pow2 = 4096;
+  while (pow2 * 2 < bytes) pow2 *= 2;  // pow2 < bytes <= 2 * pow2
+  const std::size_t step = pow2 / 4;
+  return (bytes + step - 1) / step * step;
+}
+
+struct Pool {
+  std::mutex mutex;
+  std::unordered_map<std::size_t, std::vector<void*>> free_lists;
+  MemoryStats stats;
+  std::size_t limit = std::size_t{4} << 30;
+
+  void release_all() {
+    for (auto& [cls, blocks] : free_lists)
+      for (void* p : blocks) std::free(p);
+    free_lists.clear();
+    stats.cached_bytes = 0;
+  }
+  ~Pool() { release_all(); }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: tensors may outlive static destruction order
+  return *p;
+}
+
+}  // namespace
+
+Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
+  const std::size_t cls = size_class(bytes);
+  Pool& p = pool();
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    ++p.stats.allocations;
+    p.stats.allocated_bytes += static_cast<std::int64_t>(cls);
+    if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes)
+      p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
+    auto it = p.free_lists.find(cls);
+    if (it != p.free_lists.end() && !it->second.empty()) {
+      data_ = it->second.back();
+      it->second.pop_back();
+      p.stats.cached_bytes -= static_cast<std::int64_t>(cls);
+      ++p.stats.cache_hits;
+      return;
+    }
+  }
+  data_ = std::aligned_alloc(kAlignment, cls);
+  if (data_ == nullptr) {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    p.stats.allocated_bytes -= static_cast<std::int64_t>(cls);
+    throw std::bad_alloc();
+  }
+}
+
+Storage::~Storage() {
+  const std::size_t cls = size_class(bytes_);
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  p.stats.allocated_bytes -= static_cast<std::int64_t>(cls);
+  if (static_cast<std::size_t>(p.stats.cached_bytes) + cls > p.limit) {
+    std::free(data_);
+    return;
+  }
+  p.free_lists[cls].push_back(data_);
+  p.stats.cached_bytes += static_cast<std::int64_t>(cls);
+}
+
+MemoryStats memory_stats() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  return pool().stats;
+}
+
+void reset_peak_memory_stats() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  pool().stats.peak_allocated_bytes = pool().stats.allocated_bytes;
+}
+
+void empty_cache() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  pool().release_all();
+}
+
+void set_cache_limit(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  pool().limit = bytes;
+}
+
+std::size_t cache_limit() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  return pool().limit;
+}
+
+}  // namespace kiln
