@@ -1,0 +1,14 @@
+#pragma once
+// The subcommands of the `kiln` program; each registers itself on the CLI11 app.
+
+#include <CLI/CLI.hpp>
+
+namespace kiln::cli {
+
+void add_demo_command(CLI::App& app);
+void add_gradcheck_command(CLI::App& app);
+
+/// "OpenBLAS SkylakeX, 1 thread(s)": printed by every command that measures or trains.
+std::string machine_line();
+
+}  // namespace kiln::cli

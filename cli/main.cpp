@@ -1,0 +1,34 @@
+// kiln: the command-line program. `kiln --help` lists the subcommands.
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "ops/gemm.hpp"
+#include "tensor/error.hpp"
+
+namespace kiln::cli {
+
+std::string machine_line() {
+  return fmt::format("OpenBLAS core {}, {} thread(s)", blas::core_name(), blas::num_threads());
+}
+
+}  // namespace kiln::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"Kiln: sequence models on a tape-based autograd, with fused kernels as plugins"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kiln 0.1.0");
+  kiln::cli::add_demo_command(app);
+  kiln::cli::add_gradcheck_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const kiln::Error& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
