@@ -20,7 +20,8 @@ Generator& gen() {
 }
 Variable P(const Shape& s) { return Variable(uniform(s, -1, 1, kFloat64, &gen()), true); }
 Variable Pos(const Shape& s) { return Variable(uniform(s, 0.5, 2, kFloat64, &gen()), true); }
-Variable Const(const Tensor& t) { return Variable(t); }
+// A constant in the dtype of `like`, so every case runs in float32 as well as float64.
+Variable Const(const Tensor& t, const Variable& like) { return Variable(t.to(like.dtype())); }
 Variable Ids(std::vector<std::int64_t> v, const Shape& s = {}) { return Variable(from_data(v, s)); }
 Variable Mask(std::vector<bool> v, const Shape& s) { return Variable(from_data(v, s)); }
 
@@ -83,12 +84,12 @@ std::vector<OpCheck> make_checks() {
   row("var", "var_unbiased", [] { return In{P({3, 5})}; }, [](const In& v) { return var(v[0], {1}); });
   row("var", "var_biased_all", [] { return In{P({3, 5})}; }, [](const In& v) { return var(v[0], {}, false); });
   // Shape.
-  row("reshape", "reshape", [] { return In{P({2, 6})}; }, [](const In& v) { return mul(reshape(v[0], {3, -1}), Const(arange(4, kFloat64))); });
+  row("reshape", "reshape", [] { return In{P({2, 6})}; }, [](const In& v) { return mul(reshape(v[0], {3, -1}), Const(arange(4), v[0])); });
   row("flatten", "flatten", [] { return In{P({2, 3, 2})}; }, [](const In& v) { return flatten(v[0], 1); });
   row("transpose", "transpose", [] { return In{P({2, 3, 4})}; }, [](const In& v) { return transpose(v[0], 0, 2); });
   row("permute", "permute", [] { return In{P({2, 3, 4})}; }, [](const In& v) { return permute(v[0], {1, 2, 0}); });
   row("squeeze", "squeeze", [] { return In{P({2, 1, 3})}; }, [](const In& v) { return squeeze(v[0]); });
-  row("unsqueeze", "unsqueeze", [] { return In{P({2, 3})}; }, [](const In& v) { return mul(unsqueeze(v[0], 1), Const(ones({2, 4, 3}, kFloat64))); });
+  row("unsqueeze", "unsqueeze", [] { return In{P({2, 3})}; }, [](const In& v) { return mul(unsqueeze(v[0], 1), Const(ones({2, 4, 3}), v[0])); });
   row("concat", "concat", [] { return In{P({2, 3}), P({2, 1}), P({2, 2})}; }, [](const In& v) { return concat({v[0], v[1], v[2]}, 1); });
   row("stack", "stack", [] { return In{P({2, 3}), P({2, 3})}; }, [](const In& v) { return stack({v[0], v[1]}, 1); });
   row("split", "split", [] { return In{P({5, 2})}; }, [](const In& v) { auto p = split(v[0], 2, 0); return concat({p[2], mul(p[0], 3.0)}, 0); });
@@ -99,7 +100,7 @@ std::vector<OpCheck> make_checks() {
   row("index_select", "index_select_dim1", [] { return In{P({2, 4}), Ids({3, 1})}; }, [](const In& v) { return index_select(v[0], 1, v[1]); });
   row("gather", "gather", [] { return In{P({3, 4}), Ids({0, 3, 3, 1, 2, 2}, {3, 2})}; }, [](const In& v) { return gather(v[0], 1, v[1]); });
   row("embedding", "embedding", [] { return In{P({5, 3}), Ids({4, 0, 4, 1}, {2, 2})}; }, [](const In& v) { return embedding(v[0], v[1]); });
-  row("flip", "flip", [] { return In{P({2, 3, 2})}; }, [](const In& v) { return mul(flip(v[0], {0, 1}), Const(arange(2, kFloat64))); });
+  row("flip", "flip", [] { return In{P({2, 3, 2})}; }, [](const In& v) { return mul(flip(v[0], {0, 1}), Const(arange(2), v[0])); });
   // Neural-network functions.
   row("softmax", "softmax_last", [] { return In{P({3, 4})}; }, [](const In& v) { return softmax(v[0], -1); });
   row("softmax", "softmax_middle", [] { return In{P({2, 3, 2})}; }, [](const In& v) { return softmax(v[0], 1); });

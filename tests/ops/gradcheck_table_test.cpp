@@ -30,6 +30,30 @@ TEST_P(GradcheckTable, MatchesFiniteDifferences) {
   EXPECT_GT(r.checked, 0);
 }
 
+// Every op supports float32 too: the same case in float32 matches float64 to float32 precision.
+TEST_P(GradcheckTable, Float32MatchesFloat64) {
+  const OpCheck& check = GetParam();
+  const std::vector<Variable> in64 = check.inputs();
+  std::vector<Variable> in32;
+  for (const Variable& v : in64)
+    in32.emplace_back(is_floating(v.dtype()) ? v.value().to(kFloat32) : v.value(), v.requires_grad());
+  Variable y64 = check.fn(in64), y32 = check.fn(in32);
+  ASSERT_EQ(y32.dtype(), kFloat32) << check.name;
+  ASSERT_EQ(y32.shape(), y64.shape()) << check.name;
+  EXPECT_TRUE(allclose(y32.value(), y64.value(), 1e-5, 1e-5))
+      << check.name << ": max |float32 - float64| = " << max_abs_diff(y32.value(), y64.value().to(kFloat32));
+  // Gradients too, through the same projection in both precisions.
+  const Tensor seed = randn(y64.shape(), kFloat64);
+  y64.backward(seed);
+  y32.backward(seed.to(kFloat32));
+  for (std::size_t i = 0; i < in64.size(); ++i) {
+    if (!in64[i].requires_grad()) continue;
+    EXPECT_TRUE(allclose(in32[i].grad(), in64[i].grad(), 1e-4, 1e-4))
+        << check.name << " input " << i << ": max |float32 - float64| = "
+        << max_abs_diff(in32[i].grad().to(kFloat64), in64[i].grad());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Ops, GradcheckTable, ::testing::ValuesIn(op_checks()),
                          [](const ::testing::TestParamInfo<OpCheck>& info) { return info.param.name; });
 
