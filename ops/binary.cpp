@@ -142,7 +142,7 @@ Variable where(const Variable& mask, const Variable& a, const Variable& b) {
   dispatch_float(a.dtype(), "where", [&](auto tag) {
     using T = decltype(tag);
     auto vy = xtv::nd<T>(y);
-    vy = xt::where(xtv::nd<bool>(m), xtv::nd<T>(a.value()), xtv::nd<T>(b.value()));
+    xt::noalias(vy) = xt::where(xtv::nd<bool>(m), xtv::nd<T>(a.value()), xtv::nd<T>(b.value()));
   });
   const Shape as = a.shape(), bs = b.shape();
   return record("where", y, {mask, a, b}, [m, as, bs](const Tensor& dy, Grads& g) {
@@ -155,9 +155,9 @@ Variable where(const Variable& mask, const Variable& a, const Variable& b) {
         auto vm = xtv::nd<bool>(m);
         auto vdy = xtv::nd<T>(dy);
         if (i == 1)
-          vd = xt::where(vm, vdy, T(0));
+          xt::noalias(vd) = xt::where(vm, vdy, T(0));
         else
-          vd = xt::where(vm, T(0), vdy);
+          xt::noalias(vd) = xt::where(vm, T(0), vdy);
         g.add(i, math::sum_to(d, i == 1 ? as : bs));
       }
     });
@@ -175,14 +175,14 @@ Variable masked_fill(const Variable& a, const Variable& mask, double value) {
   dispatch_float(a.dtype(), "masked_fill", [&](auto tag) {
     using T = decltype(tag);
     auto vy = xtv::nd<T>(y);
-    vy = xt::where(xtv::nd<bool>(m), T(value), xtv::nd<T>(a.value()));
+    xt::noalias(vy) = xt::where(xtv::nd<bool>(m), T(value), xtv::nd<T>(a.value()));
   });
   return record("masked_fill", y, {a, mask}, [m](const Tensor& dy, Grads& g) {
     dispatch_float(dy.dtype(), "masked_fill", [&](auto tag) {
       using T = decltype(tag);
       Tensor d(dy.shape(), dy.dtype());
       auto vd = xtv::nd<T>(d);
-      vd = xt::where(xtv::nd<bool>(m), T(0), xtv::nd<T>(dy));
+      xt::noalias(vd) = xt::where(xtv::nd<bool>(m), T(0), xtv::nd<T>(dy));
       g.add(0, d);
     });
   });

@@ -39,7 +39,7 @@ Variable unary_op(const char* op, const Variable& x, Fwd fwd, Bwd bwd) {
       auto vx = xtv::flat<T>(xs.defined() ? xs : dy);
       auto vy = xtv::flat<T>(ys.defined() ? ys : dy);
       auto vdx = xtv::flat<T>(dx);
-      vdx = bwd(vdy, vx, vy);
+      xt::noalias(vdx) = bwd(vdy, vx, vy);
       return dx;
     }));
   });
@@ -58,14 +58,14 @@ Tensor eval_over(const Tensor& dy, const Tensor& a, const Tensor& b, const Tenso
     auto vb = xtv::flat<T>(tb);
     auto vy = xtv::flat<T>(ty);
     auto vo = xtv::flat<T>(out);
-    vo = f(vdy, va, vb, vy);
+    xt::noalias(vo) = f(vdy, va, vb, vy);
   } else {
     auto vdy = xtv::nd<T>(dy);
     auto va = xtv::nd<T>(ta);
     auto vb = xtv::nd<T>(tb);
     auto vy = xtv::nd<T>(ty);
     auto vo = xtv::nd<T>(out);
-    vo = f(vdy, va, vb, vy);
+    xt::noalias(vo) = f(vdy, va, vb, vy);
   }
   return out;
 }

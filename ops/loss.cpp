@@ -42,7 +42,7 @@ Variable binary_cross_entropy_with_logits(const Variable& logits, const Variable
     auto vx = xtv::flat<T>(x);
     auto vt = xtv::flat<T>(t);
     auto vl = xtv::flat<T>(l);
-    vl = xt::maximum(vx, T(0)) - vx * vt + xt::log(T(1) + xt::exp(-xt::abs(vx)));
+    xt::noalias(vl) = xt::maximum(vx, T(0)) - vx * vt + xt::log(T(1) + xt::exp(-xt::abs(vx)));
   });
   Variable per = record(op, l, {logits, target}, [x, t, op](const Tensor& dy, Grads& g) {
     dispatch_float(dy.dtype(), op, [&](auto tag) {
@@ -50,13 +50,13 @@ Variable binary_cross_entropy_with_logits(const Variable& logits, const Variable
       if (g.needs(0)) {
         Tensor dx(x.shape(), x.dtype());
         auto v = xtv::flat<T>(dx);
-        v = xtv::flat<T>(dy) * (T(1) / (T(1) + xt::exp(-xtv::flat<T>(x))) - xtv::flat<T>(t));
+        xt::noalias(v) = xtv::flat<T>(dy) * (T(1) / (T(1) + xt::exp(-xtv::flat<T>(x))) - xtv::flat<T>(t));
         g.add(0, dx);
       }
       if (g.needs(1)) {
         Tensor dt(x.shape(), x.dtype());
         auto v = xtv::flat<T>(dt);
-        v = -xtv::flat<T>(dy) * xtv::flat<T>(x);
+        xt::noalias(v) = -xtv::flat<T>(dy) * xtv::flat<T>(x);
         g.add(1, dt);
       }
     });

@@ -34,7 +34,7 @@ Variable softmax(const Variable& x, std::int64_t dim) {
     using T = decltype(tag);
     auto vx = xtv::nd<T>(x.value(), s3);
     auto vy = xtv::nd<T>(y, s3);
-    vy = xt::exp(vx - xt::amax(vx, kMiddle, kKeep));
+    xt::noalias(vy) = xt::exp(vx - xt::amax(vx, kMiddle, kKeep));
     vy /= xt::sum(vy, kMiddle, kKeep);
   });
   return record("softmax", y, {x}, [y, s3](const Tensor& dy, Grads& g) {
@@ -44,7 +44,7 @@ Variable softmax(const Variable& x, std::int64_t dim) {
       auto vy = xtv::nd<T>(y, s3);
       auto vdy = xtv::nd<T>(dy, s3);
       auto vdx = xtv::nd<T>(dx, s3);
-      vdx = vy * (vdy - xt::sum(vdy * vy, kMiddle, kKeep));
+      xt::noalias(vdx) = vy * (vdy - xt::sum(vdy * vy, kMiddle, kKeep));
       g.add(0, dx);
     });
   });
@@ -59,7 +59,7 @@ Variable log_softmax(const Variable& x, std::int64_t dim) {
     using T = decltype(tag);
     auto vx = xtv::nd<T>(x.value(), s3);
     auto vy = xtv::nd<T>(y, s3);
-    vy = vx - xt::amax(vx, kMiddle, kKeep);
+    xt::noalias(vy) = vx - xt::amax(vx, kMiddle, kKeep);
     vy -= xt::log(xt::sum(xt::exp(vy), kMiddle, kKeep));
   });
   return record("log_softmax", y, {x}, [y, s3](const Tensor& dy, Grads& g) {
@@ -69,7 +69,7 @@ Variable log_softmax(const Variable& x, std::int64_t dim) {
       auto vy = xtv::nd<T>(y, s3);
       auto vdy = xtv::nd<T>(dy, s3);
       auto vdx = xtv::nd<T>(dx, s3);
-      vdx = vdy - xt::exp(vy) * xt::sum(vdy, kMiddle, kKeep);
+      xt::noalias(vdx) = vdy - xt::exp(vy) * xt::sum(vdy, kMiddle, kKeep);
       g.add(0, dx);
     });
   });
@@ -85,7 +85,7 @@ Variable dropout(const Variable& x, double p, bool training, Generator* gen) {
   dispatch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = decltype(tag);
     auto vs = xtv::flat<T>(scale);
-    vs = xt::where(xtv::flat<bool>(keep), p < 1 ? T(1.0 / (1.0 - p)) : T(0), T(0));
+    xt::noalias(vs) = xt::where(xtv::flat<bool>(keep), p < 1 ? T(1.0 / (1.0 - p)) : T(0), T(0));
   });
   Tensor y = math::mul(x.value(), scale);
   return record("dropout", y, {x}, [scale](const Tensor& dy, Grads& g) { g.add(0, math::mul(dy, scale)); });

@@ -59,7 +59,7 @@ Variable sum(const Variable& x, const Axes& axes, bool keepdim) {
   dispatch_float(x.dtype(), "sum", [&](auto tag) {
     using T = decltype(tag);
     auto vy = xtv::nd<T>(y, p.kept);
-    vy = xt::sum(xtv::nd<T>(x.value()), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate);
+    xt::noalias(vy) = xt::sum(xtv::nd<T>(x.value()), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate);
   });
   const Shape in = x.shape();
   return record("sum", y, {x}, [p, in](const Tensor& dy, Grads& g) { g.add(0, spread(dy, p, in, 1.0)); });
@@ -74,7 +74,7 @@ Variable mean(const Variable& x, const Axes& axes, bool keepdim) {
   dispatch_float(x.dtype(), "mean", [&](auto tag) {
     using T = decltype(tag);
     auto vy = xtv::nd<T>(y, p.kept);
-    vy = xt::sum(xtv::nd<T>(x.value()), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate) /
+    xt::noalias(vy) = xt::sum(xtv::nd<T>(x.value()), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate) /
          static_cast<T>(p.count);
   });
   const Shape in = x.shape();
@@ -137,7 +137,7 @@ Variable logsumexp(const Variable& x, const Axes& axes, bool keepdim) {
     auto m = xt::eval(xt::amax(vx, p.axes, xt::keep_dims | xt::evaluation_strategy::immediate));
     m = xt::where(xt::isfinite(m), m, T(0));
     auto vy = xtv::nd<T>(y, p.kept);
-    vy = m + xt::log(xt::sum(xt::exp(vx - m), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate));
+    xt::noalias(vy) = m + xt::log(xt::sum(xt::exp(vx - m), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate));
   });
   const Tensor xs = x.value();
   return record("logsumexp", y, {x}, [p, xs, y](const Tensor& dy, Grads& g) {
@@ -145,7 +145,7 @@ Variable logsumexp(const Variable& x, const Axes& axes, bool keepdim) {
       using T = decltype(tag);
       Tensor dx(xs.shape(), xs.dtype());
       auto vdx = xtv::nd<T>(dx);
-      vdx = xtv::nd<T>(dy, p.kept) * xt::exp(xtv::nd<T>(xs) - xtv::nd<T>(y, p.kept));
+      xt::noalias(vdx) = xtv::nd<T>(dy, p.kept) * xt::exp(xtv::nd<T>(xs) - xtv::nd<T>(y, p.kept));
       g.add(0, dx);
     });
   });
@@ -164,16 +164,16 @@ Variable var(const Variable& x, const Axes& axes, bool unbiased, bool keepdim) {
     using T = decltype(tag);
     auto vx = xtv::nd<T>(x.value());
     auto vc = xtv::nd<T>(centered);
-    vc = vx - xt::sum(vx, p.axes, xt::keep_dims | xt::evaluation_strategy::immediate) / static_cast<T>(p.count);
+    xt::noalias(vc) = vx - xt::sum(vx, p.axes, xt::keep_dims | xt::evaluation_strategy::immediate) / static_cast<T>(p.count);
     auto vy = xtv::nd<T>(y, p.kept);
-    vy = xt::sum(vc * vc, p.axes, xt::keep_dims | xt::evaluation_strategy::immediate) / static_cast<T>(denom);
+    xt::noalias(vy) = xt::sum(vc * vc, p.axes, xt::keep_dims | xt::evaluation_strategy::immediate) / static_cast<T>(denom);
   });
   return record("var", y, {x}, [p, centered, denom](const Tensor& dy, Grads& g) {
     dispatch_float(dy.dtype(), "var", [&](auto tag) {
       using T = decltype(tag);
       Tensor dx(centered.shape(), centered.dtype());
       auto vdx = xtv::nd<T>(dx);
-      vdx = xtv::nd<T>(dy, p.kept) * xtv::nd<T>(centered) * (T(2) / static_cast<T>(denom));
+      xt::noalias(vdx) = xtv::nd<T>(dy, p.kept) * xtv::nd<T>(centered) * (T(2) / static_cast<T>(denom));
       g.add(0, dx);
     });
   });

@@ -78,7 +78,7 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
     Shape kept = t.shape();
     for (auto ax : axes) kept[static_cast<int>(ax)] = 1;
     auto dst = xtv::nd<T>(out, kept);
-    dst = xt::sum(src, axes, xt::keep_dims | xt::evaluation_strategy::immediate);
+    xt::noalias(dst) = xt::sum(src, axes, xt::keep_dims | xt::evaluation_strategy::immediate);
   });
   return out;
 }
@@ -91,7 +91,7 @@ Tensor expand(const Tensor& t, const Shape& shape) {
   dispatch_all(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
     auto dst = xtv::nd<T>(out);
-    dst = xt::broadcast(xtv::nd<T>(t), xtv::dims(shape));
+    xt::noalias(dst) = xt::broadcast(xtv::nd<T>(t), xtv::dims(shape));
   });
   return out;
 }
@@ -106,7 +106,7 @@ Tensor permute(const Tensor& t, const std::vector<int>& perm) {
     using T = decltype(tag);
     auto dst = xtv::nd<T>(out);
     std::vector<std::size_t> p(perm.begin(), perm.end());
-    dst = xt::transpose(xtv::nd<T>(t), p);
+    xt::noalias(dst) = xt::transpose(xtv::nd<T>(t), p);
   });
   return out;
 }
