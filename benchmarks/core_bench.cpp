@@ -164,13 +164,13 @@ void print_summary(const SummaryReporter& rep) {
   for (int threads : {1, 2})
     for (const char* size : {"64/k:256/n:1024", "512/k:512/n:512", "1024/k:1024/n:1024"}) {
       const std::string args = fmt::format("/m:{}/threads:{}/real_time", size, threads);
-      const double kiln = get("BM_MatmulKiln" + args, "GFLOP/s"), raw = get("BM_MatmulSgemm" + args, "GFLOP");
+      const double kiln = get("BM_MatmulKiln" + args, "GFLOP"), raw = get("BM_MatmulSgemm" + args, "GFLOP");
       if (!std::isnan(kiln) && !std::isnan(raw))
         fmt::print("  matmul m:{} {} thread(s): Kiln {:.1f} GFLOP/s, sgemm {:.1f} GFLOP/s, Kiln/sgemm {:.1f}% "
                    "(target >= 95%)\n", size, threads, kiln, raw, 100 * kiln / raw);
     }
   for (const char* fn : {"Tanh", "Sigmoid"}) {
-    const double kiln = get(fmt::format("BM_{}Kiln", fn), "GB/s"), loop = get(fmt::format("BM_{}XsimdLoop", fn), "GB");
+    const double kiln = get(fmt::format("BM_{}Kiln", fn), "GB"), loop = get(fmt::format("BM_{}XsimdLoop", fn), "GB");
     if (!std::isnan(kiln) && !std::isnan(loop))
       fmt::print("  {} on 1M floats: Kiln {:.1f} GB/s, plain xsimd loop {:.1f} GB/s, Kiln/loop {:.0f}%\n", fn, kiln, loop,
                  100 * kiln / loop);
