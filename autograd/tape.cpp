@@ -93,6 +93,32 @@ void Grads::add(std::size_t i, Tensor g) {
   m.pending = m.pending.defined() ? math::add(m.pending, g) : std::move(g);
 }
 
+void Grads::add_slice(std::size_t i, const Tensor& g, int dim, std::int64_t start, std::int64_t step) {
+  KILN_CHECK(i < rec_.inputs.size(), "{} backward: gradient for input {} but the op has {} inputs", rec_.op, i,
+             rec_.inputs.size());
+  const RecordInput& in = rec_.inputs[i];
+  if (!in.meta) return;
+  KILN_CHECK(g.defined() && g.dtype() == in.dtype, "{} backward: slice gradient for input {} has the wrong dtype",
+             rec_.op, i);
+  if (anomaly_enabled() && !math::all_finite(g))
+    throw Error(fmt::format("anomaly: backward of '{}' produced NaN or Inf in the gradient of input {} "
+                            "(shape {})", rec_.op, i, in.shape));
+  AutogradMeta& m = *in.meta;
+  if (m.node != 0) {
+    const auto* tape = static_cast<const Tape*>(m.tape);
+    KILN_CHECK(tape->find(m.node) != nullptr,
+               "backward: input {} of '{}' comes from a part of the graph that an earlier backward() "
+               "already freed; pass retain_graph=true to the first backward() to go through it again",
+               i, rec_.op);
+  }
+  Tensor& slot = m.node == 0 ? m.grad : m.pending;
+  if (!slot.defined())
+    slot = zeros(in.shape, in.dtype);
+  else if (slot.use_count() > 1)  // shared with another holder: accumulate into a private copy
+    slot = slot.clone();
+  math::add_slice_(slot, g, dim, start, step);
+}
+
 Tape& Tape::current() {
   static thread_local Tape tape;
   return tape;

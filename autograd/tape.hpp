@@ -47,6 +47,10 @@ class Grads {
   bool needs(std::size_t i) const;
   /// Adds `g` (shape of input i) to input i's gradient.
   void add(std::size_t i, Tensor g);
+  /// Adds `g` into the slice start, start+step, ... along `dim` of input i's gradient, in place,
+  /// without materialising a full-size gradient: slicing T steps out of a sequence costs O(T), not
+  /// O(T^2), in backward.
+  void add_slice(std::size_t i, const Tensor& g, int dim, std::int64_t start, std::int64_t step);
   std::size_t size() const;
 
  private:

@@ -95,6 +95,8 @@ std::vector<OpCheck> make_checks() {
   row("split", "split", [] { return In{P({5, 2})}; }, [](const In& v) { auto p = split(v[0], 2, 0); return concat({p[2], mul(p[0], 3.0)}, 0); });
   row("chunk", "chunk", [] { return In{P({2, 6})}; }, [](const In& v) { auto p = chunk(v[0], 3, 1); return mul(p[1], p[2]); });
   row("slice", "slice_step", [] { return In{P({7, 2})}; }, [](const In& v) { return slice(v[0], 0, 1, -1, 2); });
+  row("slice", "slice_and_whole", [] { return In{P({4, 3})}; },
+      [](const In& v) { return concat({slice(v[0], 0, 1, 3), exp(v[0]), slice(v[0], 0, 0, 4, 3)}, 0); });
   row("narrow", "narrow", [] { return In{P({2, 5})}; }, [](const In& v) { return narrow(v[0], 1, 1, 3); });
   row("index_select", "index_select_repeats", [] { return In{P({4, 3}), Ids({2, 0, 2})}; }, [](const In& v) { return index_select(v[0], 0, v[1]); });
   row("index_select", "index_select_dim1", [] { return In{P({2, 4}), Ids({3, 1})}; }, [](const In& v) { return index_select(v[0], 1, v[1]); });

@@ -174,19 +174,7 @@ Variable slice(const Variable& x, std::int64_t dim, std::int64_t start, std::int
   Tensor y(out, x.dtype());
   const Around xa(x.shape(), d), ya(out, d);
   copy_rows(x.value(), xa, s, step, y, ya, 0, count);
-  const Shape in = x.shape();
-  return record("slice", y, {x}, [in, xa, ya, s, step, count](const Tensor& dy, Grads& g) {
-    Tensor dx = zeros(in, dy.dtype());
-    const std::size_t es = element_size(dy.dtype());
-    const auto* src = static_cast<const char*>(dy.raw_data());
-    auto* dst = static_cast<char*>(dx.raw_data());
-    for (std::int64_t o = 0; o < xa.outer; ++o)
-      for (std::int64_t k = 0; k < count; ++k)
-        std::memcpy(dst + static_cast<std::size_t>((o * xa.axis + s + k * step) * xa.inner) * es,
-                    src + static_cast<std::size_t>((o * ya.axis + k) * ya.inner) * es,
-                    static_cast<std::size_t>(xa.inner) * es);
-    g.add(0, dx);
-  });
+  return record("slice", y, {x}, [d, s, step](const Tensor& dy, Grads& g) { g.add_slice(0, dy, d, s, step); });
 }
 
 Variable narrow(const Variable& x, std::int64_t dim, std::int64_t start, std::int64_t length) {

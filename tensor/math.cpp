@@ -57,6 +57,30 @@ void axpy_(Tensor& a, double s, const Tensor& b) {
   });
 }
 
+void add_slice_(Tensor& t, const Tensor& g, int dim, std::int64_t start, std::int64_t step) {
+  check_same_dtype(t, g, "add_slice_");
+  bool ok = t.dim() == g.dim() && dim >= 0 && dim < t.dim() && step > 0 && start >= 0;
+  for (int k = 0; ok && k < t.dim(); ++k) ok = k == dim || t.shape()[k] == g.shape()[k];
+  ok = ok && (g.shape()[dim] == 0 || start + (g.shape()[dim] - 1) * step < t.shape()[dim]);
+  KILN_CHECK(ok, "add_slice_: a gradient of shape {} does not fit dimension {} of {} at start {} step {}", g.shape(),
+             dim, t.shape(), start, step);
+  std::int64_t outer = 1, inner = 1;
+  for (int k = 0; k < dim; ++k) outer *= t.shape()[k];
+  for (int k = dim + 1; k < t.dim(); ++k) inner *= t.shape()[k];
+  const std::int64_t n = t.shape()[dim], count = g.shape()[dim];
+  dispatch_float(t.dtype(), "add_slice_", [&](auto tag) {
+    using T = decltype(tag);
+    T* dst = t.data<T>();
+    const T* src = g.data<T>();
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t k = 0; k < count; ++k) {
+        T* d = dst + (o * n + start + k * step) * inner;
+        const T* s = src + (o * count + k) * inner;
+        for (std::int64_t j = 0; j < inner; ++j) d[j] += s[j];
+      }
+  });
+}
+
 Tensor sum_to(const Tensor& t, const Shape& shape) {
   if (t.shape() == shape) return t;
   const int lead = t.dim() - shape.rank();

@@ -18,6 +18,9 @@ void add_(Tensor& a, const Tensor& b);
 /// a += s * b in place (same shape and dtype).
 void axpy_(Tensor& a, double s, const Tensor& b);
 
+/// t[..., start + k * step, ...] += g[..., k, ...] along `dim`, in place; g's other dims match t's.
+void add_slice_(Tensor& t, const Tensor& g, int dim, std::int64_t start, std::int64_t step);
+
 /// Sums `t` down to `shape` (the inverse of broadcasting `shape` up to t's shape).
 Tensor sum_to(const Tensor& t, const Shape& shape);
 /// Broadcasts `t` up to `shape`, materialised.
