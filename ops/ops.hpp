@@ -81,8 +81,9 @@ Variable narrow(const Variable& x, std::int64_t dim, std::int64_t start, std::in
 Variable index_select(const Variable& x, std::int64_t dim, const Variable& index);
 /// y[i][j] = x[i][index[i][j]] along dim (torch.gather); index has x's rank.
 Variable gather(const Variable& x, std::int64_t dim, const Variable& index);
-/// Embedding lookup: weight [num, dim], int64 ids of any shape -> ids.shape + [dim].
-Variable embedding(const Variable& weight, const Variable& ids);
+/// Embedding lookup: weight [num, dim], int64 ids of any shape -> ids.shape + [dim]; rows looked
+/// up at padding_idx (if >= 0) get no gradient, as in PyTorch.
+Variable embedding(const Variable& weight, const Variable& ids, std::int64_t padding_idx = -1);  // dW[id] += dy
 Variable flip(const Variable& x, const Axes& dims);
 
 // ---- Neural-network functions -----------------------------------------------------------------

@@ -292,13 +292,43 @@ Variable gather(const Variable& x, std::int64_t dim, const Variable& index) {
   });
 }
 
-Variable embedding(const Variable& weight, const Variable& ids) {
+// y[..., :] = W[ids[...], :]; dW[ids[...], :] += dy[..., :] except at padding_idx
+Variable embedding(const Variable& weight, const Variable& ids, std::int64_t padding_idx) {
   KILN_CHECK(weight.defined() && weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, dim], got {}",
              weight.defined() ? weight.shape() : Shape{});
   check_index(ids, "embedding");
-  Shape out = ids.shape();
-  out.push_back(weight.shape()[1]);
-  return reshape(index_select(weight, 0, Variable(ids.value().reshape({-1}))), out.vec());
+  const std::int64_t num = weight.shape()[0], dim = weight.shape()[1];
+  KILN_CHECK(padding_idx < num, "embedding: padding_idx {} is out of range for {} embeddings", padding_idx, num);
+  const Tensor idx = ids.value();
+  const auto* ip = idx.data<std::int64_t>();
+  for (std::int64_t j = 0; j < idx.numel(); ++j)
+    KILN_CHECK(ip[j] >= 0 && ip[j] < num, "embedding: id {} at flat position {} is out of range for {} embeddings "
+               "(ids shape {})", ip[j], j, num, idx.shape());
+  Shape out = idx.shape();
+  out.push_back(dim);
+  Tensor y(out, weight.dtype());
+  const std::size_t row = static_cast<std::size_t>(dim) * element_size(weight.dtype());
+  const auto* src = static_cast<const char*>(weight.value().raw_data());
+  auto* dst = static_cast<char*>(y.raw_data());
+  for (std::int64_t j = 0; j < idx.numel(); ++j)
+    std::memcpy(dst + static_cast<std::size_t>(j) * row, src + static_cast<std::size_t>(ip[j]) * row, row);
+  const Shape wshape = weight.shape();
+  return record("embedding", y, {weight, ids}, [idx, wshape, padding_idx](const Tensor& dy, Grads& g) {
+    if (!g.needs(0)) return;
+    Tensor dw = zeros(wshape, dy.dtype());
+    dispatch_float(dy.dtype(), "embedding", [&](auto tag) {
+      using T = decltype(tag);
+      const auto* ip = idx.data<std::int64_t>();
+      const std::int64_t d = wshape[1];
+      const T* s = dy.data<T>();
+      T* w = dw.data<T>();
+      for (std::int64_t j = 0; j < idx.numel(); ++j) {
+        if (ip[j] == padding_idx) continue;
+        for (std::int64_t k = 0; k < d; ++k) w[ip[j] * d + k] += s[j * d + k];
+      }
+    });
+    g.add(0, dw);
+  });
 }
 
 // y = x reversed along dims; dx = flip(dy, dims)

@@ -41,7 +41,7 @@ TEST(OpErrors, BadAxesAndIndices) {
   expect_error([] { index_select(z({3, 2}), 0, ids({-1})); }, {"index_select", "-1"});
   expect_error([] { gather(z({2, 2}), 1, Variable(from_data(std::vector<std::int64_t>{0, 5, 1, 1}, {2, 2}))); },
                {"gather", "index 5"});
-  expect_error([] { embedding(z({4, 2}), ids({1, 4})); }, {"index_select", "index 4"});
+  expect_error([] { embedding(z({4, 2}), ids({1, 4})); }, {"embedding", "id 4"});
   expect_error([] { nll_loss(z({2, 3}), ids({0, 3})); }, {"nll_loss", "target 3", "3 classes"});
   expect_error([] { cross_entropy(z({2, 3}), Variable(zeros({2}))); }, {"nll_loss", "int64"});
   expect_error([] { narrow(z({4}), 0, 2, 3); }, {"narrow", "start 2", "length 3"});

@@ -131,6 +131,12 @@ TEST(ShapeOps, Values) {
   EXPECT_EQ(e.shape(), (Shape{2, 1, 2}));
   EXPECT_EQ(vals(e), (V{2, 2, 1, 1}));
   EXPECT_EQ(vals(flip(a, {1})), (V{3, 2, 1, 6, 5, 4}));
+  // padding_idx rows are looked up but receive no gradient.
+  Variable w(from_data(V{1, 1, 2, 2, 3, 3}, {3, 2}), true);
+  Variable looked = embedding(w, Variable(from_data(std::vector<std::int64_t>{0, 2, 0, 1})), 0);
+  EXPECT_EQ(vals(looked), (V{1, 1, 3, 3, 1, 1, 2, 2}));
+  sum(looked).backward();
+  EXPECT_EQ(w.grad().to_vector(), (V{0, 0, 1, 1, 1, 1}));
   EXPECT_EQ(vals(flip(a, {0, 1})), (V{6, 5, 4, 3, 2, 1}));
 }
 

@@ -1,0 +1,192 @@
+#include "layers/module.hpp"
+
+#include <algorithm>
+#include <ostream>
+#include <set>
+
+#include "autograd/grad_mode.hpp"
+#include "io/safetensors.hpp"
+#include "tensor/random.hpp"
+
+namespace kiln::nn {
+
+Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
+
+Variable Module::forward(const Variable&) {
+  throw Error(fmt::format("{}: this module has no single-input forward(); call its own forward overload", type_name_));
+}
+
+std::shared_ptr<Module> Module::clone() const {
+  throw Error(fmt::format("{}: clone() is not implemented; add `std::shared_ptr<Module> clone() const override "
+                          "{{ return clone_as(*this); }}`", type_name_));
+}
+
+namespace {
+void check_name(const std::string& owner, const std::string& name, const char* what) {
+  KILN_CHECK(!name.empty() && name.find('.') == std::string::npos,
+             "{}: {} name '{}' must be non-empty and contain no '.'", owner, what, name);
+}
+}  // namespace
+
+Variable Module::register_parameter(const std::string& name, const Tensor& value, bool requires_grad) {
+  return register_parameter(name, Variable(value, requires_grad));
+}
+
+Variable Module::register_parameter(const std::string& name, Variable variable) {
+  check_name(type_name_, name, "parameter");
+  KILN_CHECK(variable.defined(), "{}: parameter '{}' is undefined", type_name_, name);
+  for (auto& [n, v] : params_)
+    if (n == name) {
+      v = variable;
+      return variable;
+    }
+  for (auto& [n, c] : children_)
+    KILN_CHECK(n != name, "{}: '{}' is already the name of a submodule", type_name_, name);
+  params_.emplace_back(name, variable);
+  return variable;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_name(type_name_, name, "submodule");
+  KILN_CHECK(module != nullptr, "{}: submodule '{}' is null", type_name_, name);
+  for (auto& [n, v] : params_)
+    KILN_CHECK(n != name, "{}: '{}' is already the name of a parameter", type_name_, name);
+  for (auto& [n, c] : children_)
+    if (n == name) {
+      c = std::move(module);
+      return;
+    }
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::clear_registrations() {
+  params_.clear();
+  children_.clear();
+}
+
+void Module::reinitialize_from(const Module& original) {
+  clear_registrations();
+  const Generator saved = default_generator();  // reset() draws initial values; cloning must not
+  reset();
+  default_generator() = saved;
+  load_state_dict(original.state_dict());
+  train(original.is_training());
+}
+
+void Module::collect(const std::string& prefix, bool recurse, std::vector<std::pair<std::string, Variable>>& out) const {
+  for (const auto& [n, v] : params_) out.emplace_back(prefix + n, v);
+  if (!recurse) return;
+  for (const auto& [n, c] : children_) c->collect(prefix + n + ".", true, out);
+}
+
+std::vector<std::pair<std::string, Variable>> Module::named_parameters(bool recurse) const {
+  std::vector<std::pair<std::string, Variable>> out;
+  collect("", recurse, out);
+  return out;
+}
+
+std::vector<Variable> Module::parameters(bool recurse) const {
+  std::vector<Variable> out;
+  for (auto& [n, v] : named_parameters(recurse)) out.push_back(v);
+  return out;
+}
+
+Variable Module::parameter(const std::string& name) const {
+  std::vector<std::string> names;
+  for (const auto& [n, v] : named_parameters()) {
+    if (n == name) return v;
+    names.push_back(n);
+  }
+  throw Error(fmt::format("{}: no parameter '{}'; parameters are: {}", type_name_, name, fmt::join(names, ", ")));
+}
+
+std::int64_t Module::num_parameters() const {
+  std::int64_t n = 0;
+  for (const auto& v : parameters()) n += v.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& v : parameters()) v.zero_grad();
+}
+
+void Module::to(DType dtype) {
+  KILN_CHECK(is_floating(dtype), "{}: parameters must be float32 or float64, not {}", type_name_, dtype);
+  for (auto& v : parameters())
+    if (v.dtype() != dtype) {
+      v.set_value(v.value().to(dtype));
+      v.zero_grad();
+    }
+}
+
+StateDict Module::state_dict() const {
+  StateDict out;
+  for (const auto& [n, v] : named_parameters()) out.emplace(n, v.value());
+  return out;
+}
+
+void Module::load_state_dict(const StateDict& dict, bool strict) {
+  const auto named = named_parameters();
+  std::vector<std::string> missing, unexpected, wrong;
+  std::set<std::string> own;
+  for (const auto& [n, v] : named) {
+    own.insert(n);
+    auto it = dict.find(n);
+    if (it == dict.end()) {
+      missing.push_back(n);
+    } else if (!it->second.defined() || it->second.shape() != v.shape() || !is_floating(it->second.dtype())) {
+      wrong.push_back(fmt::format("{} (expected {} {}, got {} {})", n, v.dtype(), v.shape(),
+                                  it->second.defined() ? dtype_name(it->second.dtype()) : "undefined",
+                                  it->second.defined() ? it->second.shape() : Shape{}));
+    }
+  }
+  for (const auto& [n, t] : dict)
+    if (!own.count(n)) unexpected.push_back(n);
+  std::vector<std::string> problems;
+  if (strict && !missing.empty()) problems.push_back(fmt::format("missing keys: {}", fmt::join(missing, ", ")));
+  if (strict && !unexpected.empty()) problems.push_back(fmt::format("unexpected keys: {}", fmt::join(unexpected, ", ")));
+  if (!wrong.empty()) problems.push_back(fmt::format("wrong shapes or dtypes: {}", fmt::join(wrong, "; ")));
+  KILN_CHECK(problems.empty(), "{}: load_state_dict: {}", type_name_, fmt::join(problems, "; "));
+  NoGradGuard no_grad;
+  for (const auto& [n, v] : named) {
+    auto it = dict.find(n);
+    if (it == dict.end()) continue;
+    Variable p = v;
+    p.set_value(it->second.to(p.dtype()).clone());
+  }
+}
+
+void Module::print(std::ostream& os, int indent) const {
+  os << type_name_ << "(" << extra_repr();
+  if (children_.empty()) {
+    os << ")";
+    return;
+  }
+  os << "\n";
+  for (const auto& [n, c] : children_) {
+    os << std::string(static_cast<std::size_t>(indent + 2), ' ') << "(" << n << "): ";
+    c->print(os, indent + 2);
+    os << "\n";
+  }
+  os << std::string(static_cast<std::size_t>(indent), ' ') << ")";
+}
+
+std::ostream& operator<<(std::ostream& os, const Module& m) {
+  m.print(os, 0);
+  return os;
+}
+
+void save(const Module& module, const std::string& path) {
+  io::save_safetensors(path, module.state_dict(), {{"format", "pt"}, {"kiln.module", module.type_name()}});
+}
+
+void load(Module& module, const std::string& path, bool strict) {
+  module.load_state_dict(io::load_safetensors(path).tensors, strict);
+}
+
+}  // namespace kiln::nn

@@ -1,0 +1,177 @@
+#include "layers/recurrent.hpp"
+
+#include "ops/ops.hpp"
+
+namespace kiln::nn {
+
+Recurrent::Recurrent(std::string type_name, RecurrentOptions options, CellFactory make_cell)
+    : Module(std::move(type_name)), options_(options), make_cell_(std::move(make_cell)) {
+  KILN_CHECK(options_.input_size_ > 0 && options_.hidden_size_ > 0 && options_.num_layers_ > 0,
+             "{}: input_size, hidden_size and num_layers must be positive, got {}, {}, {}", this->type_name(),
+             options_.input_size_, options_.hidden_size_, options_.num_layers_);
+  KILN_CHECK(options_.dropout_ >= 0 && options_.dropout_ <= 1, "{}: dropout must be in [0, 1], got {}",
+             this->type_name(), options_.dropout_);
+  KILN_CHECK(make_cell_ != nullptr, "{}: no cell factory", this->type_name());
+  reset();
+}
+
+void Recurrent::reset() {
+  cells_.clear();
+  const int dirs = options_.bidirectional_ ? 2 : 1;
+  for (std::int64_t l = 0; l < options_.num_layers_; ++l) {
+    const std::int64_t in = l == 0 ? options_.input_size_ : dirs * options_.hidden_size_;
+    for (int d = 0; d < dirs; ++d) {
+      auto cell = make_cell_(in, options_.hidden_size_, options_.bias_);
+      KILN_CHECK(cell && cell->input_size() == in && cell->hidden_size() == options_.hidden_size_,
+                 "{}: the cell factory returned a cell of the wrong size for layer {}", type_name(), l);
+      // PyTorch's names: the cell's "weight_ih" is this layer's "weight_ih_l0" / "weight_ih_l0_reverse".
+      const std::string suffix = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
+      for (const auto& [name, p] : cell->named_parameters()) register_parameter(name + suffix, p);
+      cells_.push_back(std::move(cell));
+    }
+  }
+}
+
+const std::shared_ptr<RecurrentCell>& Recurrent::cell(std::int64_t layer, int direction) const {
+  const std::size_t i = static_cast<std::size_t>(layer * (options_.bidirectional_ ? 2 : 1) + direction);
+  KILN_CHECK(layer >= 0 && layer < options_.num_layers_ && direction >= 0 && i < cells_.size(),
+             "{}: no cell for layer {} direction {}", type_name(), layer, direction);
+  return cells_[i];
+}
+
+namespace {
+
+// Runs one cell over time. xs: T step inputs [B, I]; live[t]: bool [B, 1] (empty without lengths).
+std::vector<Variable> run_direction(RecurrentCell& cell, const std::vector<Variable>& xs, State& state,
+                                    const std::vector<Variable>& live, const std::vector<Variable>& dead, bool reverse) {
+  const std::size_t steps = xs.size();
+  std::vector<Variable> out(steps);
+  for (std::size_t k = 0; k < steps; ++k) {
+    const std::size_t t = reverse ? steps - 1 - k : k;
+    State next = cell.step(xs[t], state);
+    KILN_CHECK(next.size() == state.size(), "{}: step returned {} state tensors, expected {}", cell.type_name(),
+               next.size(), state.size());
+    if (live.empty()) {
+      out[t] = cell.output(next);
+      state = std::move(next);
+      continue;
+    }
+    out[t] = masked_fill(cell.output(next), dead[t], 0.0);
+    for (std::size_t j = 0; j < state.size(); ++j) state[j] = where(live[t], next[j], state[j]);
+  }
+  return out;
+}
+
+}  // namespace
+
+RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Variable>& initial_state,
+                                   const Variable& lengths) {
+  const std::string& name = type_name();
+  KILN_CHECK(input.defined() && (input.dim() == 3 || input.dim() == 2),
+             "{}: input must be [T, B, I] ([B, T, I] with batch_first) or unbatched [T, I], got {}", name,
+             input.defined() ? input.shape() : Shape{});
+  const bool unbatched = input.dim() == 2;
+  const Variable x = unbatched ? unsqueeze(input, options_.batch_first_ ? 0 : 1) : input;
+  const int time_dim = options_.batch_first_ ? 1 : 0, batch_dim = 1 - time_dim;
+  const std::int64_t steps = x.size(time_dim), batch = x.size(batch_dim), H = options_.hidden_size_;
+  KILN_CHECK(x.size(2) == options_.input_size_, "{}(input_size={}): input of shape {} has feature size {}", name,
+             options_.input_size_, input.shape(), x.size(2));
+  const int dirs = options_.bidirectional_ ? 2 : 1;
+  const std::int64_t L = options_.num_layers_;
+  const std::size_t state_size = cells_.front()->state_size();
+
+  // Initial states, one [B, H] slice per layer and direction.
+  KILN_CHECK(initial_state.empty() || initial_state.size() == state_size,
+             "{}: expected {} initial state tensor(s) ({}), got {}", name, state_size, state_size == 2 ? "h0, c0" : "h0",
+             initial_state.size());
+  for (std::size_t j = 0; j < initial_state.size(); ++j) {
+    const Shape want = unbatched ? Shape{L * dirs, H} : Shape{L * dirs, batch, H};
+    KILN_CHECK(initial_state[j].defined() && initial_state[j].shape() == want, "{}: initial state {} must be {}, got {}",
+               name, j == 0 ? "h0" : "c0", want, initial_state[j].defined() ? initial_state[j].shape() : Shape{});
+  }
+  auto initial = [&](std::int64_t index) {
+    if (initial_state.empty()) return cells_.front()->zero_state(batch, x.dtype());
+    State s;
+    for (const auto& h0 : initial_state) {
+      const Variable hb = unbatched ? unsqueeze(h0, 1) : h0;
+      s.push_back(squeeze(narrow(hb, 0, index, 1), 0));
+    }
+    return s;
+  };
+
+  // Per-step liveness masks from lengths (Note [Variable lengths]).
+  std::vector<Variable> live, dead;
+  if (lengths.defined()) {
+    KILN_CHECK(lengths.dtype() == kInt64 && lengths.shape() == (Shape{batch}),
+               "{}: lengths must be int64 [{}] (one per sequence), got {} {}", name, batch, lengths.dtype(),
+               lengths.shape());
+    const std::vector<double> len = lengths.value().to_vector();
+    for (std::int64_t b = 0; b < batch; ++b)
+      KILN_CHECK(len[static_cast<std::size_t>(b)] >= 0 && len[static_cast<std::size_t>(b)] <= static_cast<double>(steps),
+                 "{}: lengths[{}] = {} is outside [0, {}] (the input has {} steps)", name, b,
+                 len[static_cast<std::size_t>(b)], steps, steps);
+    for (std::int64_t t = 0; t < steps; ++t) {
+      std::vector<bool> m(static_cast<std::size_t>(batch)), n(static_cast<std::size_t>(batch));
+      for (std::int64_t b = 0; b < batch; ++b) {
+        m[static_cast<std::size_t>(b)] = static_cast<double>(t) < len[static_cast<std::size_t>(b)];
+        n[static_cast<std::size_t>(b)] = !m[static_cast<std::size_t>(b)];
+      }
+      live.emplace_back(from_data(m, {batch, 1}));
+      dead.emplace_back(from_data(n, {batch, 1}));
+    }
+  }
+
+  std::vector<Variable> xs(static_cast<std::size_t>(steps));
+  for (std::int64_t t = 0; t < steps; ++t) xs[static_cast<std::size_t>(t)] = squeeze(narrow(x, time_dim, t, 1), time_dim);
+  std::vector<std::vector<Variable>> finals(state_size);
+  for (std::int64_t l = 0; l < L; ++l) {
+    std::vector<std::vector<Variable>> outs;
+    for (int d = 0; d < dirs; ++d) {
+      State s = initial(l * dirs + d);
+      outs.push_back(run_direction(*cells_[static_cast<std::size_t>(l * dirs + d)], xs, s, live, dead, d == 1));
+      for (std::size_t j = 0; j < state_size; ++j) finals[j].push_back(s[j]);
+    }
+    for (std::size_t t = 0; t < xs.size(); ++t) {
+      xs[t] = dirs == 1 ? outs[0][t] : concat({outs[0][t], outs[1][t]}, 1);
+      if (l + 1 < L && options_.dropout_ > 0) xs[t] = dropout(xs[t], options_.dropout_, is_training());
+    }
+  }
+  RecurrentOutput r;
+  r.output = steps > 0 ? stack(xs, time_dim) : Variable(zeros(options_.batch_first_ ? Shape{batch, 0, dirs * H}
+                                                                                    : Shape{0, batch, dirs * H}, x.dtype()));
+  r.h_n = stack(finals[0], 0);
+  if (state_size > 1) r.c_n = stack(finals[1], 0);
+  if (unbatched) {
+    r.output = squeeze(r.output, batch_dim);
+    r.h_n = squeeze(r.h_n, 1);
+    if (r.c_n.defined()) r.c_n = squeeze(r.c_n, 1);
+  }
+  return r;
+}
+
+std::string Recurrent::extra_repr() const {
+  std::string s = fmt::format("{}, {}", options_.input_size_, options_.hidden_size_);
+  if (options_.num_layers_ != 1) s += fmt::format(", num_layers={}", options_.num_layers_);
+  if (!options_.bias_) s += ", bias=false";
+  if (options_.batch_first_) s += ", batch_first=true";
+  if (options_.dropout_ > 0) s += fmt::format(", dropout={}", options_.dropout_);
+  if (options_.bidirectional_) s += ", bidirectional=true";
+  return s;
+}
+
+RNN::RNN(RNNOptions o)
+    : Recurrent("RNN", o, [o](std::int64_t in, std::int64_t h, bool bias) {
+        return std::make_shared<RNNCell>(RNNCellOptions(in, h).bias(bias).nonlinearity(o.nonlinearity_));
+      }) {}
+
+LSTM::LSTM(LSTMOptions o)
+    : Recurrent("LSTM", o, [](std::int64_t in, std::int64_t h, bool bias) {
+        return std::make_shared<LSTMCell>(LSTMCellOptions(in, h).bias(bias));
+      }) {}
+
+GRU::GRU(GRUOptions o)
+    : Recurrent("GRU", o, [o](std::int64_t in, std::int64_t h, bool bias) {
+        return std::make_shared<GRUCell>(GRUCellOptions(in, h).bias(bias).reset_after(o.reset_after_));
+      }) {}
+
+}  // namespace kiln::nn

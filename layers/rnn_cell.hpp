@@ -1,0 +1,114 @@
+#pragma once
+// Recurrent cells written only with generic ops: one step, x [B, I] and state [B, H] -> new state.
+// Each is a short, readable template for new variants: copy one, change a line, and the Recurrent
+// layer (layers/recurrent.hpp) gives it stacking, both directions and per-sequence lengths for free.
+// Parameter names, gate order and initialisation are PyTorch's: weight_ih [G*H, I], weight_hh
+// [G*H, H], bias_ih and bias_hh [G*H], all U(-1/sqrt(H), 1/sqrt(H)).
+
+#include <vector>
+
+#include "layers/module.hpp"
+
+namespace kiln::nn {
+
+/// The state of a cell: {h} for RNN and GRU cells, {h, c} for LSTM cells.
+using State = std::vector<Variable>;
+
+class RecurrentCell : public Module {
+ public:
+  RecurrentCell(std::string type_name, std::int64_t input_size, std::int64_t hidden_size);
+  /// One time step. x [B, input_size]; every state tensor [B, hidden_size].
+  virtual State step(const Variable& x, const State& state) = 0;
+  /// How many tensors the state holds (1, or 2 for LSTM-like cells).
+  virtual std::size_t state_size() const { return 1; }
+  /// The state's tensor that is the step's output (h).
+  virtual Variable output(const State& state) const { return state.at(0); }
+  State zero_state(std::int64_t batch, DType dtype) const;
+  /// One step from a zero state; returns h.
+  Variable forward(const Variable& x) override;
+  std::int64_t input_size() const { return input_size_; }
+  std::int64_t hidden_size() const { return hidden_size_; }
+  std::string extra_repr() const override;
+
+ protected:
+  /// Registers weight_ih, weight_hh (and bias_ih, bias_hh) for `gates` gates, PyTorch-initialised.
+  void register_gate_parameters(std::int64_t gates, bool bias);
+  void check_step(const Variable& x, const State& state) const;
+  Variable weight_ih_, weight_hh_, bias_ih_, bias_hh_;
+
+ private:
+  std::int64_t input_size_, hidden_size_;
+};
+
+enum class Nonlinearity { Tanh, ReLU };
+
+struct RNNCellOptions {
+  RNNCellOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
+  RNNCellOptions& bias(bool on) { bias_ = on; return *this; }
+  RNNCellOptions& nonlinearity(Nonlinearity n) { nonlinearity_ = n; return *this; }
+  std::int64_t input_size_, hidden_size_;
+  bool bias_ = true;
+  Nonlinearity nonlinearity_ = Nonlinearity::Tanh;
+};
+
+/// h' = tanh(W_ih x + b_ih + W_hh h + b_hh)   (or relu)
+class RNNCell : public RecurrentCell {
+ public:
+  explicit RNNCell(RNNCellOptions options);
+  void reset() override { register_gate_parameters(1, options_.bias_); }
+  State step(const Variable& x, const State& state) override;
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+
+ private:
+  RNNCellOptions options_;
+};
+
+struct LSTMCellOptions {
+  LSTMCellOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
+  LSTMCellOptions& bias(bool on) { bias_ = on; return *this; }
+  std::int64_t input_size_, hidden_size_;
+  bool bias_ = true;
+};
+
+/// gates = W_ih x + b_ih + W_hh h + b_hh, split as i, f, g, o;
+/// c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
+class LSTMCell : public RecurrentCell {
+ public:
+  explicit LSTMCell(LSTMCellOptions options);
+  void reset() override { register_gate_parameters(4, options_.bias_); }
+  State step(const Variable& x, const State& state) override;
+  std::size_t state_size() const override { return 2; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+
+ private:
+  LSTMCellOptions options_;
+};
+
+struct GRUCellOptions {
+  GRUCellOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
+  GRUCellOptions& bias(bool on) { bias_ = on; return *this; }
+  /// true (default): PyTorch's GRU, reset applied after the recurrent matmul.
+  /// false: the original Cho et al. (2014) form, reset applied to h before the matmul.
+  GRUCellOptions& reset_after(bool on) { reset_after_ = on; return *this; }
+  std::int64_t input_size_, hidden_size_;
+  bool bias_ = true;
+  bool reset_after_ = true;
+};
+
+/// r = sigmoid(W_ir x + b_ir + W_hr h + b_hr);  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+/// n = tanh(W_in x + b_in + r (W_hn h + b_hn))          (reset_after, PyTorch)
+/// n = tanh(W_in x + b_in + W_hn (r h) + b_hn)          (Cho et al.)
+/// h' = (1 - z) n + z h
+class GRUCell : public RecurrentCell {
+ public:
+  explicit GRUCell(GRUCellOptions options);
+  void reset() override { register_gate_parameters(3, options_.bias_); }
+  State step(const Variable& x, const State& state) override;
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+  std::string extra_repr() const override;
+
+ private:
+  GRUCellOptions options_;
+};
+
+}  // namespace kiln::nn
