@@ -33,17 +33,34 @@ std::string position(const Shape& s, std::int64_t flat) {
 
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& inputs, const GradcheckOptions& opt) {
   std::vector<Variable> xs;
+  std::vector<Tensor> saved_grads(inputs.size());
   bool any = false;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Variable& v = inputs[i];
     KILN_CHECK(v.defined(), "gradcheck: input {} is undefined", i);
-    if (is_floating(v.dtype())) {
+    if (v.dtype() == kFloat64 && v.requires_grad()) {
+      // Used in place, so a module's own parameters can be checked; their gradients are restored.
+      KILN_CHECK(v.is_leaf(), "gradcheck: input {} is the result of an op; pass leaves (or detach())", i);
+      saved_grads[i] = v.grad();
+      xs.push_back(v);
+      xs.back().zero_grad();
+      any = true;
+    } else if (is_floating(v.dtype())) {
       xs.emplace_back(v.value().to(kFloat64).clone(), v.requires_grad());
       any = any || v.requires_grad();
     } else {
       xs.emplace_back(v.value());
     }
   }
+  struct RestoreGrads {
+    std::vector<Variable>& xs;
+    const std::vector<Variable>& inputs;
+    std::vector<Tensor>& saved;
+    ~RestoreGrads() {
+      for (std::size_t i = 0; i < xs.size(); ++i)
+        if (xs[i].requires_grad() && inputs[i].dtype() == kFloat64) xs[i].set_grad(saved[i]);
+    }
+  } restore{xs, inputs, saved_grads};
   KILN_CHECK(any, "gradcheck: no input requires grad; mark the inputs to check with requires_grad_()");
 
   Variable y = fn(xs);
@@ -70,7 +87,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& in
         NoGradGuard no_grad;
         f[side] = project(fn(xs).value(), r);
       }
-      p[j] = saved;
+      p[j] = saved;  // restored bit for bit: inputs used in place end unchanged
       const double numeric = (f[0] - f[1]) / (2 * opt.eps);
       const double err = std::abs(a[j] - numeric);
       const double bound = opt.atol + opt.rtol * std::abs(numeric);

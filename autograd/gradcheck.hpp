@@ -5,7 +5,9 @@
 //   auto r = kiln::gradcheck(cell, {x, h});   // inputs that require grad are checked
 //   if (!r.ok) std::cerr << r.message;
 //
-// Note [How gradcheck works]: every float input is copied to float64. The function's output y is
+// Note [How gradcheck works]: float64 inputs that require grad are used in place (so a module's own
+// parameters can be checked; their gradients are restored afterwards); other float inputs are copied
+// to float64. The function's output y is
 // projected on a fixed random tensor r (seeded), L = sum(y * r), so one backward pass gives the
 // analytic dL/dx; each element of each checked input is then nudged by +-eps and
 // (L(x+eps) - L(x-eps)) / 2eps is the numeric derivative. An element passes when

@@ -1,0 +1,80 @@
+// Every RNN, LSTM and GRU case in the PyTorch references matches: float64 to 1e-8 relative, float32
+// to 1e-4.
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "interop/reference_case.hpp"
+#include "io/safetensors.hpp"
+
+namespace kiln::interop {
+namespace {
+
+const std::string kGolden = std::string(KILN_SOURCE_DIR) + "/tests/golden/pytorch/";
+
+// Listed explicitly, so a case that went missing fails instead of being skipped.
+const std::vector<std::string> kRecurrentCases{"rnn_tanh_1layer", "lstm_1layer", "lstm_2layer_bidir", "lstm_lengths",
+                                               "gru_1layer", "gru_2layer_bidir_timemajor"};
+
+class ReferenceCases : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceCases, Float64) {
+  const CaseReport r = run_reference_case(kGolden + GetParam() + ".safetensors", kFloat64);
+  EXPECT_GE(r.rows.size(), 9u);
+  for (const auto& row : r.rows)
+    EXPECT_TRUE(row.ok) << row.name << ": rel " << row.max_rel_error << " abs " << row.max_abs_error << " " << row.problem;
+}
+
+TEST_P(ReferenceCases, Float32) {
+  const CaseReport r = run_reference_case(kGolden + GetParam() + ".safetensors", kFloat32);
+  for (const auto& row : r.rows) EXPECT_LE(row.max_rel_error, 1e-4) << row.name << " " << row.problem;
+  EXPECT_TRUE(r.ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, ReferenceCases, ::testing::ValuesIn(kRecurrentCases));
+
+TEST(ReferenceCases, EveryRecurrentCaseIsListed) {
+  for (const auto& entry : std::filesystem::directory_iterator(kGolden)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    const std::string module = io::load_safetensors(entry.path().string()).metadata.at("module");
+    const bool recurrent = module == "nn.RNN" || module == "nn.LSTM" || module == "nn.GRU";
+    const bool listed = std::find(kRecurrentCases.begin(), kRecurrentCases.end(), entry.path().stem().string()) !=
+                        kRecurrentCases.end();
+    EXPECT_EQ(recurrent, listed) << entry.path();
+  }
+}
+
+TEST(ReferenceCases, WrongParametersAreCaught) {
+  // A case whose weights are perturbed must not match: the comparison has teeth.
+  io::Safetensors c = io::load_safetensors(kGolden + "lstm_1layer.safetensors");
+  Tensor w = c.tensors.at("param.weight_hh_l0").clone();
+  w.data<double>()[3] += 1e-3;
+  c.tensors["param.weight_hh_l0"] = w;
+  const std::string path = ::testing::TempDir() + "/kiln_perturbed.safetensors";
+  io::save_safetensors(path, c.tensors, c.metadata);
+  const CaseReport r = run_reference_case(path, kFloat64);
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(ReferenceCases, UnsupportedModuleAndMissingKeysAreClearErrors) {
+  try {
+    run_reference_case(kGolden + "mha_causal.safetensors");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("module 'nn.MultiheadAttention' is not supported yet"), std::string::npos);
+  }
+  io::Safetensors c = io::load_safetensors(kGolden + "gru_1layer.safetensors");
+  c.tensors.erase("param.bias_hh_l0");
+  const std::string path = ::testing::TempDir() + "/kiln_missing.safetensors";
+  io::save_safetensors(path, c.tensors, c.metadata);
+  try {
+    run_reference_case(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing keys: bias_hh_l0"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kiln::interop

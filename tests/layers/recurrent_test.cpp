@@ -1,0 +1,181 @@
+#include <gtest/gtest.h>
+
+#include "layers/gradcheck_module.hpp"
+#include "layers/recurrent.hpp"
+#include "ops/ops.hpp"
+
+namespace kiln::nn {
+namespace {
+
+using In = std::vector<Variable>;
+
+std::vector<std::string> names(const Module& m) {
+  std::vector<std::string> out;
+  for (const auto& [n, p] : m.named_parameters()) out.push_back(n);
+  return out;
+}
+
+TEST(Recurrent, PyTorchNamesAndShapes) {
+  LSTM lstm(LSTMOptions(3, 5).num_layers(2).bidirectional(true));
+  const auto n = names(lstm);
+  ASSERT_EQ(n.size(), 16u);
+  EXPECT_EQ(n[0], "weight_ih_l0");
+  EXPECT_EQ(n[4], "weight_ih_l0_reverse");
+  EXPECT_EQ(n[15], "bias_hh_l1_reverse");
+  EXPECT_EQ(lstm.parameter("weight_ih_l1").shape(), (Shape{20, 10}));
+  EXPECT_EQ(GRU(GRUOptions(3, 5).bias(false)).named_parameters().size(), 2u);
+  RNN rnn(RNNOptions(4, 6));
+  const auto r = rnn.forward(Variable(zeros({7, 2, 4})), {});
+  EXPECT_EQ(r.output.shape(), (Shape{7, 2, 6}));
+  EXPECT_EQ(r.h_n.shape(), (Shape{1, 2, 6}));
+  EXPECT_FALSE(r.c_n.defined());
+  const auto l = lstm.forward(Variable(zeros({7, 2, 3})), {});
+  EXPECT_EQ(l.output.shape(), (Shape{7, 2, 10}));
+  EXPECT_EQ(l.c_n.shape(), (Shape{4, 2, 5}));
+}
+
+struct LayerCase {
+  std::string name;
+  std::function<std::shared_ptr<Recurrent>()> make;
+  bool lengths;
+};
+void PrintTo(const LayerCase& c, std::ostream* os) { *os << c.name; }
+
+class Layers : public ::testing::TestWithParam<LayerCase> {};
+
+// Finite differences through a whole layer: input, initial states and every parameter.
+TEST_P(Layers, Gradcheck) {
+  auto layer = GetParam().make();
+  const auto& o = layer->options();
+  const int dirs = o.bidirectional_ ? 2 : 1;
+  const std::int64_t T = 3, B = 3, H = o.hidden_size_;
+  Generator g(21);
+  const Shape xs = o.batch_first_ ? Shape{B, T, o.input_size_} : Shape{T, B, o.input_size_};
+  In in{Variable(normal(xs, 0, 1, kFloat64, &g), true)};
+  const std::size_t states = layer->cell(0)->state_size();
+  for (std::size_t i = 0; i < states; ++i) in.emplace_back(normal({o.num_layers_ * dirs, B, H}, 0, 1, kFloat64, &g), true);
+  const Variable lengths = GetParam().lengths ? Variable(from_data(std::vector<std::int64_t>{3, 1, 2})) : Variable();
+  const auto r = gradcheck_module(*layer, in, [&](const In& v) {
+    const auto out = layer->forward(v[0], In(v.begin() + 1, v.end()), lengths);
+    In parts{reshape(out.output, {-1}), reshape(out.h_n, {-1})};
+    if (out.c_n.defined()) parts.push_back(reshape(out.c_n, {-1}));
+    return concat(parts, 0);
+  });
+  EXPECT_TRUE(r.ok) << GetParam().name << ": " << r.message;
+}
+
+std::vector<LayerCase> layer_cases() {
+  return {
+      {"rnn_relu_2layer", [] { return std::make_shared<RNN>(RNNOptions(2, 3).num_layers(2).nonlinearity(Nonlinearity::ReLU)); }, false},
+      {"lstm_bidir_batch_first", [] { return std::make_shared<LSTM>(LSTMOptions(2, 3).bidirectional(true).batch_first(true)); }, false},
+      {"lstm_2layer_bidir_lengths", [] { return std::make_shared<LSTM>(LSTMOptions(2, 2).num_layers(2).bidirectional(true)); }, true},
+      {"gru_2layer_lengths", [] { return std::make_shared<GRU>(GRUOptions(2, 3).num_layers(2)); }, true},
+      {"gru_cho_bidir", [] { return std::make_shared<GRU>(GRUOptions(2, 3).bidirectional(true).reset_after(false)); }, false},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Generic, Layers, ::testing::ValuesIn(layer_cases()),
+                         [](const ::testing::TestParamInfo<LayerCase>& i) { return i.param.name; });
+
+// Note [Variable lengths]: each sequence behaves as if run alone, truncated to its length.
+TEST(Recurrent, LengthsMatchRunningEachSequenceAlone) {
+  manual_seed(4);
+  LSTM lstm(LSTMOptions(3, 4).bidirectional(true).batch_first(true));
+  lstm.to(kFloat64);
+  const std::vector<std::int64_t> len{5, 2, 4};
+  const Variable x(randn({3, 5, 3}, kFloat64));
+  const auto all = lstm.forward(x, {}, Variable(from_data(len)));
+  for (std::int64_t b = 0; b < 3; ++b) {
+    const Variable xb = narrow(narrow(x, 0, b, 1), 1, 0, len[static_cast<std::size_t>(b)]);
+    const auto alone = lstm.forward(xb, {});
+    const Variable ob = narrow(all.output, 0, b, 1);
+    EXPECT_LT(max_abs_diff(narrow(ob, 1, 0, len[static_cast<std::size_t>(b)]).value(), alone.output.value()), 1e-14) << b;
+    if (len[static_cast<std::size_t>(b)] < 5)
+      EXPECT_EQ(sum(abs(narrow(ob, 1, len[static_cast<std::size_t>(b)], 5 - len[static_cast<std::size_t>(b)]))).item(), 0.0);
+    EXPECT_LT(max_abs_diff(narrow(all.h_n, 1, b, 1).value(), alone.h_n.value()), 1e-14) << b;
+    EXPECT_LT(max_abs_diff(narrow(all.c_n, 1, b, 1).value(), alone.c_n.value()), 1e-14) << b;
+  }
+}
+
+TEST(Recurrent, BatchFirstMatchesTimeMajor) {
+  manual_seed(6);
+  GRU tm(GRUOptions(3, 4).num_layers(2));
+  GRU bf(GRUOptions(3, 4).num_layers(2).batch_first(true));
+  bf.load_state_dict(tm.state_dict());
+  const Variable x(randn({5, 2, 3}));
+  const auto a = tm.forward(x, {});
+  const auto b = bf.forward(transpose(x, 0, 1), {});
+  EXPECT_LT(max_abs_diff(transpose(b.output, 0, 1).value(), a.output.value()), 1e-6);
+  EXPECT_TRUE(allclose(a.h_n.value(), b.h_n.value(), 1e-6, 1e-6));
+}
+
+TEST(Recurrent, DropoutOnlyBetweenLayersAndOnlyWhileTraining) {
+  manual_seed(7);
+  LSTM one(LSTMOptions(3, 4).dropout(0.9));  // one layer: dropout has nowhere to go
+  const Variable x(randn({4, 2, 3}));
+  EXPECT_TRUE(equal(one.forward(x).value(), one.forward(x).value()));
+  LSTM two(LSTMOptions(3, 4).num_layers(2).dropout(0.5));
+  two.eval();
+  EXPECT_TRUE(equal(two.forward(x).value(), two.forward(x).value()));
+  two.train();
+  EXPECT_FALSE(equal(two.forward(x).value(), two.forward(x).value()));
+}
+
+TEST(Recurrent, UnbatchedInput) {
+  RNN rnn(RNNOptions(3, 2).batch_first(true));
+  const Variable x(randn({4, 3}));
+  const auto r = rnn.forward(x, {});
+  EXPECT_EQ(r.output.shape(), (Shape{4, 2}));
+  EXPECT_EQ(r.h_n.shape(), (Shape{1, 2}));
+  const auto batched = rnn.forward(unsqueeze(x, 0), {});
+  EXPECT_TRUE(equal(squeeze(batched.output, 0).value(), r.output.value()));
+}
+
+// A user's cell gets stacking, both directions and lengths from the layer, with suffixed names.
+class MinimalGatedUnit : public RecurrentCell {
+ public:
+  MinimalGatedUnit(std::int64_t in, std::int64_t hidden) : RecurrentCell("MGU", in, hidden) { reset(); }
+  void reset() override { register_gate_parameters(2, true); }
+  State step(const Variable& x, const State& s) override {
+    check_step(x, s);
+    const std::int64_t H = hidden_size();
+    const Variable gi = linear(x, weight_ih_, bias_ih_);
+    const Variable f = sigmoid(narrow(gi, 1, 0, H) + linear(s[0], narrow(weight_hh_, 0, 0, H), narrow(bias_hh_, 0, 0, H)));
+    const Variable n = tanh(narrow(gi, 1, H, H) + linear(f * s[0], narrow(weight_hh_, 0, H, H), narrow(bias_hh_, 0, H, H)));
+    return {(1.0 - f) * s[0] + f * n};
+  }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+};
+
+TEST(Recurrent, UserCellGetsTheWholeLayer) {
+  Recurrent layer("MGULayer", RecurrentOptions(3, 4).num_layers(2).bidirectional(true),
+                  [](std::int64_t in, std::int64_t h, bool) { return std::make_shared<MinimalGatedUnit>(in, h); });
+  EXPECT_EQ(layer.parameter("weight_hh_l1_reverse").shape(), (Shape{8, 4}));
+  const auto r = layer.forward(Variable(randn({5, 2, 3})), {}, Variable(from_data(std::vector<std::int64_t>{5, 3})));
+  EXPECT_EQ(r.output.shape(), (Shape{5, 2, 8}));
+  auto copy = layer.clone();
+  EXPECT_EQ(copy->named_parameters().size(), layer.named_parameters().size());
+}
+
+TEST(Recurrent, ClearErrors) {
+  LSTM lstm(LSTMOptions(3, 4).num_layers(2));
+  auto expect = [](const std::function<void()>& f, const std::string& part) {
+    try {
+      f();
+      ADD_FAILURE() << "expected an error mentioning " << part;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  expect([&] { lstm.forward(Variable(zeros({5, 2, 7}))); }, "LSTM(input_size=3): input of shape [5, 2, 7]");
+  expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {Variable(zeros({2, 2, 4}))}); }, "expected 2 initial state");
+  expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {Variable(zeros({1, 2, 4})), Variable(zeros({1, 2, 4}))}); },
+         "initial state h0 must be [2, 2, 4]");
+  expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {}, Variable(from_data(std::vector<std::int64_t>{5, 6}))); },
+         "lengths[1] = 6 is outside [0, 5]");
+  expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {}, Variable(from_data({5.0, 2.0}))); }, "lengths must be int64");
+  expect([] { LSTM bad(LSTMOptions(0, 4)); }, "input_size, hidden_size and num_layers must be positive");
+}
+
+}  // namespace
+}  // namespace kiln::nn
