@@ -21,7 +21,7 @@ void Recurrent::reset() {
   for (std::int64_t l = 0; l < options_.num_layers_; ++l) {
     const std::int64_t in = l == 0 ? options_.input_size_ : dirs * options_.hidden_size_;
     for (int d = 0; d < dirs; ++d) {
-      auto cell = make_cell_(in, options_.hidden_size_, options_.bias_);
+      auto cell = make_cell_(in, options_.hidden_size_, options_);
       KILN_CHECK(cell && cell->input_size() == in && cell->hidden_size() == options_.hidden_size_,
                  "{}: the cell factory returned a cell of the wrong size for layer {}", type_name(), l);
       // PyTorch's names: the cell's "weight_ih" is this layer's "weight_ih_l0" / "weight_ih_l0_reverse".
@@ -149,10 +149,20 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   return r;
 }
 
+Variable Recurrent::forward(const Variable& input) {
+  const RecurrentOutput r = forward(input, {});
+  if (options_.return_sequences_) return r.output;
+  const int dirs = options_.bidirectional_ ? 2 : 1;
+  const Variable last = narrow(r.h_n, 0, r.h_n.size(0) - dirs, dirs);  // [D, B, H] (or [D, H] unbatched)
+  return last.dim() == 3 ? reshape(permute(last, {1, 0, 2}), {last.size(1), -1}) : reshape(last, {-1});
+}
+
 std::string Recurrent::extra_repr() const {
   std::string s = fmt::format("{}, {}", options_.input_size_, options_.hidden_size_);
   if (options_.num_layers_ != 1) s += fmt::format(", num_layers={}", options_.num_layers_);
   if (!options_.bias_) s += ", bias=false";
+  if (options_.single_bias_) s += ", single_bias=true";
+  if (!options_.return_sequences_) s += ", return_sequences=false";
   if (options_.batch_first_) s += ", batch_first=true";
   if (options_.dropout_ > 0) s += fmt::format(", dropout={}", options_.dropout_);
   if (options_.bidirectional_) s += ", bidirectional=true";
@@ -160,18 +170,20 @@ std::string Recurrent::extra_repr() const {
 }
 
 RNN::RNN(RNNOptions o)
-    : Recurrent("RNN", o, [o](std::int64_t in, std::int64_t h, bool bias) {
-        return std::make_shared<RNNCell>(RNNCellOptions(in, h).bias(bias).nonlinearity(o.nonlinearity_));
+    : Recurrent("RNN", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions& lo) {
+        return std::make_shared<RNNCell>(
+            RNNCellOptions(in, h).bias(lo.bias_).single_bias(lo.single_bias_).nonlinearity(lo.nonlinearity_));
       }) {}
 
 LSTM::LSTM(LSTMOptions o)
-    : Recurrent("LSTM", o, [](std::int64_t in, std::int64_t h, bool bias) {
-        return std::make_shared<LSTMCell>(LSTMCellOptions(in, h).bias(bias));
+    : Recurrent("LSTM", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions& lo) {
+        return std::make_shared<LSTMCell>(LSTMCellOptions(in, h).bias(lo.bias_).single_bias(lo.single_bias_));
       }) {}
 
 GRU::GRU(GRUOptions o)
-    : Recurrent("GRU", o, [o](std::int64_t in, std::int64_t h, bool bias) {
-        return std::make_shared<GRUCell>(GRUCellOptions(in, h).bias(bias).reset_after(o.reset_after_));
+    : Recurrent("GRU", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions& lo) {
+        return std::make_shared<GRUCell>(
+            GRUCellOptions(in, h).bias(lo.bias_).single_bias(lo.single_bias_).reset_after(lo.reset_after_));
       }) {}
 
 }  // namespace kiln::nn

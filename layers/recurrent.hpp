@@ -32,19 +32,26 @@ struct RecurrentOptions {
   RecurrentOptions& nonlinearity(Nonlinearity n) { nonlinearity_ = n; return *this; }
   /// GRU only: false selects Cho et al.'s reset-before form (see GRUCellOptions).
   RecurrentOptions& reset_after(bool on) { reset_after_ = on; return *this; }
+  /// One bias vector per layer and direction ("bias_l0"), Keras's convention, instead of PyTorch's two.
+  RecurrentOptions& single_bias(bool on) { single_bias_ = on; return *this; }
+  /// For the single-input forward(x) (e.g. inside Sequential): true returns the output sequence,
+  /// false the last layer's final hidden state [B, D*H] (Keras's return_sequences=False).
+  RecurrentOptions& return_sequences(bool on) { return_sequences_ = on; return *this; }
   std::int64_t input_size_, hidden_size_;
   std::int64_t num_layers_ = 1;
   bool bias_ = true, batch_first_ = false, bidirectional_ = false;
   double dropout_ = 0;
   Nonlinearity nonlinearity_ = Nonlinearity::Tanh;
   bool reset_after_ = true;
+  bool single_bias_ = false;
+  bool return_sequences_ = true;
 };
 using RNNOptions = RecurrentOptions;
 using LSTMOptions = RecurrentOptions;
 using GRUOptions = RecurrentOptions;
 
-/// Makes the cell for one layer and direction: (input_size, hidden_size, bias).
-using CellFactory = std::function<std::shared_ptr<RecurrentCell>(std::int64_t, std::int64_t, bool)>;
+/// Makes the cell for one layer and direction: (input_size, hidden_size, the layer's options).
+using CellFactory = std::function<std::shared_ptr<RecurrentCell>(std::int64_t, std::int64_t, const RecurrentOptions&)>;
 
 struct RecurrentOutput {
   Variable output;  ///< [T, B, D*H] ([B, T, D*H] with batch_first); D = 2 when bidirectional
@@ -60,8 +67,9 @@ class Recurrent : public Module {
   /// {h0, c0}, each [L*D, B, H]; zeros when empty. lengths: int64 [B], each in [0, T].
   RecurrentOutput forward(const Variable& input, const std::vector<Variable>& initial_state,
                           const Variable& lengths = Variable());
-  /// The output sequence only.
-  Variable forward(const Variable& input) override { return forward(input, {}).output; }
+  /// The output sequence, or with return_sequences(false) the last layer's final h for both
+  /// directions, [B, D*H].
+  Variable forward(const Variable& input) override;
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   const RecurrentOptions& options() const { return options_; }

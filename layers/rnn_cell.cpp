@@ -13,11 +13,13 @@ RecurrentCell::RecurrentCell(std::string type_name, std::int64_t input_size, std
              this->type_name(), input_size, hidden_size);
 }
 
-void RecurrentCell::register_gate_parameters(std::int64_t gates, bool bias) {
+void RecurrentCell::register_gate_parameters(std::int64_t gates, bool bias, bool single_bias) {
   const double k = 1.0 / std::sqrt(static_cast<double>(hidden_size_));
   weight_ih_ = register_parameter("weight_ih", init::uniform({gates * hidden_size_, input_size_}, -k, k));
   weight_hh_ = register_parameter("weight_hh", init::uniform({gates * hidden_size_, hidden_size_}, -k, k));
-  if (bias) {
+  if (bias && single_bias) {
+    bias_ih_ = register_parameter("bias", init::uniform({gates * hidden_size_}, -k, k));
+  } else if (bias) {
     bias_ih_ = register_parameter("bias_ih", init::uniform({gates * hidden_size_}, -k, k));
     bias_hh_ = register_parameter("bias_hh", init::uniform({gates * hidden_size_}, -k, k));
   }

@@ -31,8 +31,9 @@ class RecurrentCell : public Module {
   std::string extra_repr() const override;
 
  protected:
-  /// Registers weight_ih, weight_hh (and bias_ih, bias_hh) for `gates` gates, PyTorch-initialised.
-  void register_gate_parameters(std::int64_t gates, bool bias);
+  /// Registers weight_ih, weight_hh (and bias_ih, bias_hh, or one "bias") for `gates` gates,
+  /// PyTorch-initialised.
+  void register_gate_parameters(std::int64_t gates, bool bias, bool single_bias = false);
   void check_step(const Variable& x, const State& state) const;
   Variable weight_ih_, weight_hh_, bias_ih_, bias_hh_;
 
@@ -45,9 +46,11 @@ enum class Nonlinearity { Tanh, ReLU };
 struct RNNCellOptions {
   RNNCellOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
   RNNCellOptions& bias(bool on) { bias_ = on; return *this; }
+  /// One bias ("bias", Keras's convention) instead of PyTorch's bias_ih and bias_hh.
+  RNNCellOptions& single_bias(bool on) { single_bias_ = on; return *this; }
   RNNCellOptions& nonlinearity(Nonlinearity n) { nonlinearity_ = n; return *this; }
   std::int64_t input_size_, hidden_size_;
-  bool bias_ = true;
+  bool bias_ = true, single_bias_ = false;
   Nonlinearity nonlinearity_ = Nonlinearity::Tanh;
 };
 
@@ -55,7 +58,7 @@ struct RNNCellOptions {
 class RNNCell : public RecurrentCell {
  public:
   explicit RNNCell(RNNCellOptions options);
-  void reset() override { register_gate_parameters(1, options_.bias_); }
+  void reset() override { register_gate_parameters(1, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
@@ -66,8 +69,10 @@ class RNNCell : public RecurrentCell {
 struct LSTMCellOptions {
   LSTMCellOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
   LSTMCellOptions& bias(bool on) { bias_ = on; return *this; }
+  /// One bias ("bias", Keras's convention) instead of PyTorch's bias_ih and bias_hh.
+  LSTMCellOptions& single_bias(bool on) { single_bias_ = on; return *this; }
   std::int64_t input_size_, hidden_size_;
-  bool bias_ = true;
+  bool bias_ = true, single_bias_ = false;
 };
 
 /// gates = W_ih x + b_ih + W_hh h + b_hh, split as i, f, g, o;
@@ -75,7 +80,7 @@ struct LSTMCellOptions {
 class LSTMCell : public RecurrentCell {
  public:
   explicit LSTMCell(LSTMCellOptions options);
-  void reset() override { register_gate_parameters(4, options_.bias_); }
+  void reset() override { register_gate_parameters(4, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
@@ -87,11 +92,13 @@ class LSTMCell : public RecurrentCell {
 struct GRUCellOptions {
   GRUCellOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
   GRUCellOptions& bias(bool on) { bias_ = on; return *this; }
+  /// One bias ("bias", Keras's convention) instead of PyTorch's bias_ih and bias_hh.
+  GRUCellOptions& single_bias(bool on) { single_bias_ = on; return *this; }
   /// true (default): PyTorch's GRU, reset applied after the recurrent matmul.
   /// false: the original Cho et al. (2014) form, reset applied to h before the matmul.
   GRUCellOptions& reset_after(bool on) { reset_after_ = on; return *this; }
   std::int64_t input_size_, hidden_size_;
-  bool bias_ = true;
+  bool bias_ = true, single_bias_ = false;
   bool reset_after_ = true;
 };
 
@@ -102,7 +109,7 @@ struct GRUCellOptions {
 class GRUCell : public RecurrentCell {
  public:
   explicit GRUCell(GRUCellOptions options);
-  void reset() override { register_gate_parameters(3, options_.bias_); }
+  void reset() override { register_gate_parameters(3, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;

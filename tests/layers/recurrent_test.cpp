@@ -149,7 +149,7 @@ class MinimalGatedUnit : public RecurrentCell {
 
 TEST(Recurrent, UserCellGetsTheWholeLayer) {
   Recurrent layer("MGULayer", RecurrentOptions(3, 4).num_layers(2).bidirectional(true),
-                  [](std::int64_t in, std::int64_t h, bool) { return std::make_shared<MinimalGatedUnit>(in, h); });
+                  [](std::int64_t in, std::int64_t h, const RecurrentOptions&) { return std::make_shared<MinimalGatedUnit>(in, h); });
   EXPECT_EQ(layer.parameter("weight_hh_l1_reverse").shape(), (Shape{8, 4}));
   const auto r = layer.forward(Variable(randn({5, 2, 3})), {}, Variable(from_data(std::vector<std::int64_t>{5, 3})));
   EXPECT_EQ(r.output.shape(), (Shape{5, 2, 8}));

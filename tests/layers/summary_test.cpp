@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include "layers/embedding.hpp"
+#include "layers/linear.hpp"
+#include "layers/recurrent.hpp"
+#include "layers/sequential.hpp"
+#include "layers/summary.hpp"
+
+namespace kiln::nn {
+namespace {
+
+Sequential sentiment_model(bool single_bias) {
+  // Keras: Embedding(50, 10) -> Bidirectional(SimpleRNN(5)) -> Dense(1).
+  return Sequential({std::make_shared<Embedding>(50, 10),
+                     std::make_shared<RNN>(RNNOptions(10, 5).bidirectional(true).batch_first(true)
+                                               .single_bias(single_bias).return_sequences(false)),
+                     std::make_shared<Linear>(10, 1)});
+}
+
+TEST(Summary, KerasCountsWithOneBiasPerLayer) {
+  Sequential model = sentiment_model(true);
+  const Variable ids(zeros({32, 20}, kInt64));
+  const std::string s = summary(model, ids);
+  EXPECT_NE(s.find("Total params: 671"), std::string::npos) << s;
+  EXPECT_NE(s.find("Trainable params: 671"), std::string::npos) << s;
+  EXPECT_NE(s.find("0 (Embedding)"), std::string::npos) << s;
+  EXPECT_NE(s.find("[32, 20, 10]"), std::string::npos) << s;
+  EXPECT_NE(s.find("[32, 10]"), std::string::npos) << s;  // both directions' last states
+  EXPECT_NE(s.find("[32, 1]"), std::string::npos) << s;
+  EXPECT_EQ(model.forward(ids).shape(), (Shape{32, 1}));
+}
+
+TEST(Summary, PyTorchCountsWithTwoBiases) {
+  Sequential model = sentiment_model(false);
+  const std::string s = summary(model, Variable(zeros({4, 7}, kInt64)));
+  EXPECT_NE(s.find("Total params: 681"), std::string::npos) << s;
+}
+
+TEST(Summary, NonTrainableParametersAreCounted) {
+  Sequential model = sentiment_model(true);
+  Variable w = model.parameter("0.weight");
+  w.requires_grad_(false);  // frozen embeddings
+  const std::string s = summary(model, Variable(zeros({2, 3}, kInt64)));
+  EXPECT_NE(s.find("Trainable params: 171"), std::string::npos) << s;
+  EXPECT_NE(s.find("Non-trainable params: 500"), std::string::npos) << s;
+}
+
+TEST(Summary, AnyModuleListsChildren) {
+  LSTM lstm(LSTMOptions(3, 4).num_layers(2));
+  const std::string s = summary(lstm, Variable(zeros({5, 2, 3})));
+  EXPECT_NE(s.find("output of LSTM"), std::string::npos) << s;
+  EXPECT_NE(s.find("[5, 2, 4]"), std::string::npos) << s;
+  EXPECT_NE(s.find("Total params: 304"), std::string::npos) << s;  // 16 (3+4+2) + 16 (4+4+2), as PyTorch
+}
+
+}  // namespace
+}  // namespace kiln::nn
