@@ -50,7 +50,7 @@ std::shared_ptr<kiln::nn::Module> make_model(const std::string& cell, int hidden
 
 int main(int argc, char** argv) {
   CLI::App app{"The adding problem: RNN against LSTM and GRU"};
-  int seq_len = 100, steps = 3000, hidden = 64, batch = 64, every = 250;
+  int seq_len = 100, steps = 4000, hidden = 64, batch = 64, every = 250;
   double lr = 2e-3;
   std::uint64_t seed = 0;
   std::vector<std::string> cells{"lstm", "gru", "rnn"};

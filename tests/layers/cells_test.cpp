@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "layers/gradcheck_module.hpp"
-#include "layers/rnn_cell.hpp"
+#include "layers/research_cells.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {
@@ -27,6 +27,8 @@ std::vector<CellCase> cells() {
       {"lstm", [] { return std::make_shared<LSTMCell>(LSTMCellOptions(3, 4)); }},
       {"gru_reset_after", [] { return std::make_shared<GRUCell>(GRUCellOptions(3, 4)); }},
       {"gru_reset_before", [] { return std::make_shared<GRUCell>(GRUCellOptions(3, 4).reset_after(false)); }},
+      {"layer_norm_lstm", [] { return std::make_shared<LayerNormLSTMCell>(3, 4); }},
+      {"peephole_lstm", [] { return std::make_shared<PeepholeLSTMCell>(3, 4); }},
       {"gru_reset_before_no_bias", [] { return std::make_shared<GRUCell>(GRUCellOptions(3, 4).reset_after(false).bias(false)); }},
   };
 }

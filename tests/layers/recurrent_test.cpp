@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "layers/gradcheck_module.hpp"
-#include "layers/recurrent.hpp"
+#include "layers/research_cells.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {
@@ -70,6 +70,8 @@ std::vector<LayerCase> layer_cases() {
       {"lstm_bidir_batch_first", [] { return std::make_shared<LSTM>(LSTMOptions(2, 3).bidirectional(true).batch_first(true)); }, false},
       {"lstm_2layer_bidir_lengths", [] { return std::make_shared<LSTM>(LSTMOptions(2, 2).num_layers(2).bidirectional(true)); }, true},
       {"gru_2layer_lengths", [] { return std::make_shared<GRU>(GRUOptions(2, 3).num_layers(2)); }, true},
+      {"layer_norm_lstm_bidir_lengths", [] { return std::make_shared<LayerNormLSTM>(RecurrentOptions(2, 3).bidirectional(true)); }, true},
+      {"peephole_lstm_2layer", [] { return std::make_shared<PeepholeLSTM>(RecurrentOptions(2, 2).num_layers(2)); }, false},
       {"gru_cho_bidir", [] { return std::make_shared<GRU>(GRUOptions(2, 3).bidirectional(true).reset_after(false)); }, false},
   };
 }

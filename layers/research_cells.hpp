@@ -1,0 +1,55 @@
+#pragma once
+// Research variants of the LSTM, written only with generic ops, as a researcher would add one.
+// Each gets stacking, both directions and lengths from Recurrent (LayerNormLSTM, PeepholeLSTM).
+
+#include "layers/recurrent.hpp"
+
+namespace kiln::nn {
+
+/// Layer-normalised LSTM (Ba, Kiros & Hinton, 2016):
+///   gates = LN_ih(W_ih x) + LN_hh(W_hh h) + bias, split as i, f, g, o
+///   c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(LN_c(c'))
+/// Parameters: weight_ih, weight_hh, bias, and the gains and shifts ln_ih_weight/bias,
+/// ln_hh_weight/bias, ln_c_weight/bias.
+class LayerNormLSTMCell : public RecurrentCell {
+ public:
+  LayerNormLSTMCell(std::int64_t input_size, std::int64_t hidden_size, double eps = 1e-5);
+  void reset() override;
+  State step(const Variable& x, const State& state) override;
+  std::size_t state_size() const override { return 2; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+
+ private:
+  double eps_;
+  Variable ln_ih_w_, ln_ih_b_, ln_hh_w_, ln_hh_b_, ln_c_w_, ln_c_b_;
+};
+
+/// LSTM with peephole connections (Gers & Schmidhuber, 2000): the gates also see the cell state.
+///   i = sigmoid(. + p_i c), f = sigmoid(. + p_f c), c' = f c + i tanh(.), o = sigmoid(. + p_o c'),
+///   h' = o tanh(c'). Parameters: PyTorch's four, plus weight_peephole [3, H] (rows i, f, o).
+class PeepholeLSTMCell : public RecurrentCell {
+ public:
+  PeepholeLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
+  void reset() override;
+  State step(const Variable& x, const State& state) override;
+  std::size_t state_size() const override { return 2; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+
+ private:
+  bool bias_;
+  Variable peephole_;
+};
+
+class LayerNormLSTM : public Recurrent {
+ public:
+  explicit LayerNormLSTM(RecurrentOptions options);
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+};
+
+class PeepholeLSTM : public Recurrent {
+ public:
+  explicit PeepholeLSTM(RecurrentOptions options);
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+};
+
+}  // namespace kiln::nn
