@@ -7,6 +7,7 @@ packages=(
   libopenblas-dev libopenblas-pthread-dev liblapack-dev
   libboost-graph-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  fortunes-min
 )
 missing=()
 for p in "${packages[@]}"; do
