@@ -17,6 +17,8 @@
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "layers/recurrent.hpp"
+#include "layers/sequential.hpp"
+#include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/scheduler.hpp"
 
@@ -80,21 +82,19 @@ int main(int argc, char** argv) {
                 c.chars.size());
     kiln::manual_seed(seed);
     const auto V = static_cast<std::int64_t>(c.chars.size());
-    nn::Embedding embed(V, 32);
-    nn::LSTM lstm(nn::LSTMOptions(32, hidden).batch_first(true));
-    nn::Linear head(hidden, V);
-    std::vector<Variable> params;
-    for (const nn::Module* m : {static_cast<const nn::Module*>(&embed), static_cast<const nn::Module*>(&lstm),
-                                static_cast<const nn::Module*>(&head)})
-      for (const auto& p : m->parameters()) params.push_back(p);
-    std::printf("model: Embedding(%lld, 32) -> LSTM(32, %d) -> Linear(%d, %lld), %lld parameters\n",
-                static_cast<long long>(V), hidden, hidden, static_cast<long long>(V),
-                static_cast<long long>(embed.num_parameters() + lstm.num_parameters() + head.num_parameters()));
-    auto logits = [&](const Tensor& x) { return kiln::reshape(head.forward(lstm.forward(embed.forward(Variable(x)))), {-1, V}); };
+    kiln::Generator gen_for_summary(seed + 3);
+    Tensor x, y;
+    auto embed = std::make_shared<nn::Embedding>(V, 32);
+    auto lstm = std::make_shared<nn::LSTM>(nn::LSTMOptions(32, hidden).batch_first(true));
+    auto head = std::make_shared<nn::Linear>(hidden, V);
+    nn::Sequential model({embed, lstm, head});
+    windows(c.train, batch, seq, gen_for_summary, x, y);
+    std::cout << nn::summary(model, Variable(x));
+    const std::vector<Variable> params = model.parameters();
+    auto logits = [&](const Tensor& in) { return kiln::reshape(model.forward(Variable(in)), {-1, V}); };
     kiln::optim::Adam opt(params, kiln::optim::AdamOptions(lr));
     kiln::optim::CosineAnnealingLR schedule(opt, steps, lr / 10);
     kiln::Generator gen(seed);
-    Tensor x, y;
     const double to_bits = 1 / std::log(2.0);
     for (int step = 1; step <= steps; ++step) {
       windows(c.train, batch, seq, gen, x, y);
@@ -122,19 +122,19 @@ int main(int argc, char** argv) {
     }
     // Sampling, one character at a time through the layer's cell, at several temperatures.
     kiln::NoGradGuard no_grad;
-    auto cell = lstm.cell(0);
+    auto cell = lstm->cell(0);
     for (double temperature : {0.5, 1.0}) {
       kiln::Generator sgen(seed + 2);
       nn::State state = cell->zero_state(1, kiln::kFloat32);
       std::string text = "A ";
-      for (char ch : text) state = cell->step(embed.forward(Variable(kiln::full({1}, c.id.at(ch), kiln::kInt64))), state);
+      for (char ch : text) state = cell->step(embed->forward(Variable(kiln::full({1}, static_cast<double>(c.id.at(ch)), kiln::kInt64))), state);
       for (int i = 0; i < 240; ++i) {
-        const auto p = kiln::softmax(head.forward(state[0]) / temperature, 1).value().to_vector();
+        const auto p = kiln::softmax(head->forward(state[0]) / temperature, 1).value().to_vector();
         double u = sgen.next_double();
         std::size_t k = 0;
         while (k + 1 < p.size() && (u -= p[k]) > 0) ++k;
         text += c.chars[k];
-        state = cell->step(embed.forward(Variable(kiln::full({1}, static_cast<double>(k), kiln::kInt64))), state);
+        state = cell->step(embed->forward(Variable(kiln::full({1}, static_cast<double>(k), kiln::kInt64))), state);
       }
       std::printf("\n--- sample at temperature %.1f ---\n%s\n", temperature, text.c_str());
     }

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   for (bool bi : {false, true}) {
     kiln::manual_seed(seed);
     Classifier model(bi, hidden);
-    std::cout << model << "\n" << model.num_parameters() << " parameters\n";
+    std::cout << model << "\n" << kiln::nn::summary(model);
     kiln::optim::Adam opt(model.parameters(), kiln::optim::AdamOptions(1e-2));
     kiln::Generator gen(seed);
     double acc = 0;

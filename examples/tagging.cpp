@@ -14,6 +14,7 @@
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "layers/recurrent.hpp"
+#include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
 
 using kiln::Tensor;
@@ -72,22 +73,29 @@ Batch make_batch(int batch, int max_len, kiln::Generator& g) {
   return b;
 }
 
-struct Tagger {
+class Tagger : public nn::Module {
+ public:
+  Tagger(bool bidirectional, int hidden) : Module(bidirectional ? "BiLSTMTagger" : "LSTMTagger"), bi_(bidirectional), hidden_(hidden) {
+    reset();
+  }
+  void reset() override {
+    embed = register_module("embed", std::make_shared<nn::Embedding>(nn::EmbeddingOptions(kVocab.size(), 16).padding_idx(0)));
+    lstm = register_module("lstm", std::make_shared<nn::LSTM>(nn::LSTMOptions(16, hidden_).batch_first(true).bidirectional(bi_)));
+    head = register_module("head", std::make_shared<nn::Linear>(hidden_ * (bi_ ? 2 : 1), kTags.size()));
+  }
+  std::shared_ptr<nn::Module> clone() const override { return clone_as(*this); }
   std::shared_ptr<nn::Embedding> embed;
   std::shared_ptr<nn::LSTM> lstm;
   std::shared_ptr<nn::Linear> head;
-  std::vector<Variable> parameters() const {
-    std::vector<Variable> p;
-    for (const nn::Module* m : {static_cast<const nn::Module*>(embed.get()), static_cast<const nn::Module*>(lstm.get()),
-                                static_cast<const nn::Module*>(head.get())})
-      for (const auto& v : m->parameters()) p.push_back(v);
-    return p;
-  }
   // Logits [B * T, tags].
   Variable forward(const Batch& b) const {
     const auto r = lstm->forward(embed->forward(Variable(b.ids)), {}, Variable(b.lengths));
     return kiln::reshape(head->forward(r.output), {-1, static_cast<std::int64_t>(kTags.size())});
   }
+
+ private:
+  bool bi_;
+  int hidden_;
 };
 
 int main(int argc, char** argv) {
@@ -104,11 +112,8 @@ int main(int argc, char** argv) {
   const Batch test = make_batch(500, max_len, test_gen);
   for (bool bi : {false, true}) {
     kiln::manual_seed(seed);
-    Tagger m{std::make_shared<nn::Embedding>(nn::EmbeddingOptions(kVocab.size(), 16).padding_idx(0)),
-             std::make_shared<nn::LSTM>(nn::LSTMOptions(16, hidden).batch_first(true).bidirectional(bi)),
-             std::make_shared<nn::Linear>(hidden * (bi ? 2 : 1), kTags.size())};
-    std::printf("%s tagger: Embedding(%zu, 16) -> %s -> Linear(%d, %zu)\n", bi ? "Bidirectional" : "Unidirectional",
-                kVocab.size(), m.lstm->type_name().c_str(), hidden * (bi ? 2 : 1), kTags.size());
+    Tagger m(bi, hidden);
+    std::cout << m << "\n" << nn::summary(m);
     kiln::optim::Adam opt(m.parameters(), kiln::optim::AdamOptions(1e-2));
     kiln::Generator gen(seed);
     for (int step = 1; step <= steps; ++step) {

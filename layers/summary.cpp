@@ -17,13 +17,34 @@ std::string row(const std::string& layer, const std::string& shape, std::int64_t
   return fmt::format(" {:<34} {:<22} {:>10}\n", layer, shape, params);
 }
 
+std::string header(const Module& model) {
+  return fmt::format("Model: {}\n{}\n {:<34} {:<22} {:>10}\n{}\n", model.type_name(), std::string(70, '_'),
+                     "Layer (type)", "Output Shape", "Param #", std::string(70, '='));
+}
+
+std::string totals(const Module& model) {
+  const std::int64_t total = count(model, false), trainable = count(model, true);
+  return fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n", std::string(70, '='),
+                     total, trainable, total - trainable, std::string(70, '_'));
+}
+
+std::string child_rows(const Module& model) {
+  std::string out;
+  for (const auto& [name, child] : model.named_children())
+    out += row(fmt::format("{} ({})", name, child->type_name()), "-", count(*child, false));
+  std::int64_t own = 0;
+  for (const auto& p : model.parameters(/*recurse=*/false)) own += p.numel();
+  if (own > 0) out += row("(own parameters)", "-", own);
+  return out;
+}
+
 }  // namespace
+
+std::string summary(const Module& model) { return header(model) + child_rows(model) + totals(model); }
 
 std::string summary(Module& model, const Variable& example) {
   NoGradGuard no_grad;
-  const std::string thin(70, '_'), thick(70, '=');
-  std::string out = fmt::format("Model: {}\n{}\n {:<34} {:<22} {:>10}\n{}\n", model.type_name(), thin, "Layer (type)",
-                                "Output Shape", "Param #", thick);
+  std::string out = header(model);
   if (auto* seq = dynamic_cast<Sequential*>(&model)) {
     Variable x = example;
     for (std::size_t i = 0; i < seq->size(); ++i) {
@@ -32,17 +53,10 @@ std::string summary(Module& model, const Variable& example) {
       out += row(fmt::format("{} ({})", i, layer.type_name()), x.shape().str(), count(layer, false));
     }
   } else {
-    for (const auto& [name, child] : model.named_children())
-      out += row(fmt::format("{} ({})", name, child->type_name()), "-", count(*child, false));
-    std::int64_t own = 0;
-    for (const auto& p : model.parameters(/*recurse=*/false)) own += p.numel();
-    if (own > 0) out += row("(own parameters)", "-", own);
+    out += child_rows(model);
     out += row(fmt::format("output of {}", model.type_name()), model.forward(example).shape().str(), 0);
   }
-  const std::int64_t total = count(model, false), trainable = count(model, true);
-  out += fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n", thick, total, trainable,
-                     total - trainable, thin);
-  return out;
+  return out + totals(model);
 }
 
 }  // namespace kiln::nn

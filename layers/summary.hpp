@@ -26,5 +26,7 @@ namespace kiln::nn {
 /// Runs `model` on `example` (without recording, in the model's current train/eval mode) and
 /// returns the table.
 std::string summary(Module& model, const Variable& example);
+/// The table without output shapes, for models whose forward takes more than one input.
+std::string summary(const Module& model);
 
 }  // namespace kiln::nn

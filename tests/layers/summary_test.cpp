@@ -53,5 +53,13 @@ TEST(Summary, AnyModuleListsChildren) {
   EXPECT_NE(s.find("Total params: 304"), std::string::npos) << s;  // 16 (3+4+2) + 16 (4+4+2), as PyTorch
 }
 
+TEST(Summary, WithoutAnExampleInput) {
+  Sequential model = sentiment_model(false);
+  const std::string s = summary(static_cast<const Module&>(model));
+  EXPECT_NE(s.find("1 (RNN)"), std::string::npos) << s;
+  EXPECT_NE(s.find("170"), std::string::npos) << s;
+  EXPECT_NE(s.find("Total params: 681"), std::string::npos) << s;
+}
+
 }  // namespace
 }  // namespace kiln::nn
