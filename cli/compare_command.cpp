@@ -13,6 +13,7 @@ namespace {
 struct CompareArgs {
   std::vector<std::string> cases;
   std::string dtype = "float64";
+  std::string impl = "auto";
   std::string out;
 };
 
@@ -23,7 +24,7 @@ int run(const CompareArgs& a) {
   const DType dtype = a.dtype == "float64" ? kFloat64 : kFloat32;
   bool all_ok = true;
   for (const std::string& path : a.cases) {
-    const interop::CaseReport r = interop::run_reference_case(path, dtype);
+    const interop::CaseReport r = interop::run_reference_case(path, dtype, a.impl);
     fmt::print("{}\n  {} in {}\n", path, r.module, a.dtype);
     fmt::print("  {:<34} {:<14} {:>12} {:>12}\n", "tensor", "shape", "max abs err", "max rel err");
     int good = 0;
@@ -52,6 +53,9 @@ void add_compare_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("compare", "Run PyTorch reference cases and compare every output and gradient");
   cmd->add_option("cases", a->cases, "Reference case files (.safetensors)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--dtype", a->dtype, "float32 or float64")->capture_default_str();
+  cmd->add_option("--impl", a->impl, "generic, fused or auto: which implementation runs the layer")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"generic", "fused", "auto"}));
   cmd->add_option("--out", a->out, "Write Kiln's outputs and gradients under the same names");
   cmd->callback([a] {
     if (const int rc = run(*a); rc != 0) throw CLI::RuntimeError(rc);

@@ -88,8 +88,10 @@ double default_tolerance(DType dtype) { return dtype == kFloat64 ? 1e-8 : 1e-4; 
 
 std::vector<std::string> supported_reference_modules() { return {"nn.RNN", "nn.LSTM", "nn.GRU"}; }
 
-CaseReport run_reference_case(const std::string& path, DType dtype) {
+CaseReport run_reference_case(const std::string& path, DType dtype, const std::string& impl) {
   KILN_CHECK(is_floating(dtype), "compare: dtype must be float32 or float64");
+  KILN_CHECK(impl == "generic" || impl == "fused" || impl == "auto", "compare: impl must be generic, fused or auto, got '{}'",
+             impl);
   const io::Safetensors file = io::load_safetensors(path);
   const Options o{path, file.metadata};
   const std::string& module = o.text("module");
@@ -106,7 +108,11 @@ CaseReport run_reference_case(const std::string& path, DType dtype) {
   report.dtype = dtype;
   report.tolerance = default_tolerance(dtype);
   auto layer = build_recurrent(module, o);
-  report.module = module + "(" + layer->extra_repr() + ")";
+  layer->set_impl(impl == "generic" ? nn::Impl::Generic : impl == "fused" ? nn::Impl::Fused : nn::Impl::Auto);
+  std::string why;
+  const bool fused = layer->uses_fused(&why);
+  KILN_CHECK(fused || impl != "fused", "{}: --impl fused: {}", path, why);
+  report.module = module + "(" + layer->extra_repr() + ")" + (fused ? " [fused kernel]" : " [generic graph]");
   layer->to(dtype);
   nn::StateDict params;
   for (const auto& [key, t] : file.tensors)

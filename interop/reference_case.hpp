@@ -37,7 +37,8 @@ double default_tolerance(DType dtype);
 
 /// Runs a reference case in `dtype`. Throws kiln::Error naming the file and key for unsupported
 /// modules and malformed cases.
-CaseReport run_reference_case(const std::string& path, DType dtype = kFloat64);
+/// impl: "generic", "fused" or "auto" (the layer's choice of implementation).
+CaseReport run_reference_case(const std::string& path, DType dtype = kFloat64, const std::string& impl = "auto");
 
 /// The modules run_reference_case can build.
 std::vector<std::string> supported_reference_modules();

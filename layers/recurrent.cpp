@@ -1,6 +1,9 @@
 #include "layers/recurrent.hpp"
 
+#include <typeinfo>
+
 #include "ops/ops.hpp"
+#include "plugins/builtin/fused_lstm.hpp"
 
 namespace kiln::nn {
 
@@ -41,14 +44,15 @@ const std::shared_ptr<RecurrentCell>& Recurrent::cell(std::int64_t layer, int di
 
 namespace {
 
-// Runs one cell over time. xs: T step inputs [B, I]; live[t]: bool [B, 1] (empty without lengths).
-std::vector<Variable> run_direction(RecurrentCell& cell, const std::vector<Variable>& xs, State& state,
-                                    const std::vector<Variable>& live, const std::vector<Variable>& dead, bool reverse) {
-  const std::size_t steps = xs.size();
-  std::vector<Variable> out(steps);
-  for (std::size_t k = 0; k < steps; ++k) {
-    const std::size_t t = reverse ? steps - 1 - k : k;
-    State next = cell.step(xs[t], state);
+// Runs one cell over a time-major sequence [T, B, I] -> [T, B, H]; live[t]: bool [B, 1] (empty
+// without lengths).
+Variable run_generic(RecurrentCell& cell, const Variable& seq, State& state, const std::vector<Variable>& live,
+                     const std::vector<Variable>& dead, bool reverse) {
+  const std::int64_t steps = seq.size(0);
+  std::vector<Variable> out(static_cast<std::size_t>(steps));
+  for (std::int64_t k = 0; k < steps; ++k) {
+    const std::size_t t = static_cast<std::size_t>(reverse ? steps - 1 - k : k);
+    State next = cell.step(squeeze(narrow(seq, 0, static_cast<std::int64_t>(t), 1), 0), state);
     KILN_CHECK(next.size() == state.size(), "{}: step returned {} state tensors, expected {}", cell.type_name(),
                next.size(), state.size());
     if (live.empty()) {
@@ -59,10 +63,28 @@ std::vector<Variable> run_direction(RecurrentCell& cell, const std::vector<Varia
     out[t] = masked_fill(cell.output(next), dead[t], 0.0);
     for (std::size_t j = 0; j < state.size(); ++j) state[j] = where(live[t], next[j], state[j]);
   }
-  return out;
+  return stack(out, 0);
 }
 
+bool fusable(const RecurrentCell& cell) { return typeid(cell) == typeid(LSTMCell); }
+
 }  // namespace
+
+bool Recurrent::uses_fused(std::string* why) const {
+  if (options_.impl_ == Impl::Generic) {
+    if (why) *why = "impl is generic";
+    return false;
+  }
+  if (!fusable(*cells_.front())) {
+    if (why) *why = fmt::format("no fused kernel supports cell {} (fused kernels exist for LSTMCell)", cells_.front()->type_name());
+    return false;
+  }
+  if (options_.bias_ && options_.single_bias_) {
+    if (why) *why = "the fused LSTM kernel needs PyTorch's two biases (single_bias is set)";
+    return false;
+  }
+  return true;
+}
 
 RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Variable>& initial_state,
                                    const Variable& lengths) {
@@ -79,6 +101,9 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   const int dirs = options_.bidirectional_ ? 2 : 1;
   const std::int64_t L = options_.num_layers_;
   const std::size_t state_size = cells_.front()->state_size();
+  std::string why;
+  const bool fused = uses_fused(&why);
+  KILN_CHECK(fused || options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
 
   // Initial states, one [B, H] slice per layer and direction.
   KILN_CHECK(initial_state.empty() || initial_state.size() == state_size,
@@ -100,45 +125,57 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   };
 
   // Per-step liveness masks from lengths (Note [Variable lengths]).
+  std::vector<std::int64_t> len;
   std::vector<Variable> live, dead;
   if (lengths.defined()) {
     KILN_CHECK(lengths.dtype() == kInt64 && lengths.shape() == (Shape{batch}),
                "{}: lengths must be int64 [{}] (one per sequence), got {} {}", name, batch, lengths.dtype(),
                lengths.shape());
-    const std::vector<double> len = lengths.value().to_vector();
+    for (double v : lengths.value().to_vector()) len.push_back(static_cast<std::int64_t>(v));
     for (std::int64_t b = 0; b < batch; ++b)
-      KILN_CHECK(len[static_cast<std::size_t>(b)] >= 0 && len[static_cast<std::size_t>(b)] <= static_cast<double>(steps),
+      KILN_CHECK(len[static_cast<std::size_t>(b)] >= 0 && len[static_cast<std::size_t>(b)] <= steps,
                  "{}: lengths[{}] = {} is outside [0, {}] (the input has {} steps)", name, b,
                  len[static_cast<std::size_t>(b)], steps, steps);
-    for (std::int64_t t = 0; t < steps; ++t) {
-      std::vector<bool> m(static_cast<std::size_t>(batch)), n(static_cast<std::size_t>(batch));
-      for (std::int64_t b = 0; b < batch; ++b) {
-        m[static_cast<std::size_t>(b)] = static_cast<double>(t) < len[static_cast<std::size_t>(b)];
-        n[static_cast<std::size_t>(b)] = !m[static_cast<std::size_t>(b)];
+    if (!fused)
+      for (std::int64_t t = 0; t < steps; ++t) {
+        std::vector<bool> m(static_cast<std::size_t>(batch)), n(static_cast<std::size_t>(batch));
+        for (std::int64_t b = 0; b < batch; ++b) {
+          m[static_cast<std::size_t>(b)] = t < len[static_cast<std::size_t>(b)];
+          n[static_cast<std::size_t>(b)] = !m[static_cast<std::size_t>(b)];
+        }
+        live.emplace_back(from_data(m, {batch, 1}));
+        dead.emplace_back(from_data(n, {batch, 1}));
       }
-      live.emplace_back(from_data(m, {batch, 1}));
-      dead.emplace_back(from_data(n, {batch, 1}));
-    }
   }
 
-  std::vector<Variable> xs(static_cast<std::size_t>(steps));
-  for (std::int64_t t = 0; t < steps; ++t) xs[static_cast<std::size_t>(t)] = squeeze(narrow(x, time_dim, t, 1), time_dim);
+  Variable seq = options_.batch_first_ ? transpose(x, 0, 1) : x;  // time-major [T, B, I]
   std::vector<std::vector<Variable>> finals(state_size);
   for (std::int64_t l = 0; l < L; ++l) {
-    std::vector<std::vector<Variable>> outs;
+    std::vector<Variable> outs;
     for (int d = 0; d < dirs; ++d) {
+      RecurrentCell& cell = *cells_[static_cast<std::size_t>(l * dirs + d)];
       State s = initial(l * dirs + d);
-      outs.push_back(run_direction(*cells_[static_cast<std::size_t>(l * dirs + d)], xs, s, live, dead, d == 1));
+      if (fused && steps > 0) {
+        const auto p = [&cell](const char* n) {
+          for (const auto& [pn, v] : cell.named_parameters())
+            if (pn == n) return v;
+          return Variable();
+        };
+        const plugins::FusedLSTMResult r = plugins::fused_lstm(seq, s[0], s[1], p("weight_ih"), p("weight_hh"), p("bias_ih"),
+                                                               p("bias_hh"), len, d == 1);
+        outs.push_back(r.output);
+        s = {r.h_n, r.c_n};
+      } else {
+        outs.push_back(steps > 0 ? run_generic(cell, seq, s, live, dead, d == 1)
+                                 : Variable(zeros({0, batch, H}, x.dtype())));
+      }
       for (std::size_t j = 0; j < state_size; ++j) finals[j].push_back(s[j]);
     }
-    for (std::size_t t = 0; t < xs.size(); ++t) {
-      xs[t] = dirs == 1 ? outs[0][t] : concat({outs[0][t], outs[1][t]}, 1);
-      if (l + 1 < L && options_.dropout_ > 0) xs[t] = dropout(xs[t], options_.dropout_, is_training());
-    }
+    seq = dirs == 1 ? outs[0] : concat(outs, 2);
+    if (l + 1 < L && options_.dropout_ > 0) seq = dropout(seq, options_.dropout_, is_training());
   }
   RecurrentOutput r;
-  r.output = steps > 0 ? stack(xs, time_dim) : Variable(zeros(options_.batch_first_ ? Shape{batch, 0, dirs * H}
-                                                                                    : Shape{0, batch, dirs * H}, x.dtype()));
+  r.output = options_.batch_first_ ? transpose(seq, 0, 1) : seq;
   r.h_n = stack(finals[0], 0);
   if (state_size > 1) r.c_n = stack(finals[1], 0);
   if (unbatched) {
@@ -163,6 +200,7 @@ std::string Recurrent::extra_repr() const {
   if (!options_.bias_) s += ", bias=false";
   if (options_.single_bias_) s += ", single_bias=true";
   if (!options_.return_sequences_) s += ", return_sequences=false";
+  if (options_.impl_ != Impl::Auto) s += options_.impl_ == Impl::Fused ? ", impl=fused" : ", impl=generic";
   if (options_.batch_first_) s += ", batch_first=true";
   if (options_.dropout_ > 0) s += fmt::format(", dropout={}", options_.dropout_);
   if (options_.bidirectional_) s += ", bidirectional=true";

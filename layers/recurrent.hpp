@@ -20,6 +20,10 @@
 
 namespace kiln::nn {
 
+/// Which implementation runs each layer and direction: the generic graph of the cell's ops, a fused
+/// kernel (an error when none supports the cell), or the fused kernel when one does (the default).
+enum class Impl { Generic, Fused, Auto };
+
 struct RecurrentOptions {
   RecurrentOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
   RecurrentOptions& num_layers(std::int64_t n) { num_layers_ = n; return *this; }
@@ -37,6 +41,7 @@ struct RecurrentOptions {
   /// For the single-input forward(x) (e.g. inside Sequential): true returns the output sequence,
   /// false the last layer's final hidden state [B, D*H] (Keras's return_sequences=False).
   RecurrentOptions& return_sequences(bool on) { return_sequences_ = on; return *this; }
+  RecurrentOptions& impl(Impl i) { impl_ = i; return *this; }
   std::int64_t input_size_, hidden_size_;
   std::int64_t num_layers_ = 1;
   bool bias_ = true, batch_first_ = false, bidirectional_ = false;
@@ -45,6 +50,7 @@ struct RecurrentOptions {
   bool reset_after_ = true;
   bool single_bias_ = false;
   bool return_sequences_ = true;
+  Impl impl_ = Impl::Auto;
 };
 using RNNOptions = RecurrentOptions;
 using LSTMOptions = RecurrentOptions;
@@ -76,6 +82,10 @@ class Recurrent : public Module {
   /// The cell of `layer` and direction (0 forward, 1 reverse); its parameters are this layer's
   /// weight_ih_l{layer}[_reverse] etc.
   const std::shared_ptr<RecurrentCell>& cell(std::int64_t layer, int direction = 0) const;
+  /// Chooses the implementation for later forward calls.
+  void set_impl(Impl impl) { options_.impl_ = impl; }
+  /// Whether forward runs the fused kernel, given the options and the cells; `why` says why not.
+  bool uses_fused(std::string* why = nullptr) const;
 
  private:
   RecurrentOptions options_;

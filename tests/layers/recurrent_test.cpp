@@ -69,6 +69,8 @@ std::vector<LayerCase> layer_cases() {
       {"rnn_relu_2layer", [] { return std::make_shared<RNN>(RNNOptions(2, 3).num_layers(2).nonlinearity(Nonlinearity::ReLU)); }, false},
       {"lstm_bidir_batch_first", [] { return std::make_shared<LSTM>(LSTMOptions(2, 3).bidirectional(true).batch_first(true)); }, false},
       {"lstm_2layer_bidir_lengths", [] { return std::make_shared<LSTM>(LSTMOptions(2, 2).num_layers(2).bidirectional(true)); }, true},
+      {"lstm_generic_bidir_batch_first", [] { return std::make_shared<LSTM>(LSTMOptions(2, 3).bidirectional(true).batch_first(true).impl(Impl::Generic)); }, false},
+      {"lstm_generic_2layer_bidir_lengths", [] { return std::make_shared<LSTM>(LSTMOptions(2, 2).num_layers(2).bidirectional(true).impl(Impl::Generic)); }, true},
       {"gru_2layer_lengths", [] { return std::make_shared<GRU>(GRUOptions(2, 3).num_layers(2)); }, true},
       {"layer_norm_lstm_bidir_lengths", [] { return std::make_shared<LayerNormLSTM>(RecurrentOptions(2, 3).bidirectional(true)); }, true},
       {"peephole_lstm_2layer", [] { return std::make_shared<PeepholeLSTM>(RecurrentOptions(2, 2).num_layers(2)); }, false},
@@ -97,6 +99,24 @@ TEST(Recurrent, LengthsMatchRunningEachSequenceAlone) {
     EXPECT_LT(max_abs_diff(narrow(all.h_n, 1, b, 1).value(), alone.h_n.value()), 1e-14) << b;
     EXPECT_LT(max_abs_diff(narrow(all.c_n, 1, b, 1).value(), alone.c_n.value()), 1e-14) << b;
   }
+}
+
+TEST(Recurrent, AutoChoosesTheFusedKernelForLSTMOnly) {
+  EXPECT_TRUE(LSTM(LSTMOptions(3, 4)).uses_fused());
+  EXPECT_FALSE(LSTM(LSTMOptions(3, 4).impl(Impl::Generic)).uses_fused());
+  EXPECT_FALSE(GRU(GRUOptions(3, 4)).uses_fused());
+  EXPECT_FALSE(LSTM(LSTMOptions(3, 4).single_bias(true)).uses_fused());
+  // Same weights, both implementations: the same numbers.
+  manual_seed(9);
+  LSTM fused(LSTMOptions(3, 5).num_layers(2).bidirectional(true).batch_first(true));
+  LSTM generic(LSTMOptions(3, 5).num_layers(2).bidirectional(true).batch_first(true).impl(Impl::Generic));
+  generic.load_state_dict(fused.state_dict());
+  const Variable x(randn({4, 6, 3}));
+  const Variable len(from_data(std::vector<std::int64_t>{6, 2, 0, 5}));
+  const auto a = fused.forward(x, {}, len), b = generic.forward(x, {}, len);
+  EXPECT_TRUE(allclose(a.output.value(), b.output.value(), 1e-5, 1e-6));
+  EXPECT_TRUE(allclose(a.h_n.value(), b.h_n.value(), 1e-5, 1e-6));
+  EXPECT_TRUE(allclose(a.c_n.value(), b.c_n.value(), 1e-5, 1e-6));
 }
 
 TEST(Recurrent, BatchFirstMatchesTimeMajor) {
@@ -177,6 +197,10 @@ TEST(Recurrent, ClearErrors) {
          "lengths[1] = 6 is outside [0, 5]");
   expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {}, Variable(from_data({5.0, 2.0}))); }, "lengths must be int64");
   expect([] { LSTM bad(LSTMOptions(0, 4)); }, "input_size, hidden_size and num_layers must be positive");
+  expect([] { GRU(GRUOptions(3, 4).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
+         "impl is fused but no fused kernel supports cell GRUCell");
+  expect([] { LSTM(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
+         "needs PyTorch's two biases");
 }
 
 }  // namespace
