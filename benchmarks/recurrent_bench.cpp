@@ -42,7 +42,7 @@ void BM_LSTM(benchmark::State& state) {
 }
 BENCHMARK(BM_LSTM)
     ->ArgNames({"config", "fused", "threads"})
-    ->ArgsProduct({{0, 1, 2}, {0, 1}, {1}})
+    ->ArgsProduct({{0, 1, 2}, {0, 1}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
