@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_demo_command(app);
   kiln::cli::add_gradcheck_command(app);
   kiln::cli::add_compare_command(app);
+  kiln::cli::add_plugins_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,9 +1,7 @@
 #include "layers/recurrent.hpp"
 
-#include <typeinfo>
-
 #include "ops/ops.hpp"
-#include "plugins/builtin/fused_lstm.hpp"
+#include "plugins/registry.hpp"
 
 namespace kiln::nn {
 
@@ -66,24 +64,14 @@ Variable run_generic(RecurrentCell& cell, const Variable& seq, State& state, con
   return stack(out, 0);
 }
 
-bool fusable(const RecurrentCell& cell) { return typeid(cell) == typeid(LSTMCell); }
-
 }  // namespace
 
-bool Recurrent::uses_fused(std::string* why) const {
+const plugins::RecurrentKernel* Recurrent::kernel(std::string* why) const {
   if (options_.impl_ == Impl::Generic) {
     if (why) *why = "impl is generic";
-    return false;
+    return nullptr;
   }
-  if (!fusable(*cells_.front())) {
-    if (why) *why = fmt::format("no fused kernel supports cell {} (fused kernels exist for LSTMCell)", cells_.front()->type_name());
-    return false;
-  }
-  if (options_.bias_ && options_.single_bias_) {
-    if (why) *why = "the fused LSTM kernel needs PyTorch's two biases (single_bias is set)";
-    return false;
-  }
-  return true;
+  return plugins::Registry::global().find(*cells_.front(), why);
 }
 
 RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Variable>& initial_state,
@@ -102,7 +90,8 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   const std::int64_t L = options_.num_layers_;
   const std::size_t state_size = cells_.front()->state_size();
   std::string why;
-  const bool fused = uses_fused(&why);
+  const plugins::RecurrentKernel* kernel = this->kernel(&why);
+  const bool fused = kernel != nullptr;
   KILN_CHECK(fused || options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
 
   // Initial states, one [B, H] slice per layer and direction.
@@ -156,15 +145,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
       RecurrentCell& cell = *cells_[static_cast<std::size_t>(l * dirs + d)];
       State s = initial(l * dirs + d);
       if (fused && steps > 0) {
-        const auto p = [&cell](const char* n) {
-          for (const auto& [pn, v] : cell.named_parameters())
-            if (pn == n) return v;
-          return Variable();
-        };
-        const plugins::FusedLSTMResult r = plugins::fused_lstm(seq, s[0], s[1], p("weight_ih"), p("weight_hh"), p("bias_ih"),
-                                                               p("bias_hh"), len, d == 1);
-        outs.push_back(r.output);
-        s = {r.h_n, r.c_n};
+        outs.push_back(kernel->run(cell, seq, s, len, d == 1));
       } else {
         outs.push_back(steps > 0 ? run_generic(cell, seq, s, live, dead, d == 1)
                                  : Variable(zeros({0, batch, H}, x.dtype())));

@@ -18,6 +18,10 @@
 
 #include "layers/rnn_cell.hpp"
 
+namespace kiln::plugins {
+struct RecurrentKernel;
+}
+
 namespace kiln::nn {
 
 /// Which implementation runs each layer and direction: the generic graph of the cell's ops, a fused
@@ -84,8 +88,10 @@ class Recurrent : public Module {
   const std::shared_ptr<RecurrentCell>& cell(std::int64_t layer, int direction = 0) const;
   /// Chooses the implementation for later forward calls.
   void set_impl(Impl impl) { options_.impl_ = impl; }
-  /// Whether forward runs the fused kernel, given the options and the cells; `why` says why not.
-  bool uses_fused(std::string* why = nullptr) const;
+  /// The fused kernel forward runs (from the plugin registry), or null for the generic graph, with
+  /// `why` saying why not.
+  const plugins::RecurrentKernel* kernel(std::string* why = nullptr) const;
+  bool uses_fused(std::string* why = nullptr) const { return kernel(why) != nullptr; }
 
  private:
   RecurrentOptions options_;
