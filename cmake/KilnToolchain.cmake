@@ -14,7 +14,7 @@ endif()
 # Note [GCC 12 SLP miscompile]: with AVX-512 enabled, GCC 12's straight-line (SLP) vectoriser
 # builds the initializer list {x, x, 0, 0} of doubles as {x, x, x, x} (seen at -O2 and -O3 with
 # -march=native on Zen 5 and with -march=x86-64-v4). Loop vectorisation and xsimd's explicit
-# intrinsics are unaffected, so only SLP is turned off. tests/build/compiler_test.cpp pins it.
+# intrinsics are unaffected, so only SLP is turned off. tests/toolchain/compiler_test.cpp pins it.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
   add_compile_options(-fno-tree-slp-vectorize)
 endif()
