@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "ops/op_checks.hpp"
 #include "ops/ops.hpp"
+#include "optim/optimizer.hpp"
 
 namespace kiln::cli {
 namespace {
@@ -72,34 +73,6 @@ struct TinyRnn {
   }
 };
 
-// Adam (Kingma & Ba), applied in place with gradients read from the tape.
-struct Adam {
-  double lr, b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  int t = 0;
-  std::vector<Tensor> m, v;
-
-  void step(std::vector<Variable>& params) {
-    ++t;
-    if (m.empty())
-      for (auto& p : params) m.push_back(zeros(p.shape(), kFloat64)), v.push_back(zeros(p.shape(), kFloat64));
-    const double c1 = 1 - std::pow(b1, t), c2 = 1 - std::pow(b2, t);
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      Tensor value = params[i].value();
-      const std::vector<double> g = params[i].grad().to_vector();
-      std::vector<double> w = value.to_vector();
-      for (std::size_t j = 0; j < g.size(); ++j) {
-        auto& mj = m[i].data<double>()[j];
-        auto& vj = v[i].data<double>()[j];
-        mj = b1 * mj + (1 - b1) * g[j];
-        vj = b2 * vj + (1 - b2) * g[j] * g[j];
-        w[j] -= lr * (mj / c1) / (std::sqrt(vj / c2) + eps);
-      }
-      params[i].set_value(from_data(w, value.shape()).to(value.dtype()));
-      params[i].zero_grad();
-    }
-  }
-};
-
 int run(const DemoArgs& a) {
   KILN_CHECK(a.dtype == "float32" || a.dtype == "float64", "demo: --dtype must be float32 or float64, got '{}'", a.dtype);
   KILN_CHECK(a.seq_len >= 2 && a.batch >= 1 && a.hidden >= 1 && a.steps >= 0,
@@ -111,7 +84,7 @@ int run(const DemoArgs& a) {
              a.seed);
   Generator gen(a.seed);
   TinyRnn model(a.hidden, dtype, gen);
-  Adam adam{a.lr};
+  optim::Adam adam(model.params, optim::AdamOptions(a.lr));
   Tensor x, y;
   fmt::print("{:>6}  {:>10}\n", "step", "train MSE");
   const auto start = std::chrono::steady_clock::now();
@@ -122,8 +95,9 @@ int run(const DemoArgs& a) {
     Variable loss = mse_loss(model.forward(x), Variable(y));
     records = Tape::current().live_records();
     if (step == 0 && !a.dot.empty()) write_dot(tape_graph(loss), a.dot);
+    adam.zero_grad();
     loss.backward();
-    adam.step(model.params);
+    adam.step();
     loss_value = loss.item();
     if (step == 0) first_loss = loss_value;
     if (step % std::max(1, a.steps / 10) == 0 || step == a.steps) fmt::print("{:>6}  {:>10.4f}\n", step, loss_value);

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "kiln.hpp"
+#include "optim/optimizer.hpp"
 
 using kiln::Variable;
 
@@ -60,6 +61,7 @@ int main() {
   std::vector<Variable> params = cell.parameters();
   params.push_back(w_out);
   params.push_back(b_out);
+  kiln::optim::SGD sgd(params, kiln::optim::SGDOptions(0.3));
   double first = 0, recent = 0;  // first loss, and the mean over the last 50 steps
   for (int step = 0; step < 400; ++step) {
     const kiln::Tensor x = kiln::randn({8, 32, 1});
@@ -72,14 +74,9 @@ int main() {
     Variable h(kiln::zeros({32, 16}));
     for (int t = 0; t < 8; ++t) h = cell.step(kiln::squeeze(kiln::narrow(Variable(x), 0, t, 1), 0), h);
     Variable loss = kiln::binary_cross_entropy_with_logits(kiln::linear(h, w_out, b_out), Variable(kiln::from_data(y, {32, 1})));
+    sgd.zero_grad();
     loss.backward();
-    {
-      kiln::NoGradGuard no_grad;
-      for (Variable& p : params) {
-        p.set_value((Variable(p.value()) - 0.3 * Variable(p.grad())).value());  // plain SGD
-        p.zero_grad();
-      }
-    }
+    sgd.step();
     if (step == 0) first = loss.item();
     if (step >= 350) recent += loss.item() / 50;
     if (step % 50 == 0) std::printf("step %3d  loss %.4f\n", step, loss.item());

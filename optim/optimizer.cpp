@@ -157,38 +157,42 @@ void RMSprop::step() {
   });
 }
 
+namespace {
+
+// Calls f(data, n) on every defined gradient, in place, with its element type.
+template <class F>
+void for_each_grad(const std::vector<Variable>& params, const char* op, F&& f) {
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    Tensor g = p.grad();
+    dispatch_float(g.dtype(), op, [&](auto tag) { f(g.data<decltype(tag)>(), g.numel()); });
+  }
+}
+
+}  // namespace
+
 double clip_grad_norm_(const std::vector<Variable>& params, double max_norm) {
   KILN_CHECK(max_norm > 0, "clip_grad_norm_: max_norm must be positive, got {}", max_norm);
   double total = 0;
-  for (const auto& p : params)
-    if (p.grad().defined())
-      for (double v : p.grad().to_vector()) total += v * v;
+  for_each_grad(params, "clip_grad_norm_", [&](const auto* d, std::int64_t n) {
+    for (std::int64_t j = 0; j < n; ++j) total += static_cast<double>(d[j]) * static_cast<double>(d[j]);
+  });
   total = std::sqrt(total);
   const double coef = max_norm / (total + 1e-6);
   if (coef < 1)
-    for (const auto& p : params) {
-      if (!p.grad().defined()) continue;
-      Tensor g = p.grad();
-      dispatch_float(g.dtype(), "clip_grad_norm_", [&](auto tag) {
-        using T = decltype(tag);
-        T* d = g.data<T>();
-        for (std::int64_t j = 0; j < g.numel(); ++j) d[j] *= static_cast<T>(coef);
-      });
-    }
+    for_each_grad(params, "clip_grad_norm_", [coef](auto* d, std::int64_t n) {
+      using T = std::remove_pointer_t<decltype(d)>;
+      for (std::int64_t j = 0; j < n; ++j) d[j] *= static_cast<T>(coef);
+    });
   return total;
 }
 
 void clip_grad_value_(const std::vector<Variable>& params, double clip_value) {
   KILN_CHECK(clip_value > 0, "clip_grad_value_: clip_value must be positive, got {}", clip_value);
-  for (const auto& p : params) {
-    if (!p.grad().defined()) continue;
-    Tensor g = p.grad();
-    dispatch_float(g.dtype(), "clip_grad_value_", [&](auto tag) {
-      using T = decltype(tag);
-      T* d = g.data<T>();
-      for (std::int64_t j = 0; j < g.numel(); ++j) d[j] = std::clamp(d[j], static_cast<T>(-clip_value), static_cast<T>(clip_value));
-    });
-  }
+  for_each_grad(params, "clip_grad_value_", [clip_value](auto* d, std::int64_t n) {
+    using T = std::remove_pointer_t<decltype(d)>;
+    for (std::int64_t j = 0; j < n; ++j) d[j] = std::clamp(d[j], static_cast<T>(-clip_value), static_cast<T>(clip_value));
+  });
 }
 
 }  // namespace kiln::optim
