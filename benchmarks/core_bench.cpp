@@ -18,6 +18,7 @@
 #include "autograd/tape.hpp"
 #include "ops/gemm.hpp"
 #include "ops/ops.hpp"
+#include "tensor/parallel.hpp"
 
 namespace {
 
@@ -63,7 +64,7 @@ void set_flops(benchmark::State& state, double m, double n, double k) {
 
 void BM_MatmulKiln(benchmark::State& state) {
   const auto m = state.range(0), k = state.range(1), n = state.range(2);
-  kiln::blas::set_num_threads(static_cast<int>(state.range(3)));
+  kiln::set_num_threads(static_cast<int>(state.range(3)));
   const Variable a(kiln::uniform({m, k})), b(kiln::uniform({k, n}));
   for (auto _ : state) benchmark::DoNotOptimize(kiln::matmul(a, b));
   set_flops(state, m, n, k);
@@ -79,6 +80,7 @@ void BM_MatmulSgemm(benchmark::State& state) {
                 1.f, a.data(), static_cast<int>(k), b.data(), static_cast<int>(n), 0.f, c.data(), static_cast<int>(n));
     benchmark::DoNotOptimize(c.data());
   }
+  openblas_set_num_threads(1);  // Kiln keeps OpenBLAS single-threaded (Note [Own the threading])
   set_flops(state, m, n, k);
 }
 

@@ -11,6 +11,7 @@
 #include "autograd/tape.hpp"
 #include "layers/recurrent.hpp"
 #include "ops/ops.hpp"
+#include "tensor/parallel.hpp"
 
 namespace {
 
@@ -28,7 +29,7 @@ const Config kConfigs[] = {{"a", 64, 100, 128, 256, 1, false}, {"b", 32, 50, 32,
 void BM_LSTM(benchmark::State& state) {
   const Config& c = kConfigs[state.range(0)];
   const bool fused = state.range(1) == 1;
-  openblas_set_num_threads(static_cast<int>(state.range(2)));
+  kiln::set_num_threads(static_cast<int>(state.range(2)));
   kiln::manual_seed(0);
   nn::LSTM lstm(nn::LSTMOptions(c.input, c.hidden).num_layers(c.layers).bidirectional(c.bidirectional)
                     .impl(fused ? nn::Impl::Fused : nn::Impl::Generic));

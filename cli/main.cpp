@@ -7,11 +7,12 @@
 #include "cli/commands.hpp"
 #include "ops/gemm.hpp"
 #include "tensor/error.hpp"
+#include "tensor/parallel.hpp"
 
 namespace kiln::cli {
 
 std::string machine_line() {
-  return fmt::format("OpenBLAS core {}, {} thread(s)", blas::core_name(), blas::num_threads());
+  return fmt::format("OpenBLAS core {}, {} thread(s)", blas::core_name(), kiln::num_threads());
 }
 
 }  // namespace kiln::cli
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_gradcheck_command(app);
   kiln::cli::add_compare_command(app);
   kiln::cli::add_plugins_command(app);
+  kiln::cli::add_check_plugin_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

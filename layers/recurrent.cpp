@@ -1,7 +1,9 @@
 #include "layers/recurrent.hpp"
 
 #include "ops/ops.hpp"
+#include "plugins/fused_recurrent.hpp"
 #include "plugins/registry.hpp"
+#include "tensor/warning.hpp"
 
 namespace kiln::nn {
 
@@ -64,9 +66,30 @@ Variable run_generic(RecurrentCell& cell, const Variable& seq, State& state, con
   return stack(out, 0);
 }
 
+std::vector<Variable> masks(const std::vector<std::int64_t>& lengths, std::int64_t steps, bool live) {
+  std::vector<Variable> out;
+  if (lengths.empty()) return out;
+  const std::int64_t batch = static_cast<std::int64_t>(lengths.size());
+  for (std::int64_t t = 0; t < steps; ++t) {
+    std::vector<bool> m(static_cast<std::size_t>(batch));
+    for (std::size_t b = 0; b < m.size(); ++b) m[b] = (t < lengths[b]) == live;
+    out.emplace_back(from_data(m, {batch, 1}));
+  }
+  return out;
+}
+
 }  // namespace
 
-const plugins::RecurrentKernel* Recurrent::kernel(std::string* why) const {
+Variable run_cell(RecurrentCell& cell, const Variable& x, State& state, const std::vector<std::int64_t>& lengths,
+                  bool reverse) {
+  KILN_CHECK(x.defined() && x.dim() == 3, "run_cell: x must be [T, B, I], got {}", x.defined() ? x.shape() : Shape{});
+  KILN_CHECK(lengths.empty() || static_cast<std::int64_t>(lengths.size()) == x.size(1),
+             "run_cell: {} lengths for a batch of {}", lengths.size(), x.size(1));
+  if (x.size(0) == 0) return Variable(zeros({0, x.size(1), cell.hidden_size()}, x.dtype()));
+  return run_generic(cell, x, state, masks(lengths, x.size(0), true), masks(lengths, x.size(0), false), reverse);
+}
+
+const plugins::Kernel* Recurrent::kernel(std::string* why) const {
   if (options_.impl_ == Impl::Generic) {
     if (why) *why = "impl is generic";
     return nullptr;
@@ -90,9 +113,26 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   const std::int64_t L = options_.num_layers_;
   const std::size_t state_size = cells_.front()->state_size();
   std::string why;
-  const plugins::RecurrentKernel* kernel = this->kernel(&why);
+  const plugins::Kernel* kernel = this->kernel(&why);
+  KILN_CHECK(kernel != nullptr || options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
+  std::vector<std::int64_t> len;
+  if (lengths.defined()) {
+    KILN_CHECK(lengths.dtype() == kInt64 && lengths.shape() == (Shape{batch}),
+               "{}: lengths must be int64 [{}] (one per sequence), got {} {}", name, batch, lengths.dtype(),
+               lengths.shape());
+    for (double v : lengths.value().to_vector()) len.push_back(static_cast<std::int64_t>(v));
+    for (std::int64_t b = 0; b < batch; ++b)
+      KILN_CHECK(len[static_cast<std::size_t>(b)] >= 0 && len[static_cast<std::size_t>(b)] <= steps,
+                 "{}: lengths[{}] = {} is outside [0, {}] (the input has {} steps)", name, b,
+                 len[static_cast<std::size_t>(b)], steps, steps);
+  }
+  for (std::size_t c = 0; kernel != nullptr && c < cells_.size(); ++c) {
+    if (plugins::kernel_supports(*kernel, *cells_[c], x.dtype(), steps, batch, len, c % dirs == 1, &why)) continue;
+    KILN_CHECK(options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
+    warn_once(fmt::format("{}: {}; running the generic graph", name, why));
+    kernel = nullptr;
+  }
   const bool fused = kernel != nullptr;
-  KILN_CHECK(fused || options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
 
   // Initial states, one [B, H] slice per layer and direction.
   KILN_CHECK(initial_state.empty() || initial_state.size() == state_size,
@@ -114,44 +154,30 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   };
 
   // Per-step liveness masks from lengths (Note [Variable lengths]).
-  std::vector<std::int64_t> len;
   std::vector<Variable> live, dead;
-  if (lengths.defined()) {
-    KILN_CHECK(lengths.dtype() == kInt64 && lengths.shape() == (Shape{batch}),
-               "{}: lengths must be int64 [{}] (one per sequence), got {} {}", name, batch, lengths.dtype(),
-               lengths.shape());
-    for (double v : lengths.value().to_vector()) len.push_back(static_cast<std::int64_t>(v));
-    for (std::int64_t b = 0; b < batch; ++b)
-      KILN_CHECK(len[static_cast<std::size_t>(b)] >= 0 && len[static_cast<std::size_t>(b)] <= steps,
-                 "{}: lengths[{}] = {} is outside [0, {}] (the input has {} steps)", name, b,
-                 len[static_cast<std::size_t>(b)], steps, steps);
-    if (!fused)
-      for (std::int64_t t = 0; t < steps; ++t) {
-        std::vector<bool> m(static_cast<std::size_t>(batch)), n(static_cast<std::size_t>(batch));
-        for (std::int64_t b = 0; b < batch; ++b) {
-          m[static_cast<std::size_t>(b)] = t < len[static_cast<std::size_t>(b)];
-          n[static_cast<std::size_t>(b)] = !m[static_cast<std::size_t>(b)];
-        }
-        live.emplace_back(from_data(m, {batch, 1}));
-        dead.emplace_back(from_data(n, {batch, 1}));
-      }
-  }
+  if (!fused) live = masks(len, steps, true), dead = masks(len, steps, false);
 
   Variable seq = options_.batch_first_ ? transpose(x, 0, 1) : x;  // time-major [T, B, I]
   std::vector<std::vector<Variable>> finals(state_size);
   for (std::int64_t l = 0; l < L; ++l) {
     std::vector<Variable> outs;
-    for (int d = 0; d < dirs; ++d) {
-      RecurrentCell& cell = *cells_[static_cast<std::size_t>(l * dirs + d)];
-      State s = initial(l * dirs + d);
-      if (fused && steps > 0) {
-        outs.push_back(kernel->run(cell, seq, s, len, d == 1));
-      } else {
-        outs.push_back(steps > 0 ? run_generic(cell, seq, s, live, dead, d == 1)
+    std::vector<State> states;
+    for (int d = 0; d < dirs; ++d) states.push_back(initial(l * dirs + d));
+    if (fused && steps > 0) {
+      // Both directions of a layer in one node, side by side on Kiln's threads.
+      std::vector<plugins::Direction> run;
+      for (int d = 0; d < dirs; ++d)
+        run.push_back({cells_[static_cast<std::size_t>(l * dirs + d)].get(), &states[static_cast<std::size_t>(d)], d == 1});
+      outs = plugins::run_fused(*kernel, seq, run, len);
+    } else {
+      for (int d = 0; d < dirs; ++d) {
+        RecurrentCell& cell = *cells_[static_cast<std::size_t>(l * dirs + d)];
+        outs.push_back(steps > 0 ? run_generic(cell, seq, states[static_cast<std::size_t>(d)], live, dead, d == 1)
                                  : Variable(zeros({0, batch, H}, x.dtype())));
       }
-      for (std::size_t j = 0; j < state_size; ++j) finals[j].push_back(s[j]);
     }
+    for (const State& s : states)
+      for (std::size_t j = 0; j < state_size; ++j) finals[j].push_back(s[j]);
     seq = dirs == 1 ? outs[0] : concat(outs, 2);
     if (l + 1 < L && options_.dropout_ > 0) seq = dropout(seq, options_.dropout_, is_training());
   }

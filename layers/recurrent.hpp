@@ -19,7 +19,7 @@
 #include "layers/rnn_cell.hpp"
 
 namespace kiln::plugins {
-struct RecurrentKernel;
+struct Kernel;
 }
 
 namespace kiln::nn {
@@ -89,8 +89,9 @@ class Recurrent : public Module {
   /// Chooses the implementation for later forward calls.
   void set_impl(Impl impl) { options_.impl_ = impl; }
   /// The fused kernel forward runs (from the plugin registry), or null for the generic graph, with
-  /// `why` saying why not.
-  const plugins::RecurrentKernel* kernel(std::string* why = nullptr) const;
+  /// `why` saying why not. A kernel may still decline a particular call (a dtype, say): forward then
+  /// runs the generic graph for it and says so on stderr once (an error with impl Fused).
+  const plugins::Kernel* kernel(std::string* why = nullptr) const;
   bool uses_fused(std::string* why = nullptr) const { return kernel(why) != nullptr; }
 
  private:
@@ -119,5 +120,11 @@ class GRU : public Recurrent {
   explicit GRU(GRUOptions options);
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
+
+/// Runs `cell` over x [T, B, I] with the generic graph (step by step), from `state`, which becomes the
+/// final state; returns the outputs [T, B, H]. lengths: one per sequence, or empty (Note [Variable
+/// lengths]); reverse walks t = T-1 .. 0. The reference every fused kernel is checked against.
+Variable run_cell(RecurrentCell& cell, const Variable& x, State& state, const std::vector<std::int64_t>& lengths = {},
+                  bool reverse = false);
 
 }  // namespace kiln::nn

@@ -57,6 +57,22 @@ State PeepholeLSTMCell::step(const Variable& x, const State& state) {
   return {o * tanh(c_next), c_next};
 }
 
+MGUCell::MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias)
+    : RecurrentCell("MGUCell", input_size, hidden_size), bias_(bias) {
+  reset();
+}
+
+State MGUCell::step(const Variable& x, const State& state) {
+  check_step(x, state);
+  const Variable& h = state[0];
+  const std::int64_t H = hidden_size();
+  auto rows = [](const Variable& p, std::int64_t start, std::int64_t n) { return p.defined() ? narrow(p, 0, start, n) : p; };
+  const std::vector<Variable> gi = chunk(linear(x, weight_ih_, bias_ih_), 2, 1);
+  const Variable f = sigmoid(gi[0] + linear(h, rows(weight_hh_, 0, H), rows(bias_hh_, 0, H)));
+  const Variable n = tanh(gi[1] + linear(f * h, rows(weight_hh_, H, H), rows(bias_hh_, H, H)));
+  return {(1.0 - f) * h + f * n};
+}
+
 LayerNormLSTM::LayerNormLSTM(RecurrentOptions o)
     : Recurrent("LayerNormLSTM", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions&) {
         return std::make_shared<LayerNormLSTMCell>(in, h);
@@ -65,6 +81,11 @@ LayerNormLSTM::LayerNormLSTM(RecurrentOptions o)
 PeepholeLSTM::PeepholeLSTM(RecurrentOptions o)
     : Recurrent("PeepholeLSTM", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions& lo) {
         return std::make_shared<PeepholeLSTMCell>(in, h, lo.bias_);
+      }) {}
+
+MGU::MGU(RecurrentOptions o)
+    : Recurrent("MGU", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions& lo) {
+        return std::make_shared<MGUCell>(in, h, lo.bias_);
       }) {}
 
 }  // namespace kiln::nn

@@ -1,6 +1,6 @@
 #pragma once
-// Research variants of the LSTM, written only with generic ops, as a researcher would add one.
-// Each gets stacking, both directions and lengths from Recurrent (LayerNormLSTM, PeepholeLSTM).
+// Research cells, written only with generic ops, as a researcher would add one. Each gets stacking,
+// both directions and lengths from Recurrent (LayerNormLSTM, PeepholeLSTM, MGU).
 
 #include "layers/recurrent.hpp"
 
@@ -15,6 +15,7 @@ class LayerNormLSTMCell : public RecurrentCell {
  public:
   LayerNormLSTMCell(std::int64_t input_size, std::int64_t hidden_size, double eps = 1e-5);
   void reset() override;
+  std::string kernel_name() const override { return "layer_norm_lstm"; }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
@@ -31,6 +32,7 @@ class PeepholeLSTMCell : public RecurrentCell {
  public:
   PeepholeLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   void reset() override;
+  std::string kernel_name() const override { return "peephole_lstm"; }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
@@ -38,6 +40,24 @@ class PeepholeLSTMCell : public RecurrentCell {
  private:
   bool bias_;
   Variable peephole_;
+};
+
+/// Minimal gated unit (Zhou et al., 2016): one forget gate does the work of the GRU's two.
+///   f = sigmoid(W_if x + b_if + W_hf h + b_hf)
+///   n = tanh(W_in x + b_in + W_hn (f h) + b_hn)
+///   h' = (1 - f) h + f n
+/// Parameters as PyTorch would name them: weight_ih [2H, I], weight_hh [2H, H], bias_ih, bias_hh [2H]
+/// (gate order f, n). Its fused kernel ships as an external plugin (examples/plugin/).
+class MGUCell : public RecurrentCell {
+ public:
+  MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
+  void reset() override { register_gate_parameters(2, bias_); }
+  State step(const Variable& x, const State& state) override;
+  std::string kernel_name() const override { return "mgu"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+
+ private:
+  bool bias_;
 };
 
 class LayerNormLSTM : public Recurrent {
@@ -49,6 +69,12 @@ class LayerNormLSTM : public Recurrent {
 class PeepholeLSTM : public Recurrent {
  public:
   explicit PeepholeLSTM(RecurrentOptions options);
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+};
+
+class MGU : public Recurrent {
+ public:
+  explicit MGU(RecurrentOptions options);
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 

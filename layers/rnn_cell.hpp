@@ -23,6 +23,10 @@ class RecurrentCell : public Module {
   virtual std::size_t state_size() const { return 1; }
   /// The state's tensor that is the step's output (h).
   virtual Variable output(const State& state) const { return state.at(0); }
+  /// The fused kernel that computes this cell's step (kiln/plugin.h), e.g. "lstm"; empty for none.
+  /// A layer with impl Auto or Fused runs the registered kernel of that name in place of step(), so a
+  /// subclass that changes step() must change (or clear) the name too.
+  virtual std::string kernel_name() const { return ""; }
   State zero_state(std::int64_t batch, DType dtype) const;
   /// One step from a zero state; returns h.
   Variable forward(const Variable& x) override;
@@ -60,6 +64,9 @@ class RNNCell : public RecurrentCell {
   explicit RNNCell(RNNCellOptions options);
   void reset() override { register_gate_parameters(1, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
+  std::string kernel_name() const override {
+    return options_.nonlinearity_ == Nonlinearity::ReLU ? "rnn_relu" : "rnn_tanh";
+  }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
  private:
@@ -83,6 +90,7 @@ class LSTMCell : public RecurrentCell {
   void reset() override { register_gate_parameters(4, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
+  std::string kernel_name() const override { return "lstm"; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
  private:
@@ -111,6 +119,7 @@ class GRUCell : public RecurrentCell {
   explicit GRUCell(GRUCellOptions options);
   void reset() override { register_gate_parameters(3, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
+  std::string kernel_name() const override { return options_.reset_after_ ? "gru" : "gru_reset_before"; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
 

@@ -12,9 +12,8 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
           std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc);
 
-/// OpenBLAS's thread count and the name of the kernel it picked (e.g. "SkylakeX", "Haswell").
-void set_num_threads(int n);
-int num_threads();
+/// The name of the kernel OpenBLAS picked (e.g. "Cooperlake", "Haswell"). Threads: kiln::set_num_threads
+/// (tensor/parallel.hpp); OpenBLAS itself runs single-threaded.
 const char* core_name();
 
 }  // namespace kiln::blas

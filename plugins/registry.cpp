@@ -1,9 +1,13 @@
 #include "plugins/registry.hpp"
 
-#include <mutex>
-#include <typeinfo>
+#include <cstdlib>
+#include <iostream>
 
-#include "plugins/builtin/fused_lstm.hpp"
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "plugins/builtin/builtin.hpp"
+#include "tensor/error.hpp"
 
 namespace kiln::plugins {
 
@@ -11,71 +15,122 @@ Registry& Registry::global() {
   static Registry* registry = [] {
     auto* r = new Registry;  // never destroyed: kernels may be used during static destruction
     register_builtin(*r);
+    load_plugins_from_env(*r);
     return r;
   }();
   return *registry;
 }
 
-void Registry::add(RecurrentKernel kernel) {
-  KILN_CHECK(!kernel.name.empty() && kernel.supports && kernel.run, "plugin registry: a kernel needs a name, supports() "
-             "and run()");
-  for (const auto& k : kernels_)
-    KILN_CHECK(k->name != kernel.name, "plugin registry: kernel '{}' from '{}' is already registered by '{}'", kernel.name,
-               kernel.plugin, k->plugin);
-  kernels_.push_back(std::make_unique<RecurrentKernel>(std::move(kernel)));
-}
-
-const RecurrentKernel* Registry::find(const nn::RecurrentCell& cell, std::string* why) const {
-  std::vector<std::string> reasons;
-  for (const auto& k : kernels_) {
-    std::string reason;
-    if (k->supports(cell, &reason)) return k.get();
-    reasons.push_back(k->name + ": " + reason);
-  }
-  if (why != nullptr)
-    *why = kernels_.empty() ? "no fused kernels are registered"
-                            : fmt::format("no fused kernel supports cell {} ({})", cell.type_name(), fmt::join(reasons, "; "));
-  return nullptr;
-}
-
-std::vector<const RecurrentKernel*> Registry::kernels() const {
-  std::vector<const RecurrentKernel*> out;
-  for (const auto& k : kernels_) out.push_back(k.get());
-  return out;
-}
-
 namespace {
 
-Variable named(const nn::RecurrentCell& cell, const std::string& name) {
-  for (const auto& [n, v] : cell.named_parameters())
-    if (n == name) return v;
-  return Variable();
+std::string check_kernel(const kiln_recurrent_kernel& k) {
+  if (k.name == nullptr || *k.name == '\0') return "a kernel has no name";
+  const std::string name = k.name;
+  if (!k.supports || !k.saved_bytes || !k.work_bytes || !k.forward || !k.backward)
+    return fmt::format("kernel '{}' lacks one of supports, saved_bytes, work_bytes, forward, backward", name);
+  if (k.state_count != 1 && k.state_count != 2)
+    return fmt::format("kernel '{}' has state_count {} (must be 1 or 2)", name, k.state_count);
+  if (k.param_count < 0 || k.param_count > 64 || (k.param_count > 0 && k.param_names == nullptr))
+    return fmt::format("kernel '{}' has param_count {} without matching param_names", name, k.param_count);
+  for (int i = 0; i < k.param_count; ++i)
+    if (k.param_names[i] == nullptr) return fmt::format("kernel '{}': param_names[{}] is null", name, i);
+  return "";
 }
 
 }  // namespace
 
-void register_builtin(Registry& registry) {
-  registry.add(RecurrentKernel{
-      "lstm", "builtin",
-      "LSTMCell (gate order i, f, g, o) with PyTorch's two biases or none; lengths, both directions; float32/float64",
-      [](const nn::RecurrentCell& cell, std::string* why) {
-        if (typeid(cell) != typeid(nn::LSTMCell)) {
-          if (why) *why = fmt::format("runs LSTMCell only, not {}", cell.type_name());
-          return false;
-        }
-        if (named(cell, "bias").defined()) {
-          if (why) *why = "needs PyTorch's two biases (the cell has a single bias)";
-          return false;
-        }
-        return true;
-      },
-      [](nn::RecurrentCell& cell, const Variable& x, nn::State& state, const std::vector<std::int64_t>& lengths,
-         bool reverse) {
-        const FusedLSTMResult r = fused_lstm(x, state.at(0), state.at(1), named(cell, "weight_ih"), named(cell, "weight_hh"),
-                                             named(cell, "bias_ih"), named(cell, "bias_hh"), lengths, reverse);
-        state = {r.h_n, r.c_n};
-        return r.output;
-      }});
+void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
+  const std::string who = fmt::format("plugin '{}' ({})", plugin.name ? plugin.name : "?", origin);
+  KILN_CHECK(plugin.abi_version == KILN_PLUGIN_ABI_VERSION, "{}: built for plugin interface version {}, this Kiln "
+             "speaks version {}; rebuild it against this Kiln's kiln/plugin.h", who, plugin.abi_version,
+             KILN_PLUGIN_ABI_VERSION);
+  KILN_CHECK(plugin.name != nullptr && *plugin.name != '\0', "{}: the plugin has no name", who);
+  KILN_CHECK(plugin.kernel_count >= 0 && (plugin.kernel_count == 0 || plugin.kernels != nullptr),
+             "{}: kernel_count is {} but kernels is {}", who, plugin.kernel_count, plugin.kernels ? "set" : "null");
+  std::vector<std::unique_ptr<Kernel>> added;
+  for (int i = 0; i < plugin.kernel_count; ++i) {
+    const kiln_recurrent_kernel& k = plugin.kernels[i];
+    const std::string problem = check_kernel(k);
+    KILN_CHECK(problem.empty(), "{}: {}", who, problem);
+    const Kernel* taken = get(k.name);
+    for (const auto& a : added)
+      if (a->name == k.name) taken = a.get();
+    KILN_CHECK(taken == nullptr, "{}: kernel '{}' is already registered by plugin '{}' ({})", who, k.name,
+               taken ? taken->plugin : "", taken ? taken->origin : "");
+    auto kernel = std::make_unique<Kernel>();
+    kernel->name = k.name;
+    kernel->plugin = plugin.name;
+    kernel->origin = origin;
+    kernel->description = k.description ? k.description : "";
+    kernel->op = "fused_" + kernel->name;
+    kernel->abi = k;
+    for (int p = 0; p < k.param_count; ++p) kernel->param_names.emplace_back(k.param_names[p]);
+    added.push_back(std::move(kernel));
+  }
+  for (auto& k : added) kernels_.push_back(std::move(k));
+}
+
+const Kernel* Registry::get(const std::string& name) const {
+  for (const auto& k : kernels_)
+    if (k->name == name) return k.get();
+  return nullptr;
+}
+
+const Kernel* Registry::find(const nn::RecurrentCell& cell, std::string* why) const {
+  auto refuse = [&](std::string reason) -> const Kernel* {
+    if (why != nullptr) *why = std::move(reason);
+    return nullptr;
+  };
+  const std::string name = cell.kernel_name();
+  if (name.empty()) return refuse(fmt::format("{} names no fused kernel (kernel_name() is empty)", cell.type_name()));
+  const Kernel* k = get(name);
+  if (k == nullptr) return refuse(fmt::format("no plugin provides kernel '{}' for {}", name, cell.type_name()));
+  if (static_cast<std::size_t>(k->abi.state_count) != cell.state_size())
+    return refuse(fmt::format("kernel '{}' keeps {} state tensor(s), {} has {}", name, k->abi.state_count,
+                              cell.type_name(), cell.state_size()));
+  const auto params = cell.named_parameters(/*recurse=*/false);
+  for (const auto& p : k->param_names) {
+    bool present = p.rfind("bias", 0) == 0;  // biases are optional (problem.has_bias), weights are not
+    for (const auto& [param, value] : params) present = present || param == p;
+    if (!present) return refuse(fmt::format("kernel '{}' needs parameter '{}', which {} lacks", name, p, cell.type_name()));
+  }
+  for (const auto& [param, value] : params) {
+    bool known = false;
+    for (const auto& p : k->param_names) known = known || p == param;
+    if (!known)
+      return refuse(fmt::format("kernel '{}' takes parameters {} but {} has '{}'", name, fmt::join(k->param_names, ", "),
+                                cell.type_name(), param));
+  }
+  return k;
+}
+
+std::vector<const Kernel*> Registry::kernels() const {
+  std::vector<const Kernel*> out;
+  for (const auto& k : kernels_) out.push_back(k.get());
+  return out;
+}
+
+void register_builtin(Registry& registry) { registry.add(builtin::plugin(), "builtin"); }
+
+std::vector<std::string> load_plugins_from_env(Registry& registry) {
+  std::vector<std::string> refused;
+  const char* env = std::getenv("KILN_PLUGINS");
+  if (env == nullptr) return refused;
+  const std::string list = env;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t end = std::min(list.find(':', start), list.size());
+    const std::string path = list.substr(start, end - start);
+    start = end + 1;
+    if (path.empty()) continue;
+    try {
+      load_plugin(path, registry);
+    } catch (const Error& e) {
+      refused.push_back(e.what());
+      std::cerr << "kiln: warning: KILN_PLUGINS: " << e.what() << "; going on without it\n";
+    }
+  }
+  return refused;
 }
 
 }  // namespace kiln::plugins

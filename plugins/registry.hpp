@@ -1,50 +1,65 @@
 #pragma once
-// The registry of fused recurrent kernels. A recurrent layer with impl Auto (or Fused) asks it for a
-// kernel that supports its cell; the generic graph runs otherwise.
+// The registry of fused recurrent kernels. Every kernel, Kiln's own included, comes through the C
+// interface of kiln/plugin.h; a recurrent layer with impl Auto (or Fused) asks the registry for the
+// kernel named by its cell's kernel_name(), and runs the generic graph when there is none.
 //
-// Built-in kernels are added by one explicit function, register_builtin(), which the global registry
-// calls when it is first used (no static initialisers, which linkers drop). External plugins loaded
-// from shared libraries will register here too.
+// Built-in kernels are added by one explicit call, register_builtin(), when the global registry is
+// first used (no static initialisers, which linkers drop), followed by the plugins listed in
+// KILN_PLUGINS. Others are loaded with load_plugin(path).
 //
+//   kiln::plugins::load_plugin("build/examples/plugin/libkiln_mgu.so");
 //   for (const auto* k : kiln::plugins::Registry::global().kernels()) std::cout << k->name << "\n";
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "kiln/plugin.h"
 #include "layers/rnn_cell.hpp"
 
 namespace kiln::plugins {
 
-struct RecurrentKernel {
-  std::string name;         ///< e.g. "lstm"
-  std::string plugin;       ///< who supplied it, e.g. "builtin"
+/// A registered kernel: the plugin's description of it, and where it came from.
+struct Kernel {
+  std::string name;
+  std::string plugin;       ///< the plugin's name, e.g. "builtin"
+  std::string origin;       ///< "builtin" or the shared library's path
   std::string description;
-  /// Whether the kernel can run this cell (with these options); sets *why when it cannot.
-  std::function<bool(const nn::RecurrentCell& cell, std::string* why)> supports;
-  /// Runs one layer direction over x [T, B, I] from `state`; returns the output [T, B, H] and puts the
-  /// final state in `state`. lengths: one per sequence or empty.
-  std::function<Variable(nn::RecurrentCell& cell, const Variable& x, nn::State& state,
-                         const std::vector<std::int64_t>& lengths, bool reverse)> run;
+  std::string op;           ///< the tape op's name, "fused_<name>"
+  kiln_recurrent_kernel abi;
+  std::vector<std::string> param_names;
 };
 
 class Registry {
  public:
-  /// The process-wide registry, with the built-in kernels registered.
+  /// The process-wide registry: the built-in kernels, then the plugins in KILN_PLUGINS.
   static Registry& global();
 
-  /// Adds a kernel; a name already taken is refused with an error naming both plugins.
-  void add(RecurrentKernel kernel);
-  /// The first kernel that supports `cell`, or null with *why listing each kernel's reason.
-  const RecurrentKernel* find(const nn::RecurrentCell& cell, std::string* why = nullptr) const;
-  std::vector<const RecurrentKernel*> kernels() const;
+  /// Registers every kernel of `plugin` (all or none). Refuses, naming the plugin and `origin`, a wrong
+  /// abi_version, a malformed kernel, or a kernel name already registered.
+  void add(const kiln_plugin& plugin, const std::string& origin);
+  /// The kernel named cell.kernel_name() if it can take the cell's parameters; otherwise null, with
+  /// the reason in *why.
+  const Kernel* find(const nn::RecurrentCell& cell, std::string* why = nullptr) const;
+  /// The kernel called `name`, or null.
+  const Kernel* get(const std::string& name) const;
+  std::vector<const Kernel*> kernels() const;
 
  private:
-  std::vector<std::unique_ptr<RecurrentKernel>> kernels_;
+  std::vector<std::unique_ptr<Kernel>> kernels_;
 };
 
-/// Registers Kiln's own kernels (the fused LSTM) in `registry`.
+/// Registers Kiln's own kernels (lstm, gru, gru_reset_before, rnn_tanh, rnn_relu) in `registry`.
 void register_builtin(Registry& registry);
+
+/// Opens a plugin shared library and registers its kernels. Throws kiln::Error naming the path and
+/// the problem: the file can't be opened, it has no kiln_plugin_entry, its interface version differs,
+/// or one of its kernel names is taken. The registry is unchanged then.
+void load_plugin(const std::string& path, Registry& registry = Registry::global());
+
+/// Loads each path of the colon-separated list in the KILN_PLUGINS environment variable. A plugin that
+/// is refused is reported on stderr and skipped: Kiln goes on with the generic graph. Returns the
+/// messages of refused plugins.
+std::vector<std::string> load_plugins_from_env(Registry& registry);
 
 }  // namespace kiln::plugins

@@ -101,11 +101,14 @@ TEST(Recurrent, LengthsMatchRunningEachSequenceAlone) {
   }
 }
 
-TEST(Recurrent, AutoChoosesTheFusedKernelForLSTMOnly) {
+TEST(Recurrent, AutoChoosesAFusedKernelWhenOneRunsTheCell) {
   EXPECT_TRUE(LSTM(LSTMOptions(3, 4)).uses_fused());
   EXPECT_FALSE(LSTM(LSTMOptions(3, 4).impl(Impl::Generic)).uses_fused());
-  EXPECT_FALSE(GRU(GRUOptions(3, 4)).uses_fused());
+  EXPECT_TRUE(GRU(GRUOptions(3, 4)).uses_fused());
+  EXPECT_TRUE(GRU(GRUOptions(3, 4).reset_after(false)).uses_fused());
+  EXPECT_TRUE(RNN(RNNOptions(3, 4).nonlinearity(Nonlinearity::ReLU)).uses_fused());
   EXPECT_FALSE(LSTM(LSTMOptions(3, 4).single_bias(true)).uses_fused());
+  EXPECT_FALSE(LayerNormLSTM(RecurrentOptions(3, 4)).uses_fused());
   // Same weights, both implementations: the same numbers.
   manual_seed(9);
   LSTM fused(LSTMOptions(3, 5).num_layers(2).bidirectional(true).batch_first(true));
@@ -197,10 +200,10 @@ TEST(Recurrent, ClearErrors) {
          "lengths[1] = 6 is outside [0, 5]");
   expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {}, Variable(from_data({5.0, 2.0}))); }, "lengths must be int64");
   expect([] { LSTM bad(LSTMOptions(0, 4)); }, "input_size, hidden_size and num_layers must be positive");
-  expect([] { GRU(GRUOptions(3, 4).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
-         "impl is fused but no fused kernel supports cell GRUCell");
+  expect([] { PeepholeLSTM(RecurrentOptions(3, 4).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
+         "PeepholeLSTM: impl is fused but no plugin provides kernel 'peephole_lstm' for PeepholeLSTMCell");
   expect([] { LSTM(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
-         "needs PyTorch's two biases");
+         "kernel 'lstm' takes parameters weight_ih, weight_hh, bias_ih, bias_hh but LSTMCell has 'bias'");
 }
 
 }  // namespace

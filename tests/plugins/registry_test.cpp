@@ -1,48 +1,88 @@
 #include <gtest/gtest.h>
 
 #include "layers/recurrent.hpp"
-#include "ops/ops.hpp"
+#include "layers/research_cells.hpp"
+#include "plugins/builtin/builtin.hpp"
 #include "plugins/registry.hpp"
 
 namespace kiln::plugins {
 namespace {
 
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 TEST(Registry, BuiltinsAreRegisteredOnce) {
-  const auto kernels = Registry::global().kernels();
-  ASSERT_EQ(kernels.size(), 1u);
-  EXPECT_EQ(kernels[0]->name, "lstm");
-  EXPECT_EQ(kernels[0]->plugin, "builtin");
+  std::vector<std::string> names;
+  for (const auto* k : Registry::global().kernels())
+    if (k->plugin == "builtin") names.push_back(k->name);
+  EXPECT_EQ(names, (std::vector<std::string>{"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"}));
+  EXPECT_EQ(Registry::global().get("lstm")->op, "fused_lstm");
 }
 
-TEST(Registry, FindsByCellAndSaysWhyNot) {
-  const nn::LSTMCell lstm(nn::LSTMCellOptions(3, 4));
-  const nn::LSTMCell single(nn::LSTMCellOptions(3, 4).single_bias(true));
-  const nn::GRUCell gru(nn::GRUCellOptions(3, 4));
+TEST(Registry, FindsByKernelNameAndSaysWhyNot) {
+  const Registry& r = Registry::global();
   std::string why;
-  EXPECT_NE(Registry::global().find(lstm), nullptr);
-  EXPECT_EQ(Registry::global().find(single, &why), nullptr);
-  EXPECT_NE(why.find("two biases"), std::string::npos) << why;
-  EXPECT_EQ(Registry::global().find(gru, &why), nullptr);
-  EXPECT_NE(why.find("runs LSTMCell only, not GRUCell"), std::string::npos) << why;
+  EXPECT_EQ(r.find(nn::LSTMCell(nn::LSTMCellOptions(3, 4)))->name, "lstm");
+  EXPECT_EQ(r.find(nn::LSTMCell(nn::LSTMCellOptions(3, 4).bias(false)))->name, "lstm");
+  EXPECT_EQ(r.find(nn::GRUCell(nn::GRUCellOptions(3, 4)))->name, "gru");
+  EXPECT_EQ(r.find(nn::GRUCell(nn::GRUCellOptions(3, 4).reset_after(false)))->name, "gru_reset_before");
+  EXPECT_EQ(r.find(nn::RNNCell(nn::RNNCellOptions(3, 4)))->name, "rnn_tanh");
+  EXPECT_EQ(r.find(nn::RNNCell(nn::RNNCellOptions(3, 4).nonlinearity(nn::Nonlinearity::ReLU)))->name, "rnn_relu");
+
+  EXPECT_EQ(r.find(nn::LSTMCell(nn::LSTMCellOptions(3, 4).single_bias(true)), &why), nullptr);
+  EXPECT_TRUE(contains(why, "kernel 'lstm' takes parameters weight_ih, weight_hh, bias_ih, bias_hh but LSTMCell has 'bias'")) << why;
+  EXPECT_EQ(r.find(nn::LayerNormLSTMCell(3, 4), &why), nullptr);
+  EXPECT_TRUE(contains(why, "no plugin provides kernel 'layer_norm_lstm' for LayerNormLSTMCell")) << why;
 }
 
-TEST(Registry, DuplicateNamesAreRefused) {
+kiln_plugin plugin_with(const kiln_recurrent_kernel* kernels, int count, std::uint32_t version = KILN_PLUGIN_ABI_VERSION) {
+  return kiln_plugin{version, "test", "1", count, kernels};
+}
+
+TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
   Registry r;
   register_builtin(r);
+  const std::size_t before = r.kernels().size();
   try {
     register_builtin(r);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("kernel 'lstm' from 'builtin' is already registered"), std::string::npos) << e.what();
+    EXPECT_TRUE(contains(e.what(), "plugin 'builtin' (builtin): kernel 'lstm' is already registered by plugin 'builtin'")) << e.what();
   }
-  EXPECT_THROW(r.add(RecurrentKernel{"", "x", "", nullptr, nullptr}), Error);
+  kiln_recurrent_kernel k = builtin::lstm_kernel();
+  k.name = "lstm_copy";
+  const kiln_plugin wrong = plugin_with(&k, 1, 7);
+  try {
+    r.add(wrong, "wrong.so");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks version 1"))
+        << e.what();
+  }
+  kiln_recurrent_kernel two[2] = {k, k};  // the same new name twice: nothing is added
+  EXPECT_THROW(r.add(plugin_with(two, 2), "twice.so"), Error);
+  two[1].name = "other";
+  two[1].forward = nullptr;
+  try {
+    r.add(plugin_with(two, 2), "malformed.so");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "kernel 'other' lacks one of supports, saved_bytes, work_bytes, forward, backward")) << e.what();
+  }
+  two[1] = k;
+  two[1].name = "other";
+  two[1].state_count = 3;
+  EXPECT_THROW(r.add(plugin_with(two, 2), "states.so"), Error);
+  EXPECT_EQ(r.kernels().size(), before);
+  EXPECT_EQ(r.get("lstm_copy"), nullptr);
+  r.add(plugin_with(&k, 1), "copy.so");
+  EXPECT_EQ(r.get("lstm_copy")->origin, "copy.so");
 }
 
 TEST(Registry, AnEmptyRegistryFindsNothing) {
   Registry r;
   std::string why;
   EXPECT_EQ(r.find(nn::LSTMCell(nn::LSTMCellOptions(2, 2)), &why), nullptr);
-  EXPECT_EQ(why, "no fused kernels are registered");
+  EXPECT_EQ(why, "no plugin provides kernel 'lstm' for LSTMCell");
 }
 
 }  // namespace

@@ -1,0 +1,62 @@
+#pragma once
+// Internal: one body for a pointwise row pass, run on xsimd batches and then on the scalar tail.
+//
+//   lanes<T>(H, [&](auto v, std::int64_t j) {
+//     using V = decltype(v);
+//     put(out + j, sigmoid(load<V>(in + j)));
+//   });
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+namespace kiln::plugins::simd {
+
+template <class T, class F>
+inline void lanes(std::int64_t n, F&& body) {
+  using B = xsimd::batch<T>;
+  constexpr std::int64_t W = static_cast<std::int64_t>(B::size);
+  std::int64_t j = 0;
+  for (; j + W <= n; j += W) body(B(T(0)), j);
+  for (; j < n; ++j) body(T(0), j);
+}
+
+template <class V, class T>
+inline V load(const T* p) {
+  if constexpr (std::is_same_v<V, T>)
+    return *p;
+  else
+    return V::load_unaligned(p);
+}
+
+template <class T>
+inline void put(T* p, T v) { *p = v; }
+template <class T, class A>
+inline void put(T* p, const xsimd::batch<T, A>& v) { v.store_unaligned(p); }
+
+template <class T>
+inline T sigmoid(T v) { return T(1) / (T(1) + std::exp(-v)); }
+template <class T, class A>
+inline xsimd::batch<T, A> sigmoid(const xsimd::batch<T, A>& v) { return T(1) / (T(1) + xsimd::exp(-v)); }
+
+template <class T>
+inline T tanh_of(T v) { return std::tanh(v); }
+template <class T, class A>
+inline xsimd::batch<T, A> tanh_of(const xsimd::batch<T, A>& v) { return xsimd::tanh(v); }
+
+template <class T>
+inline T relu(T v) { return v > T(0) ? v : T(0); }
+template <class T, class A>
+inline xsimd::batch<T, A> relu(const xsimd::batch<T, A>& v) { return xsimd::max(v, xsimd::batch<T, A>(T(0))); }
+
+/// dy where y > 0, else 0 (the gradient through relu, given its output y).
+template <class T>
+inline T relu_grad(T y, T dy) { return y > T(0) ? dy : T(0); }
+template <class T, class A>
+inline xsimd::batch<T, A> relu_grad(const xsimd::batch<T, A>& y, const xsimd::batch<T, A>& dy) {
+  return xsimd::select(y > xsimd::batch<T, A>(T(0)), dy, xsimd::batch<T, A>(T(0)));
+}
+
+}  // namespace kiln::plugins::simd

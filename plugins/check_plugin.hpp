@@ -1,0 +1,59 @@
+#pragma once
+// check_plugin: proves a fused kernel equal to the generic graph of its cell. It runs both on random
+// inputs over a grid of shapes and options (batch 1 and 3, odd hidden sizes, one step and several,
+// per-sequence lengths, both directions, with and without biases, float32 and float64) and compares
+// the outputs, the final states and the gradient of every input and parameter, under a random
+// weighting of the outputs.
+//
+//   const auto report = kiln::plugins::check_plugin(*Registry::global().get("lstm"));
+//   std::cout << report.to_string();   // worst error per tensor and dtype, with the tolerance
+//   if (!report.passed()) ...
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plugins/registry.hpp"
+
+namespace kiln::plugins {
+
+/// Makes the generic cell a kernel replaces: (input_size, hidden_size, bias) -> cell.
+using CellMaker = std::function<std::shared_ptr<nn::RecurrentCell>(std::int64_t, std::int64_t, bool)>;
+
+/// The generic cell Kiln knows for a kernel name (lstm, gru, gru_reset_before, rnn_tanh, rnn_relu,
+/// mgu, layer_norm_lstm, peephole_lstm), or an empty function.
+CellMaker reference_cell(const std::string& kernel_name);
+
+struct CheckOptions {
+  std::uint64_t seed = 0;
+  double tolerance_f32 = 2e-4;  ///< |fused - generic| <= tol * max(1, |generic|), elementwise
+  double tolerance_f64 = 1e-9;
+};
+
+/// The worst error seen for one tensor and dtype over the grid.
+struct TensorCheck {
+  std::string tensor;     ///< "output", "h_n", "c_n", "grad x", "grad h0", "grad weight_ih", ...
+  std::string dtype;
+  double worst = 0;       ///< max |fused - generic| / max(1, |generic|)
+  double tolerance = 0;
+  std::string worst_case; ///< the grid point where it occurred
+  bool passed() const { return worst <= tolerance; }
+};
+
+struct CheckReport {
+  std::string kernel, plugin;
+  int cases = 0;
+  std::vector<TensorCheck> tensors;
+  std::vector<std::string> skipped;  ///< grid points the kernel declined (supports() != 0), with its reason
+  bool passed() const;
+  /// A table: one line per tensor and dtype, worst error and tolerance, then PASS or FAIL.
+  std::string to_string() const;
+};
+
+/// Checks `kernel` against `make_cell` (default: reference_cell(kernel.name); an error when Kiln knows
+/// no cell of that name).
+CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options = {}, CellMaker make_cell = nullptr);
+
+}  // namespace kiln::plugins

@@ -1,0 +1,244 @@
+#include "plugins/fused_recurrent.hpp"
+
+#include <array>
+#include <memory>
+
+#include "autograd/tape.hpp"
+#include "ops/gemm.hpp"
+#include "ops/ops.hpp"
+#include "tensor/parallel.hpp"
+
+namespace kiln::plugins {
+namespace {
+
+void host_sgemm(int ta, int tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a, std::int64_t lda,
+                const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  blas::gemm<float>(ta != 0, tb != 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void host_dgemm(int ta, int tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+                std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+  blas::gemm<double>(ta != 0, tb != 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void host_parallel_for(std::int64_t n, std::int64_t grain, void (*fn)(void*, std::int64_t, std::int64_t), void* ctx) {
+  parallel_for(n, grain, [&](std::int64_t b, std::int64_t e) { fn(ctx, b, e); });
+}
+
+std::int32_t host_num_threads() { return num_threads(); }
+
+// One direction's problem, parameters and the memory it keeps for backward.
+struct Run {
+  kiln_recurrent_problem problem{};
+  std::vector<Tensor> states, params;   // params in the kernel's order; undefined when the cell lacks one
+  std::vector<int> state_input, param_input;  // index among the node's inputs, -1 when absent
+  Tensor saved;
+};
+
+struct Node {
+  const Kernel* kernel;
+  Tensor x;
+  std::vector<std::int64_t> lengths;
+  std::vector<Run> runs;
+  std::int64_t T, B, H;
+};
+
+Tensor bytes(std::size_t n) { return Tensor({static_cast<std::int64_t>((n + 7) / 8)}, kFloat64); }
+
+std::int32_t abi_dtype(DType d) { return d == kFloat64 ? KILN_FLOAT64 : KILN_FLOAT32; }
+
+kiln_tensor view(void* data, DType dtype, const Shape& shape) {
+  kiln_tensor t{};
+  t.data = data;
+  t.dtype = abi_dtype(dtype);
+  t.rank = shape.rank();
+  std::int64_t stride = 1;
+  for (int i = t.rank - 1; i >= 0; --i) {
+    t.shape[i] = shape[i];
+    t.strides[i] = stride;
+    stride *= shape[i];
+  }
+  return t;
+}
+
+kiln_recurrent_problem make_problem(DType dtype, std::int64_t T, std::int64_t B, std::int64_t I, std::int64_t H,
+                                    bool has_bias, const std::vector<std::int64_t>& lengths, bool reverse) {
+  kiln_recurrent_problem p{};
+  p.dtype = abi_dtype(dtype);
+  p.reverse = reverse ? 1 : 0;
+  p.has_bias = has_bias ? 1 : 0;
+  p.steps = T, p.batch = B, p.input_size = I, p.hidden_size = H;
+  p.lengths = lengths.empty() ? nullptr : lengths.data();
+  return p;
+}
+
+Variable parameter(const nn::RecurrentCell& cell, const std::string& name) {
+  for (const auto& [n, v] : cell.named_parameters(false))
+    if (n == name) return v;
+  return Variable();
+}
+
+bool has_bias(const Kernel& k, const nn::RecurrentCell& cell) {
+  bool any = false;
+  for (const auto& p : k.param_names)
+    if (p.rfind("bias", 0) == 0) any = any || parameter(cell, p).defined();
+  return any;
+}
+
+// Runs f(i) for i in [0, n), side by side on Kiln's threads.
+template <class F>
+void each(std::size_t n, F&& f) {
+  parallel_for(static_cast<std::int64_t>(n), 1, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) f(static_cast<std::size_t>(i));
+  });
+}
+
+}  // namespace
+
+const kiln_host& host() {
+  static const kiln_host h{KILN_PLUGIN_ABI_VERSION, &host_sgemm, &host_dgemm, &host_parallel_for, &host_num_threads};
+  return h;
+}
+
+kiln_tensor to_abi(const Tensor& t) { return t.defined() ? view(t.raw_data(), t.dtype(), t.shape()) : kiln_tensor{}; }
+
+bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType dtype, std::int64_t steps, std::int64_t batch,
+                     const std::vector<std::int64_t>& lengths, bool reverse, std::string* why) {
+  if (dtype != kFloat32 && dtype != kFloat64) {
+    if (why) *why = fmt::format("kernel '{}' runs float32 and float64, not {}", kernel.name, dtype);
+    return false;
+  }
+  const kiln_recurrent_problem p = make_problem(dtype, steps, batch, cell.input_size(), cell.hidden_size(),
+                                                has_bias(kernel, cell), lengths, reverse);
+  std::array<char, 512> reason{};
+  if (kernel.abi.supports(&p, reason.data(), reason.size()) != 0) {
+    if (why) *why = fmt::format("kernel '{}' ({}) does not run this call: {}", kernel.name, kernel.plugin, reason.data());
+    return false;
+  }
+  return true;
+}
+
+std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const std::vector<Direction>& directions,
+                                const std::vector<std::int64_t>& lengths) {
+  KILN_CHECK(x.defined() && x.dim() == 3, "fused {}: x must be [T, B, I], got {}", kernel.name, x.defined() ? x.shape() : Shape{});
+  KILN_CHECK(!directions.empty(), "fused {}: no directions to run", kernel.name);
+  auto node = std::make_shared<Node>();
+  node->kernel = &kernel;
+  node->x = x.value();
+  node->lengths = lengths;
+  node->T = x.size(0), node->B = x.size(1), node->H = directions.front().cell->hidden_size();
+  const std::int64_t T = node->T, B = node->B, H = node->H, S = kernel.abi.state_count;
+  std::vector<Variable> inputs{x};
+  for (const Direction& d : directions) {
+    const nn::RecurrentCell& cell = *d.cell;
+    KILN_CHECK(cell.input_size() == x.size(2) && cell.hidden_size() == H, "fused {}: cell {}({}, {}) for input {}",
+               kernel.name, cell.type_name(), cell.input_size(), cell.hidden_size(), x.shape());
+    KILN_CHECK(static_cast<std::int64_t>(d.state->size()) == S, "fused {}: {} state tensors given, the kernel keeps {}",
+               kernel.name, d.state->size(), S);
+    Run run;
+    run.problem = make_problem(x.dtype(), T, B, x.size(2), H, has_bias(kernel, cell), node->lengths, d.reverse);
+    for (const Variable& s : *d.state) {
+      KILN_CHECK(s.shape() == (Shape{B, H}) && s.dtype() == x.dtype(), "fused {}: state must be {} [{}, {}], got {} {}",
+                 kernel.name, x.dtype(), B, H, s.dtype(), s.shape());
+      run.state_input.push_back(static_cast<int>(inputs.size()));
+      run.states.push_back(s.value());
+      inputs.push_back(s);
+    }
+    for (const auto& name : kernel.param_names) {
+      const Variable p = parameter(cell, name);
+      KILN_CHECK(!p.defined() || p.dtype() == x.dtype(), "fused {}: parameter {} is {}, the input {}", kernel.name, name,
+                 p.dtype(), x.dtype());
+      run.param_input.push_back(p.defined() ? static_cast<int>(inputs.size()) : -1);
+      run.params.push_back(p.defined() ? p.value() : Tensor());
+      if (p.defined()) inputs.push_back(p);
+    }
+    std::string why;
+    KILN_CHECK(kernel_supports(kernel, cell, x.dtype(), T, B, lengths, d.reverse, &why), "{}", why);
+    run.saved = bytes(kernel.abi.saved_bytes(&run.problem));
+    node->runs.push_back(std::move(run));
+  }
+
+  // Packed output: per direction y [T, B, H] then the S final states [B, H].
+  const std::int64_t per = T * B * H + S * B * H;
+  Tensor packed({per * static_cast<std::int64_t>(directions.size())}, x.dtype());
+  const std::size_t esize = element_size(x.dtype());
+  auto at = [&](const Tensor& t, std::int64_t offset) { return static_cast<char*>(t.raw_data()) + offset * esize; };
+  std::vector<std::string> errors(directions.size());
+  each(directions.size(), [&](std::size_t d) {
+    Run& run = node->runs[d];
+    const kiln_tensor xa = to_abi(node->x);
+    std::vector<kiln_tensor> states, params, finals;
+    for (const auto& s : run.states) states.push_back(to_abi(s));
+    for (const auto& p : run.params) params.push_back(to_abi(p));
+    kiln_tensor y = view(at(packed, d * per), x.dtype(), {T, B, H});
+    for (std::int64_t s = 0; s < S; ++s) finals.push_back(view(at(packed, d * per + T * B * H + s * B * H), x.dtype(), {B, H}));
+    Tensor work = bytes(kernel.abi.work_bytes(&run.problem));
+    std::array<char, 1024> err{};
+    if (kernel.abi.forward(&host(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
+                           work.raw_data(), err.data(), err.size()) != 0)
+      errors[d] = err.data();
+  });
+  for (const auto& e : errors)
+    KILN_CHECK(e.empty(), "fused kernel '{}' from plugin '{}' ({}) failed in forward: {}", kernel.name, kernel.plugin,
+               kernel.origin, e);
+
+  const std::string& op = kernel.op;
+  const Variable out = record(op.c_str(), packed, inputs, [node, per](const Tensor& dy, Grads& grads) {
+    const Kernel& k = *node->kernel;
+    const std::int64_t T = node->T, B = node->B, H = node->H, S = k.abi.state_count;
+    const DType dt = dy.dtype();
+    const std::size_t esize = element_size(dt);
+    const std::size_t n = node->runs.size();
+    std::vector<Tensor> dx(n);
+    std::vector<std::vector<Tensor>> dstates(n), dparams(n);
+    std::vector<std::string> errors(n);
+    each(n, [&](std::size_t d) {
+      const Run& run = node->runs[d];
+      const kiln_tensor xa = to_abi(node->x);
+      std::vector<kiln_tensor> states, params, dfinal, ds, dp;
+      for (const auto& s : run.states) states.push_back(to_abi(s));
+      for (const auto& p : run.params) params.push_back(to_abi(p));
+      char* base = static_cast<char*>(dy.raw_data()) + d * per * esize;
+      const kiln_tensor dya = view(base, dt, {T, B, H});
+      for (std::int64_t s = 0; s < S; ++s) dfinal.push_back(view(base + (T * B * H + s * B * H) * esize, dt, {B, H}));
+      if (grads.needs(0)) dx[d] = Tensor(node->x.shape(), dt);
+      for (std::size_t s = 0; s < run.states.size(); ++s) {
+        dstates[d].push_back(grads.needs(run.state_input[s]) ? Tensor(run.states[s].shape(), dt) : Tensor());
+        ds.push_back(to_abi(dstates[d].back()));
+      }
+      for (std::size_t p = 0; p < run.params.size(); ++p) {
+        const bool need = run.param_input[p] >= 0 && grads.needs(run.param_input[p]);
+        dparams[d].push_back(need ? Tensor(run.params[p].shape(), dt) : Tensor());
+        dp.push_back(to_abi(dparams[d].back()));
+      }
+      kiln_tensor dxa = to_abi(dx[d]);
+      Tensor work = bytes(k.abi.work_bytes(&run.problem));
+      std::array<char, 1024> err{};
+      if (k.abi.backward(&host(), &run.problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
+                         &dxa, ds.data(), dp.data(), work.raw_data(), err.data(), err.size()) != 0)
+        errors[d] = err.data();
+    });
+    for (const auto& e : errors)
+      KILN_CHECK(e.empty(), "fused kernel '{}' from plugin '{}' ({}) failed in backward: {}", k.name, k.plugin, k.origin, e);
+    for (std::size_t d = 0; d < n; ++d) {
+      const Run& run = node->runs[d];
+      if (dx[d].defined()) grads.add(0, dx[d]);
+      for (std::size_t s = 0; s < run.states.size(); ++s)
+        if (dstates[d][s].defined()) grads.add(static_cast<std::size_t>(run.state_input[s]), dstates[d][s]);
+      for (std::size_t p = 0; p < run.params.size(); ++p)
+        if (dparams[d][p].defined()) grads.add(static_cast<std::size_t>(run.param_input[p]), dparams[d][p]);
+    }
+  });
+
+  std::vector<Variable> outputs;
+  for (std::size_t d = 0; d < directions.size(); ++d) {
+    const std::int64_t base = static_cast<std::int64_t>(d) * per;
+    outputs.push_back(reshape(narrow(out, 0, base, T * B * H), {T, B, H}));
+    nn::State& state = *directions[d].state;
+    for (std::int64_t s = 0; s < S; ++s)
+      state[static_cast<std::size_t>(s)] = reshape(narrow(out, 0, base + T * B * H + s * B * H, B * H), {B, H});
+  }
+  return outputs;
+}
+
+}  // namespace kiln::plugins

@@ -1,0 +1,40 @@
+#pragma once
+// Runs a registered recurrent kernel (plugins/registry.hpp) in place of a cell's generic graph: one
+// layer, one direction or both, as a single tape node whose backward calls the kernel's backward.
+// Tensors cross the C interface of kiln/plugin.h as raw buffers; the memory a kernel keeps for
+// backward and its scratch come from Kiln's caching allocator, so pages are reused across steps.
+//
+//   nn::State state = cell.zero_state(batch, kFloat32);
+//   auto ys = plugins::run_fused(*kernel, x, {{&cell, &state, /*reverse=*/false}}, /*lengths=*/{});
+
+#include <string>
+#include <vector>
+
+#include "plugins/registry.hpp"
+
+namespace kiln::plugins {
+
+struct Direction {
+  nn::RecurrentCell* cell;
+  nn::State* state;  ///< the initial state in, the final state out
+  bool reverse;
+};
+
+/// Whether `kernel` runs `cell` on x of this dtype and shape; *why says why not.
+bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType dtype, std::int64_t steps,
+                     std::int64_t batch, const std::vector<std::int64_t>& lengths, bool reverse,
+                     std::string* why = nullptr);
+
+/// Runs `kernel` over x [T, B, I] for each direction (on Kiln's threads side by side when there are
+/// two), recording one tape node. Returns each direction's output [T, B, H]; lengths: one per
+/// sequence, or empty. Throws kiln::Error naming the plugin and kernel when the kernel fails.
+std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const std::vector<Direction>& directions,
+                                const std::vector<std::int64_t>& lengths);
+
+/// The services Kiln lends kernels: GEMM and the thread pool.
+const kiln_host& host();
+
+/// A kiln_tensor describing `t` (contiguous, row-major); data null when t is undefined.
+kiln_tensor to_abi(const Tensor& t);
+
+}  // namespace kiln::plugins

@@ -1,0 +1,117 @@
+/* Kiln's plugin interface, version 1: the whole boundary between Kiln and a fused-kernel plugin.
+ *
+ * Plain C, so a plugin built separately (another compiler, other flags, no xtensor) keeps working:
+ * tensors cross as raw buffers with shapes, strides and a dtype; Kiln lends the plugin its GEMM and
+ * its thread pool. A plugin is a shared library exporting one function, kiln_plugin_entry, which
+ * returns a kiln_plugin describing its kernels. Kiln refuses a library without that symbol, with
+ * another abi_version, or whose kernel names are already registered, and goes on without it.
+ *
+ *   KILN_PLUGIN_EXPORT const kiln_plugin* kiln_plugin_entry(void) { return &my_plugin; }
+ *
+ * A recurrent kernel runs one layer and one direction of a recurrent network over a whole sequence,
+ * forward and backward, in place of the generic graph of the cell it is named after (the cell's
+ * kernel_name(), e.g. "lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu").
+ *
+ * Shapes (T steps, B batch, I input size, H hidden size):
+ *   x           [T, B, I]   time-major input
+ *   states[s]   [B, H]      initial state; s < state_count (h, then c for LSTM-like cells)
+ *   params[p]   the cell's parameters named param_names[p], as the cell holds them (PyTorch's
+ *               layouts: weight_ih [G*H, I], weight_hh [G*H, H], bias_ih and bias_hh [G*H]). A bias
+ *               the cell does not have arrives with data == NULL and problem->has_bias == 0.
+ *   y           [T, B, H]   the output of every step; zero past a sequence's length
+ *   final[s]    [B, H]      the state after each sequence's last step
+ * Every tensor Kiln passes in version 1 is contiguous and row-major (strides are given anyway).
+ * Backward writes (does not accumulate) dx, d_states and d_params; one with data == NULL is not needed.
+ * Functions return 0 on success; otherwise they write a message into err (err_size bytes) and
+ * return nonzero, and Kiln raises an error naming the plugin, the kernel and the message.
+ */
+#ifndef KILN_PLUGIN_H
+#define KILN_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KILN_PLUGIN_ABI_VERSION 1
+#define KILN_MAX_RANK 8
+
+#if defined(__GNUC__)
+#define KILN_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define KILN_PLUGIN_EXPORT
+#endif
+
+typedef enum kiln_dtype { KILN_FLOAT32 = 0, KILN_FLOAT64 = 1 } kiln_dtype;
+
+typedef struct kiln_tensor {
+  void* data;                      /* owned by Kiln; NULL for an absent tensor */
+  int32_t dtype;                   /* kiln_dtype */
+  int32_t rank;
+  int64_t shape[KILN_MAX_RANK];
+  int64_t strides[KILN_MAX_RANK];  /* in elements */
+} kiln_tensor;
+
+/* One layer and direction over a sequence. */
+typedef struct kiln_recurrent_problem {
+  int32_t dtype;                   /* kiln_dtype of every tensor */
+  int32_t reverse;                 /* 1: walk t = T-1 .. 0 (the backward direction of a bidirectional layer) */
+  int32_t has_bias;                /* 0 when the cell has no biases */
+  int32_t reserved;
+  int64_t steps, batch, input_size, hidden_size;
+  const int64_t* lengths;          /* [batch], each in [0, steps]; NULL when every sequence has `steps` */
+} kiln_recurrent_problem;
+
+/* What Kiln lends a kernel. GEMMs are row-major, C = alpha op(A) op(B) + beta C (like cblas), and
+ * split across Kiln's threads when large. parallel_for calls fn(ctx, begin, end) on disjoint chunks of
+ * [0, n), at least `grain` long, on Kiln's threads, and returns when all are done; nested calls run inline. */
+typedef struct kiln_host {
+  uint32_t abi_version;
+  void (*sgemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+  void (*dgemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
+                const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
+  void (*parallel_for)(int64_t n, int64_t grain, void (*fn)(void* ctx, int64_t begin, int64_t end), void* ctx);
+  int32_t (*num_threads)(void);
+} kiln_host;
+
+typedef struct kiln_recurrent_kernel {
+  const char* name;                /* the cell it replaces: "lstm", "gru", "mgu", ... */
+  const char* description;         /* one line: what it supports */
+  int32_t state_count;             /* 1 (h) or 2 (h, c) */
+  int32_t param_count;
+  const char* const* param_names;  /* matched by name to the cell's parameters; every cell parameter must be named */
+  /* 0 when the kernel runs `p`; otherwise the reason in why. */
+  int (*supports)(const kiln_recurrent_problem* p, char* why, size_t why_size);
+  /* Bytes forward keeps for backward, and bytes of scratch forward or backward may use. Kiln allocates
+   * both, 64-byte aligned, from its caching allocator, so the pages are reused across calls. */
+  size_t (*saved_bytes)(const kiln_recurrent_problem* p);
+  size_t (*work_bytes)(const kiln_recurrent_problem* p);
+  int (*forward)(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                 const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work,
+                 char* err, size_t err_size);
+  /* dy [T, B, H] and d_final[s] [B, H] are the gradients of y and final_states. */
+  int (*backward)(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x,
+                  const kiln_tensor* states, const kiln_tensor* params, const void* saved, const kiln_tensor* dy,
+                  const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work,
+                  char* err, size_t err_size);
+} kiln_recurrent_kernel;
+
+typedef struct kiln_plugin {
+  uint32_t abi_version;            /* KILN_PLUGIN_ABI_VERSION */
+  const char* name;
+  const char* version;
+  int32_t kernel_count;
+  const kiln_recurrent_kernel* kernels;
+} kiln_plugin;
+
+typedef const kiln_plugin* (*kiln_plugin_entry_fn)(void);
+#define KILN_PLUGIN_ENTRY_SYMBOL "kiln_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_PLUGIN_H */

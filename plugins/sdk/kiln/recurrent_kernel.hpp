@@ -1,0 +1,414 @@
+#pragma once
+// The plugin SDK's recurrent-kernel skeleton: describe a cell's pointwise math for one batch row and
+// kiln::sdk::make_recurrent_kernel<Cell>() turns it into a kiln_recurrent_kernel (kiln/plugin.h) that
+// runs a whole sequence. Header-only, C++17, and it needs nothing but kiln/plugin.h, so a plugin
+// built apart from Kiln uses it as is. Kiln's own LSTM, GRU and RNN kernels are written with it.
+//
+// Note [Fused recurrent skeleton]: forward projects the inputs of every step in one GEMM (biases
+// folded in), then per step runs one recurrent GEMM into the gates and the cell's pointwise pass over
+// the batch rows (split across Kiln's threads when large). It keeps the gates the cell leaves in
+// place (post-activations, say), the states each step read and any extra vectors the cell asks for.
+// Backward runs the cell's pointwise backward per step, one GEMM per step for the gradient of the
+// previous h, and dX, dW_ih, dW_hh and the bias gradients for all steps in one GEMM or column sum
+// each. Sequences past their length keep their state and output zeros.
+//
+// A Cell provides (see plugins/builtin/*.cpp and examples/plugin/mgu_plugin.cpp):
+//   static constexpr const char* name, *description;
+//   static constexpr int gates;            G: the cell's weights are weight_ih [G*H, I], weight_hh [G*H, H]
+//   static constexpr int states;           1 (h) or 2 (h, c)
+//   static constexpr int extras;           H-sized vectors per row kept for backward besides the gates
+//   static constexpr int late_gates;       the last late_gates gates read m (made by forward_early) instead
+//                                          of h through weight_hh, as Cho et al.'s GRU reads r * h
+//   static constexpr bool split_recurrent; the cell needs h W_hh^T + b_hh apart from the input's part
+//                                          (PyTorch's GRU: n = tanh(x_n + r * (W_hn h + b_hn)))
+//   template <class T> static void forward(const Forward<T>&)        when late_gates == 0
+//   template <class T> static void backward(const Backward<T>&)
+//   or forward_early / forward_late and backward_late / backward_early when late_gates > 0.
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <type_traits>
+
+#include "kiln/plugin.h"
+
+namespace kiln::sdk {
+
+/// One batch row of one step, forward. gates [G*H] arrives holding the pre-activations: x W_ih^T +
+/// b_ih, plus h W_hh^T + b_hh unless split_recurrent (then in hp) — for late gates, plus m W^T + b
+/// by forward_late. Leave in gates (and extra) whatever backward needs.
+template <class T>
+struct Forward {
+  std::int64_t H;
+  T* gates;
+  const T* hp;        // [G*H]: h W_hh^T + b_hh (split_recurrent only)
+  const T* prev[2];   // the state this step reads
+  T* next[2];         // the state it writes
+  T* extra;           // [extras * H]
+  T* m;               // [H]: forward_early writes the late gates' recurrent input
+};
+
+/// One batch row of one step, backward. dnext: gradients of the new state (dh includes the output's).
+/// backward (or backward_late) writes dprev — the gradient of the previous state through this row's
+/// pointwise math (Kiln adds the recurrent GEMM's part of dh) — and dgates, the gradient of the
+/// pre-activations (with split_recurrent: dgates for the input side, dhp for hp). backward_early gets
+/// dm, finishes the early gates' dgates and adds to dprev.
+template <class T>
+struct Backward {
+  std::int64_t H;
+  const T* gates;
+  const T* extra;
+  const T* prev[2];
+  const T* m;
+  const T* dnext[2];
+  T* dprev[2];
+  T* dgates;
+  T* dhp;
+  const T* dm;
+};
+
+/// Writes a printf-style message into a plugin function's err buffer.
+inline void write_message(char* out, std::size_t size, const char* format, ...) {
+  if (out == nullptr || size == 0) return;
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(out, size, format, args);
+  va_end(args);
+}
+
+template <class T>
+void gemm(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+          std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    h->sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    h->dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/// Runs f(begin, end) over [0, n) on Kiln's threads.
+template <class F>
+void parallel_for(const kiln_host* h, std::int64_t n, std::int64_t grain, F&& f) {
+  using Fn = std::remove_reference_t<F>;
+  h->parallel_for(n, grain, [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<Fn*>(ctx))(b, e); }, &f);
+}
+
+namespace detail {
+
+inline constexpr const char* kParamNames[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+
+struct Error : std::exception {
+  char message[512];
+};
+
+[[noreturn]] inline void fail(const char* format, ...) {
+  Error e;
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(e.message, sizeof e.message, format, args);
+  va_end(args);
+  throw e;
+}
+
+inline void expect_shape(const kiln_tensor& t, const char* what, std::int64_t d0, std::int64_t d1 = -1, std::int64_t d2 = -1) {
+  const std::int64_t want[3] = {d0, d1, d2};
+  const int rank = d2 >= 0 ? 3 : d1 >= 0 ? 2 : 1;
+  bool ok = t.data != nullptr && t.rank == rank;
+  std::int64_t stride = 1;
+  for (int i = rank - 1; ok && i >= 0; --i) {
+    ok = t.shape[i] == want[i] && (t.shape[i] <= 1 || t.strides[i] == stride);
+    stride *= t.shape[i];
+  }
+  if (!ok) fail("%s must be a contiguous [%lld%s%lld%s%lld] tensor", what, static_cast<long long>(d0), rank > 1 ? ", " : "",
+                static_cast<long long>(rank > 1 ? d1 : 0), rank > 2 ? ", " : "", static_cast<long long>(rank > 2 ? d2 : 0));
+}
+
+template <class T>
+T* ptr(const kiln_tensor& t) {
+  return static_cast<T*>(t.data);
+}
+
+// Sizes of one problem, and where each buffer lives in the saved and work blocks (in elements).
+template <class Cell>
+struct Layout {
+  std::int64_t T, B, I, H, G, S, G1, G2;
+  std::int64_t gates, prev, extra, m, saved;            // saved block
+  std::int64_t carry, next, hp, fwd_work;               // forward work block
+  std::int64_t dgates, dhp, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
+
+  explicit Layout(const kiln_recurrent_problem& p)
+      : T(p.steps), B(p.batch), I(p.input_size), H(p.hidden_size), G(Cell::gates), S(Cell::states),
+        G1(Cell::gates - Cell::late_gates), G2(Cell::late_gates) {
+    const std::int64_t BH = B * H, TB = T * B;
+    gates = 0;
+    prev = gates + TB * G * H;
+    extra = prev + S * TB * H;
+    m = extra + TB * Cell::extras * H;
+    saved = m + (G2 > 0 ? TB * H : 0);
+    carry = 0;
+    next = carry + S * BH;
+    hp = next + S * BH;
+    fwd_work = hp + (Cell::split_recurrent ? B * G * H : 0);
+    dgates = 0;
+    dhp = dgates + TB * G * H;
+    dcarry = dhp + (Cell::split_recurrent ? TB * G * H : 0);
+    dprev = dcarry + S * BH;
+    dnext = dprev + S * BH;
+    dm = dnext + BH;
+    bwd_work = dm + BH;
+  }
+};
+
+inline bool live(const kiln_recurrent_problem& p, std::int64_t t, std::int64_t b) {
+  return p.lengths == nullptr || t < p.lengths[b];
+}
+
+inline std::size_t element_size(const kiln_recurrent_problem& p) { return p.dtype == KILN_FLOAT64 ? 8 : 4; }
+
+// Rows per chunk of a pointwise pass: small passes stay on one thread.
+inline std::int64_t row_grain(std::int64_t B, std::int64_t width) {
+  return B * width < 16384 ? B : std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, width));
+}
+
+template <class Cell>
+void check(const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states, const kiln_tensor* params) {
+  static_assert(Cell::states == 1 || Cell::states == 2, "a cell has 1 or 2 state tensors");
+  static_assert(!(Cell::split_recurrent && Cell::late_gates > 0), "split_recurrent and late_gates don't combine");
+  const std::int64_t GH = Cell::gates * p.hidden_size;
+  expect_shape(*x, "x", p.steps, p.batch, p.input_size);
+  for (int s = 0; s < Cell::states; ++s) expect_shape(states[s], s == 0 ? "h0" : "c0", p.batch, p.hidden_size);
+  expect_shape(params[0], "weight_ih", GH, p.input_size);
+  expect_shape(params[1], "weight_hh", GH, p.hidden_size);
+  if (p.has_bias) {
+    expect_shape(params[2], "bias_ih", GH);
+    expect_shape(params[3], "bias_hh", GH);
+  }
+}
+
+template <class Cell, class T>
+void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
+             const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, T* saved, T* work) {
+  const Layout<Cell> L(p);
+  const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, TB = L.T * B, G1H = L.G1 * H;
+  const T* w_ih = ptr<T>(params[0]);
+  const T* w_hh = ptr<T>(params[1]);
+  T* gates = saved + L.gates;
+  // Input projections of every step in one GEMM, biases first.
+  if (p.has_bias) {
+    const T* bi = ptr<T>(params[2]);
+    const T* bh = ptr<T>(params[3]);
+    for (std::int64_t k = 0; k < GH; ++k) gates[k] = Cell::split_recurrent ? bi[k] : bi[k] + bh[k];
+    for (std::int64_t r = 1; r < TB; ++r) std::memcpy(gates + r * GH, gates, sizeof(T) * GH);
+  }
+  gemm<T>(host, false, true, TB, GH, L.I, T(1), ptr<T>(*x), L.I, w_ih, L.I, T(p.has_bias ? 1 : 0), gates, GH);
+  T* carry = work + L.carry;
+  T* next = work + L.next;
+  T* hp = work + L.hp;
+  for (int s = 0; s < L.S; ++s) std::memcpy(carry + s * BH, ptr<T>(states[s]), sizeof(T) * BH);
+  T* out = ptr<T>(*y);
+  for (std::int64_t k = 0; k < L.T; ++k) {
+    const std::int64_t t = p.reverse ? L.T - 1 - k : k;
+    T* gt = gates + t * B * GH;
+    T* mt = saved + L.m + t * BH;
+    for (int s = 0; s < L.S; ++s) std::memcpy(saved + L.prev + (s * TB + t * B) * H, carry + s * BH, sizeof(T) * BH);
+    if constexpr (Cell::split_recurrent) {
+      for (std::int64_t b = 0; b < B; ++b) {
+        if (p.has_bias)
+          std::memcpy(hp + b * GH, ptr<T>(params[3]), sizeof(T) * GH);
+        else
+          std::fill(hp + b * GH, hp + (b + 1) * GH, T(0));
+      }
+      gemm<T>(host, false, true, B, GH, H, T(1), carry, H, w_hh, H, T(1), hp, GH);
+    } else {
+      gemm<T>(host, false, true, B, G1H, H, T(1), carry, H, w_hh, H, T(1), gt, GH);
+    }
+    auto row = [&](std::int64_t b) {
+      Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Cell::extras * H, mt + b * H};
+      for (int s = 0; s < L.S; ++s) {
+        f.prev[s] = carry + s * BH + b * H;
+        f.next[s] = next + s * BH + b * H;
+      }
+      return f;
+    };
+    if constexpr (Cell::late_gates > 0) {
+      parallel_for(host, B, row_grain(B, GH), [&](std::int64_t b0, std::int64_t b1) {
+        for (std::int64_t b = b0; b < b1; ++b) {
+          if (live(p, t, b))
+            Cell::forward_early(row(b));
+          else
+            std::fill(mt + b * H, mt + (b + 1) * H, T(0));
+        }
+      });
+      gemm<T>(host, false, true, B, GH - G1H, H, T(1), mt, H, w_hh + G1H * H, H, T(1), gt + G1H, GH);
+    }
+    parallel_for(host, B, row_grain(B, GH), [&](std::int64_t b0, std::int64_t b1) {
+      for (std::int64_t b = b0; b < b1; ++b) {
+        T* o = out + t * BH + b * H;
+        if (!live(p, t, b)) {
+          std::fill(o, o + H, T(0));
+          continue;
+        }
+        if constexpr (Cell::late_gates > 0)
+          Cell::forward_late(row(b));
+        else
+          Cell::forward(row(b));
+        std::memcpy(o, next + b * H, sizeof(T) * H);
+        for (int s = 0; s < L.S; ++s) std::memcpy(carry + s * BH + b * H, next + s * BH + b * H, sizeof(T) * H);
+      }
+    });
+  }
+  for (int s = 0; s < L.S; ++s) std::memcpy(ptr<T>(final_states[s]), carry + s * BH, sizeof(T) * BH);
+}
+
+template <class T>
+void column_sum(const T* a, std::int64_t rows, std::int64_t cols, T* out) {
+  std::fill(out, out + cols, T(0));
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t k = 0; k < cols; ++k) out[k] += a[r * cols + k];
+}
+
+template <class Cell, class T>
+void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* params,
+              const T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
+              kiln_tensor* d_params, T* work) {
+  const Layout<Cell> L(p);
+  const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, TB = L.T * B, G1H = L.G1 * H;
+  const T* w_hh = ptr<T>(params[1]);
+  T* dgates = work + L.dgates;
+  T* dhp = work + L.dhp;
+  T* dcarry = work + L.dcarry;
+  T* dprev = work + L.dprev;
+  T* dnext = work + L.dnext;
+  T* dm = work + L.dm;
+  const T* dout = ptr<T>(*dy);
+  for (int s = 0; s < L.S; ++s) std::memcpy(dcarry + s * BH, ptr<T>(d_final[s]), sizeof(T) * BH);
+  for (std::int64_t k = L.T - 1; k >= 0; --k) {
+    const std::int64_t t = p.reverse ? L.T - 1 - k : k;
+    T* dgt = dgates + t * B * GH;
+    T* dht = dhp + t * B * GH;
+    const T* mt = saved + L.m + t * BH;
+    auto row = [&](std::int64_t b) {
+      Backward<T> r{H, saved + L.gates + (t * B + b) * GH, saved + L.extra + (t * B + b) * Cell::extras * H, {}, mt + b * H,
+                    {}, {}, dgt + b * GH, dht + b * GH, dm + b * H};
+      for (int s = 0; s < L.S; ++s) {
+        r.prev[s] = saved + L.prev + (s * TB + t * B) * H + b * H;
+        r.dnext[s] = s == 0 ? dnext + b * H : dcarry + s * BH + b * H;
+        r.dprev[s] = dprev + s * BH + b * H;
+      }
+      return r;
+    };
+    parallel_for(host, B, row_grain(B, GH), [&](std::int64_t b0, std::int64_t b1) {
+      for (std::int64_t b = b0; b < b1; ++b) {
+        if (!live(p, t, b)) {
+          std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
+          if (Cell::split_recurrent) std::fill(dht + b * GH, dht + (b + 1) * GH, T(0));
+          for (int s = 0; s < L.S; ++s) std::memcpy(dprev + s * BH + b * H, dcarry + s * BH + b * H, sizeof(T) * H);
+          continue;
+        }
+        const T* o = dout + t * BH + b * H;
+        for (std::int64_t j = 0; j < H; ++j) dnext[b * H + j] = o[j] + dcarry[b * H + j];
+        if constexpr (Cell::late_gates > 0)
+          Cell::backward_late(row(b));
+        else
+          Cell::backward(row(b));
+      }
+    });
+    if constexpr (Cell::late_gates > 0) {
+      gemm<T>(host, false, false, B, H, GH - G1H, T(1), dgt + G1H, GH, w_hh + G1H * H, H, T(0), dm, H);
+      parallel_for(host, B, row_grain(B, GH), [&](std::int64_t b0, std::int64_t b1) {
+        for (std::int64_t b = b0; b < b1; ++b)
+          if (live(p, t, b)) Cell::backward_early(row(b));
+      });
+    }
+    // dh_prev += (d pre-activations of the recurrent side) W_hh; dead rows add zeros.
+    gemm<T>(host, false, false, B, H, G1H, T(1), Cell::split_recurrent ? dht : dgt, GH, w_hh, H, T(1), dprev, H);
+    std::swap(dcarry, dprev);
+  }
+  if (dx->data != nullptr) gemm<T>(host, false, false, TB, L.I, GH, T(1), dgates, GH, ptr<T>(params[0]), L.I, T(0), ptr<T>(*dx), L.I);
+  for (int s = 0; s < L.S; ++s)
+    if (d_states[s].data != nullptr) std::memcpy(ptr<T>(d_states[s]), dcarry + s * BH, sizeof(T) * BH);
+  if (d_params[0].data != nullptr) gemm<T>(host, true, false, GH, L.I, TB, T(1), dgates, GH, ptr<T>(*x), L.I, T(0), ptr<T>(d_params[0]), L.I);
+  if (d_params[1].data != nullptr) {
+    const T* hprev = saved + L.prev;
+    T* dw = ptr<T>(d_params[1]);
+    gemm<T>(host, true, false, G1H, H, TB, T(1), Cell::split_recurrent ? dhp : dgates, GH, hprev, H, T(0), dw, H);
+    if (Cell::late_gates > 0) gemm<T>(host, true, false, GH - G1H, H, TB, T(1), dgates + G1H, GH, saved + L.m, H, T(0), dw + G1H * H, H);
+  }
+  if (p.has_bias) {
+    if (d_params[2].data != nullptr) column_sum(dgates, TB, GH, ptr<T>(d_params[2]));
+    if (d_params[3].data != nullptr) column_sum(Cell::split_recurrent ? dhp : dgates, TB, GH, ptr<T>(d_params[3]));
+  }
+}
+
+// Runs f, turning an exception into a message and a nonzero return: nothing may unwind into Kiln.
+template <class F>
+int guarded(char* err, std::size_t err_size, F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const Error& e) {
+    write_message(err, err_size, "%s", e.message);
+  } catch (const std::exception& e) {
+    write_message(err, err_size, "%s", e.what());
+  } catch (...) {
+    write_message(err, err_size, "unknown exception");
+  }
+  return 1;
+}
+
+template <class Cell>
+struct Entry {
+  static int supports(const kiln_recurrent_problem* p, char* why, std::size_t size) {
+    if (p->dtype != KILN_FLOAT32 && p->dtype != KILN_FLOAT64) {
+      write_message(why, size, "runs float32 and float64 only");
+      return 1;
+    }
+    return 0;
+  }
+  static std::size_t saved_bytes(const kiln_recurrent_problem* p) {
+    return static_cast<std::size_t>(Layout<Cell>(*p).saved) * element_size(*p);
+  }
+  static std::size_t work_bytes(const kiln_recurrent_problem* p) {
+    const Layout<Cell> L(*p);
+    return static_cast<std::size_t>(std::max(L.fwd_work, L.bwd_work)) * element_size(*p);
+  }
+  static int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                     const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work, char* err,
+                     std::size_t err_size) {
+    return guarded(err, err_size, [&] {
+      check<Cell>(*p, x, states, params);
+      if (p->dtype == KILN_FLOAT32)
+        detail::forward<Cell, float>(host, *p, x, states, params, y, final_states, static_cast<float*>(saved), static_cast<float*>(work));
+      else
+        detail::forward<Cell, double>(host, *p, x, states, params, y, final_states, static_cast<double*>(saved), static_cast<double*>(work));
+    });
+  }
+  static int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                      const kiln_tensor* params, const void* saved, const kiln_tensor* dy, const kiln_tensor* d_final,
+                      kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, std::size_t err_size) {
+    return guarded(err, err_size, [&] {
+      check<Cell>(*p, x, states, params);
+      if (p->dtype == KILN_FLOAT32)
+        detail::backward<Cell, float>(host, *p, x, params, static_cast<const float*>(saved), dy, d_final, dx, d_states, d_params,
+                                      static_cast<float*>(work));
+      else
+        detail::backward<Cell, double>(host, *p, x, params, static_cast<const double*>(saved), dy, d_final, dx, d_states, d_params,
+                                       static_cast<double*>(work));
+    });
+  }
+};
+
+}  // namespace detail
+
+/// The kiln_recurrent_kernel for Cell: parameters weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's),
+/// any lengths, both directions, float32 and float64.
+template <class Cell>
+constexpr kiln_recurrent_kernel make_recurrent_kernel() {
+  using E = detail::Entry<Cell>;
+  return kiln_recurrent_kernel{Cell::name,       Cell::description, Cell::states,  4,           detail::kParamNames,
+                               &E::supports,     &E::saved_bytes,   &E::work_bytes, &E::forward, &E::backward};
+}
+
+}  // namespace kiln::sdk

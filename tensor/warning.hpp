@@ -1,0 +1,13 @@
+#pragma once
+// Warnings: things a user should know that are not errors, e.g. a fused kernel declining a call and
+// the layer running the generic graph instead. Each distinct message is printed once, to stderr.
+
+#include <string>
+
+namespace kiln {
+
+/// Prints "kiln: warning: <message>" to stderr the first time this message is given; returns whether
+/// it printed.
+bool warn_once(const std::string& message);
+
+}  // namespace kiln

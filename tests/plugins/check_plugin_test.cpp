@@ -1,0 +1,73 @@
+#include <gtest/gtest.h>
+
+#include "plugins/builtin/builtin.hpp"
+#include "plugins/check_plugin.hpp"
+
+namespace kiln::plugins {
+namespace {
+
+// Every built-in kernel equals its generic cell over the whole grid: outputs, final states and the
+// gradient of x, the initial states and every parameter, in float32 and float64.
+class BuiltinKernels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BuiltinKernels, MatchTheGenericGraph) {
+  const Kernel* k = Registry::global().get(GetParam());
+  ASSERT_NE(k, nullptr);
+  const CheckReport report = check_plugin(*k);
+  EXPECT_TRUE(report.passed()) << report.to_string();
+  EXPECT_EQ(report.cases, 144);
+  EXPECT_TRUE(report.skipped.empty());
+  const std::size_t params = 4, states = static_cast<std::size_t>(k->abi.state_count);
+  EXPECT_EQ(report.tensors.size(), 2 * (1 + states + 1 + states + params));  // per dtype: output, finals, grads
+}
+
+INSTANTIATE_TEST_SUITE_P(Plugins, BuiltinKernels,
+                         ::testing::Values("lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"));
+
+// A kernel whose backward is slightly wrong in one gradient fails the check, and the report names it.
+const kiln_recurrent_kernel& real() { return builtin::lstm_kernel(); }
+
+int broken_backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                    const kiln_tensor* params, const void* saved, const kiln_tensor* dy, const kiln_tensor* d_final,
+                    kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t size) {
+  const int rc = real().backward(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, size);
+  if (d_params[1].data != nullptr) {  // weight_hh's gradient, off by 1% in one element
+    if (p->dtype == KILN_FLOAT32)
+      static_cast<float*>(d_params[1].data)[0] *= 1.01f;
+    else
+      static_cast<double*>(d_params[1].data)[0] *= 1.01;
+  }
+  return rc;
+}
+
+TEST(CheckPlugin, ABrokenKernelFailsAndTheReportSaysWhere) {
+  kiln_recurrent_kernel k = real();
+  k.name = "broken_lstm";
+  k.backward = &broken_backward;
+  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "broken", "0", 1, &k};
+  Registry r;
+  r.add(plugin, "test");
+  const CheckReport report = check_plugin(*r.get("broken_lstm"), {}, reference_cell("lstm"));
+  EXPECT_FALSE(report.passed());
+  for (const auto& t : report.tensors) {
+    const bool should_fail = t.tensor == "grad weight_hh";
+    EXPECT_EQ(t.passed(), !should_fail) << t.tensor << " " << t.dtype << " worst " << t.worst;
+  }
+  const std::string text = report.to_string();
+  EXPECT_NE(text.find("grad weight_hh"), std::string::npos);
+  EXPECT_NE(text.find("<-- FAIL"), std::string::npos);
+  EXPECT_NE(text.find("\nFAIL\n"), std::string::npos) << text;
+}
+
+TEST(CheckPlugin, NeedsAGenericCellToCompareWith) {
+  kiln_recurrent_kernel k = real();
+  k.name = "unknown_cell";
+  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "p", "0", 1, &k};
+  Registry r;
+  r.add(plugin, "test");
+  EXPECT_THROW(check_plugin(*r.get("unknown_cell")), Error);
+  EXPECT_EQ(reference_cell("unknown_cell"), nullptr);
+}
+
+}  // namespace
+}  // namespace kiln::plugins

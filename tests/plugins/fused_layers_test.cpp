@@ -1,0 +1,132 @@
+// Layers on fused kernels against the same layers on the generic graph: every option the layer has.
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "layers/recurrent.hpp"
+#include "layers/research_cells.hpp"
+#include "ops/ops.hpp"
+#include "plugins/registry.hpp"
+#include "tensor/parallel.hpp"
+
+namespace kiln::nn {
+namespace {
+
+struct Result {
+  std::vector<double> values;  // output, h_n, c_n, then every gradient, flattened
+};
+
+Result run(Recurrent& layer, Impl impl, const Tensor& x, const Tensor& lengths, bool train, std::uint64_t seed) {
+  layer.set_impl(impl);
+  layer.zero_grad();
+  layer.train(train);
+  manual_seed(seed);
+  Variable xv(x.clone(), true);
+  const RecurrentOutput r = layer.forward(xv, {}, lengths.defined() ? Variable(lengths) : Variable());
+  Variable loss = sum(r.output * r.output) + sum(r.h_n * 0.5);
+  if (r.c_n.defined()) loss = loss + sum(r.c_n * r.c_n);
+  loss.backward();
+  Result out;
+  for (const Tensor& t : {r.output.value(), r.h_n.value(), xv.grad()})
+    for (double v : t.to_vector()) out.values.push_back(v);
+  if (r.c_n.defined())
+    for (double v : r.c_n.value().to_vector()) out.values.push_back(v);
+  for (const auto& [name, p] : layer.named_parameters())
+    for (double v : p.grad().to_vector()) out.values.push_back(v);
+  return out;
+}
+
+void expect_same(const Result& a, const Result& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.values.size(), b.values.size()) << what;
+  double worst = 0;
+  for (std::size_t i = 0; i < a.values.size(); ++i) worst = std::max(worst, std::abs(a.values[i] - b.values[i]));
+  EXPECT_LE(worst, tol) << what;
+}
+
+using Make = std::function<std::shared_ptr<Recurrent>(RecurrentOptions)>;
+
+struct LayerCase {
+  const char* name;
+  Make make;
+};
+
+const LayerCase kLayers[] = {
+    {"LSTM", [](RecurrentOptions o) { return std::make_shared<LSTM>(o); }},
+    {"GRU", [](RecurrentOptions o) { return std::make_shared<GRU>(o); }},
+    {"GRU reset_before", [](RecurrentOptions o) { return std::make_shared<GRU>(o.reset_after(false)); }},
+    {"RNN tanh", [](RecurrentOptions o) { return std::make_shared<RNN>(o); }},
+    {"RNN relu", [](RecurrentOptions o) { return std::make_shared<RNN>(o.nonlinearity(Nonlinearity::ReLU)); }},
+};
+
+// Two layers, both directions, batch_first, lengths, dropout between layers (the same masks: the same
+// seed), float64 and float32, on 1 and 2 threads.
+TEST(FusedLayers, EqualTheGenericGraphWithEveryOption) {
+  for (const auto& lc : kLayers)
+    for (DType dtype : {kFloat64, kFloat32})
+      for (int threads : {1, 2}) {
+        const int before = num_threads();
+        set_num_threads(threads);
+        manual_seed(11);
+        auto layer = lc.make(RecurrentOptions(4, 6).num_layers(2).bidirectional(true).batch_first(true).dropout(0.3));
+        layer->to(dtype);
+        ASSERT_TRUE(layer->uses_fused()) << lc.name;
+        const Tensor x = randn({3, 5, 4}, dtype);
+        const Tensor lengths = from_data(std::vector<std::int64_t>{5, 2, 0}, {3});
+        const std::string what = fmt::format("{} {} threads {}", lc.name, dtype, threads);
+        const double tol = dtype == kFloat64 ? 1e-11 : 2e-4;
+        expect_same(run(*layer, Impl::Fused, x, lengths, true, 5), run(*layer, Impl::Generic, x, lengths, true, 5), tol, what + " train");
+        expect_same(run(*layer, Impl::Fused, x, Tensor(), false, 5), run(*layer, Impl::Generic, x, Tensor(), false, 5), tol, what + " eval");
+        set_num_threads(before);
+      }
+}
+
+// Large enough that the gate pass splits the batch across threads and the GEMMs split too.
+TEST(FusedLayers, SplitAcrossThreadsEqualTheGenericGraph) {
+  const int before = num_threads();
+  set_num_threads(2);
+  for (const auto& lc : kLayers) {
+    manual_seed(3);
+    auto layer = lc.make(RecurrentOptions(64, 128).bidirectional(true));
+    layer->to(kFloat64);
+    const Tensor x = randn({3, 40, 64}, kFloat64);
+    const Tensor lengths = from_data(std::vector<std::int64_t>(40, 2), {40});
+    expect_same(run(*layer, Impl::Fused, x, lengths, false, 0), run(*layer, Impl::Generic, x, lengths, false, 0), 1e-10, lc.name);
+  }
+  set_num_threads(before);
+}
+
+TEST(FusedLayers, AreDeterministicForAGivenThreadCount) {
+  for (int threads : {1, 2}) {
+    const int before = num_threads();
+    set_num_threads(threads);
+    manual_seed(2);
+    LSTM lstm(LSTMOptions(16, 40).bidirectional(true));
+    const Tensor x = randn({7, 33, 16});
+    const Result a = run(lstm, Impl::Fused, x, Tensor(), false, 0), b = run(lstm, Impl::Fused, x, Tensor(), false, 0);
+    EXPECT_EQ(a.values, b.values) << "threads " << threads;
+    set_num_threads(before);
+  }
+}
+
+// A cell with no kernel runs the generic graph under Auto, and Fused says why it can't.
+TEST(FusedLayers, FallBackToTheGenericGraphAndSayWhy) {
+  LayerNormLSTM ln(RecurrentOptions(3, 4));
+  std::string why;
+  EXPECT_FALSE(ln.uses_fused(&why));
+  EXPECT_NE(why.find("no plugin provides kernel 'layer_norm_lstm'"), std::string::npos) << why;
+  EXPECT_NO_THROW(ln.forward(Variable(randn({2, 1, 3})), {}));
+  ln.set_impl(Impl::Fused);
+  try {
+    ln.forward(Variable(randn({2, 1, 3})), {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("LayerNormLSTM: impl is fused but no plugin provides kernel 'layer_norm_lstm'"),
+              std::string::npos) << e.what();
+  }
+  LSTM single(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused));
+  EXPECT_THROW(single.forward(Variable(randn({2, 1, 3})), {}), Error);
+}
+
+}  // namespace
+}  // namespace kiln::nn

@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "layers/research_cells.hpp"
+#include "ops/ops.hpp"
+#include "plugins/check_plugin.hpp"
+#include "plugins/fused_recurrent.hpp"
+#include "plugins/registry.hpp"
+
+namespace kiln::plugins {
+namespace {
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+std::string refusal(const std::string& path) {
+  Registry r;
+  register_builtin(r);
+  const std::size_t before = r.kernels().size();
+  try {
+    load_plugin(path, r);
+  } catch (const Error& e) {
+    EXPECT_EQ(r.kernels().size(), before) << "a refused plugin must add nothing";
+    return e.what();
+  }
+  ADD_FAILURE() << path << " was not refused";
+  return "";
+}
+
+TEST(Loader, RefusesBadPluginsWithAClearMessage) {
+  EXPECT_TRUE(contains(refusal("/nonexistent/libnothing.so"), "plugin /nonexistent/libnothing.so: cannot load it"));
+  EXPECT_TRUE(contains(refusal(BAD_NO_ENTRY_PLUGIN), "no entry point: the library does not export 'kiln_plugin_entry'"));
+  EXPECT_TRUE(contains(refusal(BAD_VERSION_PLUGIN), "built for plugin interface version 2, this Kiln speaks version 1"));
+  EXPECT_TRUE(contains(refusal(BAD_DUPLICATE_PLUGIN), "kernel 'lstm' is already registered by plugin 'builtin' (builtin)"));
+  EXPECT_TRUE(contains(refusal(BAD_MALFORMED_PLUGIN), "kernel 'bad_kernel' lacks one of supports"));
+}
+
+TEST(Loader, KilnPluginsLoadsWhatItCanAndGoesOn) {
+  Registry r;
+  register_builtin(r);
+  const std::string list = std::string(BAD_VERSION_PLUGIN) + "::" + MGU_PLUGIN;
+  ::setenv("KILN_PLUGINS", list.c_str(), 1);
+  const auto refused = load_plugins_from_env(r);
+  ::unsetenv("KILN_PLUGINS");
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_TRUE(contains(refused[0], "bad_version")) << refused[0];
+  ASSERT_NE(r.get("mgu"), nullptr);
+  EXPECT_EQ(r.get("mgu")->plugin, "mgu_example");
+  EXPECT_EQ(r.get("mgu")->origin, MGU_PLUGIN);
+  EXPECT_EQ(r.get("bad_kernel"), nullptr);
+}
+
+// A plugin whose kernel fails says so, naming plugin, kernel and message.
+TEST(Loader, AFailingKernelRaisesAnErrorNamingIt) {
+  Registry r;
+  load_plugin(BAD_FAILS_PLUGIN, r);
+  const Kernel* k = r.get("bad_kernel");
+  ASSERT_NE(k, nullptr);
+  nn::RNNCell cell(nn::RNNCellOptions(2, 3).bias(false));
+  nn::State state = cell.zero_state(4, kFloat32);
+  try {
+    run_fused(*k, Variable(zeros({5, 4, 2})), {{&cell, &state, false}}, {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), std::string("fused kernel 'bad_kernel' from plugin 'bad' (") + BAD_FAILS_PLUGIN +
+                                       ") failed in forward: deliberate failure")) << e.what();
+  }
+}
+
+// The external example plugin: built with the SDK's CMake function, loaded by path, it equals the
+// generic MGUCell (outputs and every gradient, over check_plugin's grid), and an MGU layer runs it.
+TEST(Loader, TheExampleMguPluginMatchesItsGenericCell) {
+  if (Registry::global().get("mgu") == nullptr) load_plugin(MGU_PLUGIN);
+  const CheckReport report = check_plugin(*Registry::global().get("mgu"));
+  EXPECT_TRUE(report.passed()) << report.to_string();
+  EXPECT_GT(report.cases, 100);
+
+  manual_seed(4);
+  nn::MGU layer(nn::RecurrentOptions(3, 5).num_layers(2).bidirectional(true));
+  EXPECT_TRUE(layer.uses_fused());
+  const Variable x(randn({6, 2, 3}, kFloat64));
+  layer.to(kFloat64);
+  const Variable fused = layer.forward(x, {}).output;
+  layer.set_impl(nn::Impl::Generic);
+  const Variable generic = layer.forward(x, {}).output;
+  const auto a = fused.value().to_vector(), b = generic.value().to_vector();
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-12);
+}
+
+}  // namespace
+}  // namespace kiln::plugins
