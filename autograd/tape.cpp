@@ -131,9 +131,13 @@ std::size_t Tape::live_records() const {
 }
 
 std::uint64_t Tape::append(Record r) {
-  if (records_.size() >= collect_at_) {
+  constexpr std::int64_t kCollectBytes = std::int64_t(64) << 20;
+  bool grown = false;
+  if (++appends_ % 16 == 0) grown = memory_stats().allocated_bytes > collected_bytes_ + kCollectBytes;
+  if (records_.size() >= collect_at_ || grown) {
     collect();
     collect_at_ = std::max<std::size_t>(1024, 2 * records_.size());
+    collected_bytes_ = memory_stats().allocated_bytes;
   }
   records_.push_back(std::move(r));
   return base_id_ + records_.size() - 1;

@@ -110,6 +110,11 @@ class Tape {
   std::deque<Record> records_;
   std::uint64_t base_id_ = 1;
   std::size_t collect_at_ = 1024;
+  // Note [Collecting by memory]: a fused layer records a few nodes that hold large saved buffers, so
+  // the tape is also collected when live tensor memory has grown by kCollectBytes since the last
+  // collection (checked every 16 appends): forward-only loops then reuse the allocator's blocks.
+  std::int64_t collected_bytes_ = 0;
+  unsigned appends_ = 0;
 };
 
 }  // namespace kiln

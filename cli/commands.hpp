@@ -10,6 +10,7 @@ void add_gradcheck_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_plugins_command(CLI::App& app);
 void add_check_plugin_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 /// "OpenBLAS SkylakeX, 1 thread(s)": printed by every command that measures or trains.
 std::string machine_line();

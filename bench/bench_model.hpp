@@ -1,0 +1,50 @@
+#pragma once
+// What `kiln bench` measures: a recurrent layer of one cell type and configuration, one training
+// step at a time, on Kiln's generic graph, Kiln's fused kernel or libtorch (when Kiln was built with
+// Debian's libtorch-dev; never needed by the tests).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::bench {
+
+struct Config {
+  std::string name;  ///< "a" .. "d"
+  std::int64_t batch, seq, input, hidden, layers;
+  bool bidirectional;
+  std::string describe() const;
+};
+
+/// Issue 4's configurations: (a) 64/100/128/256; (b) 32/50/32/64; (c) 64/50/512/1024; (d) 2-layer
+/// bidirectional 32/64/128/256 (batch/seq/input/hidden).
+const std::vector<Config>& configs();
+
+/// Gates per cell: 4 (lstm), 3 (gru, gru_reset_before), 2 (mgu), 1 (rnn_tanh, rnn_relu); 0 unknown.
+int gates(const std::string& cell);
+
+/// GEMM FLOPs of one forward pass: 2 * T * B * G * H * (I_layer + H) per layer and direction.
+/// Backward does twice that (dX and dW_ih, dh and dW_hh).
+double forward_flops(const std::string& cell, const Config& c);
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  /// Forward with autograd recording, as in training; the result is dropped.
+  virtual void forward() = 0;
+  /// Forward, sum of the output, backward, zero the gradients.
+  virtual void train_step() = 0;
+};
+
+/// Kiln's layer for `cell` with impl generic or fused; null (with *why) when it can't run.
+std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, bool fused, std::string* why);
+
+/// libtorch's nn::LSTM / GRU / RNN; null (with *why) when Kiln was built without libtorch or the
+/// cell has no libtorch counterpart.
+std::unique_ptr<Model> make_torch(const std::string& cell, const Config& c, std::string* why);
+void set_torch_threads(int n);
+/// "libtorch 1.13.1" or "" when not built in.
+std::string torch_version();
+
+}  // namespace kiln::bench

@@ -1,0 +1,202 @@
+// kiln bench: generic graph, fused kernel and libtorch (when built in) on the same recurrent layers,
+// in one process and environment; ms per forward and per training step, GFLOP/s, the fraction of the
+// sgemm ceiling measured in the same run, and peak memory, for each thread count.
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_model.hpp"
+#include "bench/heap_tracker.hpp"
+#include "cli/commands.hpp"
+#include "io/atomic_file.hpp"
+#include "ops/gemm.hpp"
+#include "plugins/registry.hpp"
+#include "tensor/parallel.hpp"
+#include "tensor/random.hpp"
+#include "tensor/storage.hpp"
+
+namespace kiln::cli {
+namespace {
+
+struct BenchArgs {
+  std::vector<std::string> cells{"lstm"};
+  std::vector<std::string> configs{"a", "b", "c", "d"};
+  std::vector<int> threads{1, 2};
+  std::vector<std::string> impls{"generic", "fused", "libtorch"};
+  std::vector<std::string> loads;
+  double min_time = 1.0;
+  std::string json;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// Median ms of f over at least 3 calls and min_time seconds (after one warm-up call).
+std::pair<double, int> time_ms(const std::function<void()>& f, double min_time) {
+  f();
+  std::vector<double> ms;
+  const auto start = Clock::now();
+  while (ms.size() < 3 || (std::chrono::duration<double>(Clock::now() - start).count() < min_time && ms.size() < 1000)) {
+    const auto t0 = Clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], static_cast<int>(ms.size())};
+}
+
+
+// GFLOP/s of a 1024^3 sgemm through Kiln's GEMM with the current thread count: the ceiling.
+double sgemm_ceiling(double min_time) {
+  const std::int64_t n = 1024;
+  const Tensor a = uniform({n, n}), b = uniform({n, n});
+  Tensor c({n, n}, kFloat32);
+  const auto [ms, iters] = time_ms([&] { blas::gemm<float>(false, false, n, n, n, 1.f, a.data<float>(), n, b.data<float>(), n, 0.f, c.data<float>(), n); },
+                                   std::max(0.2, min_time / 4));
+  return 2.0 * n * n * n / (ms * 1e6);
+}
+
+struct Row {
+  std::string cell, config, impl, note;
+  int threads = 1, iterations = 0;
+  double forward_ms = 0, step_ms = 0, gflops = 0, ceiling_fraction = 0, peak_mib = 0;
+  bool ran = false;
+};
+
+int run(const BenchArgs& a) {
+  for (const auto& p : a.loads) plugins::load_plugin(p);
+  std::vector<bench::Config> configs;
+  for (const auto& name : a.configs) {
+    auto it = std::find_if(bench::configs().begin(), bench::configs().end(), [&](const bench::Config& c) { return c.name == name; });
+    KILN_CHECK(it != bench::configs().end(), "bench: unknown configuration '{}' (a, b, c or d)", name);
+    configs.push_back(*it);
+  }
+  for (const auto& cell : a.cells) KILN_CHECK(bench::gates(cell) > 0, "bench: unknown cell '{}'", cell);
+  const bool peak_ok = bench::heap_tracking();
+  const std::string torch = bench::torch_version();
+  fmt::print("kiln bench: OpenBLAS core {}; {}; forward = forward with autograd recording, step = forward + backward;\n"
+             "peak MiB = most heap in use during training steps beyond the model's own{}\n",
+             blas::core_name(), torch.empty() ? "libtorch not built in" : torch, peak_ok ? "" : " (not tracked in this build)");
+  std::map<int, double> ceiling;
+  for (int t : a.threads) {
+    set_num_threads(t);
+    ceiling[t] = sgemm_ceiling(a.min_time);
+    fmt::print("sgemm ceiling with {} thread(s): {:.1f} GFLOP/s (1024^3, measured now)\n", t, ceiling[t]);
+  }
+  fmt::print("\n{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9}  {}\n", "cell", "cfg", "thr", "impl", "fwd ms", "step ms",
+             "GFLOP/s", "%sgemm", "peak MiB", "shape");
+  std::vector<Row> rows;
+  for (const auto& cell : a.cells)
+    for (const auto& c : configs)
+      for (int t : a.threads) {
+        set_num_threads(t);
+        bench::set_torch_threads(t);
+        for (const auto& impl : a.impls) {
+          Row r{cell, c.name, impl};
+          r.threads = t;
+          std::unique_ptr<bench::Model> model = impl == "libtorch" ? bench::make_torch(cell, c, &r.note)
+                                                                   : bench::make_kiln(cell, c, impl == "fused", &r.note);
+          if (model) {
+            // Peak heap in use during training steps, above what the model holds before the first.
+            empty_cache();
+            const std::int64_t base = bench::heap_in_use();
+            bench::reset_heap_peak();
+            const auto [step, iters] = time_ms([&] { model->train_step(); }, a.min_time);
+            r.peak_mib = static_cast<double>(bench::heap_peak() - base) / (1 << 20);
+            r.forward_ms = time_ms([&] { model->forward(); }, a.min_time / 2).first;
+            r.step_ms = step;
+            r.iterations = iters;
+            r.gflops = 3 * bench::forward_flops(cell, c) / (step * 1e6);
+            r.ceiling_fraction = r.gflops / ceiling[t];
+            r.ran = true;
+            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10.2f} {:>10.2f} {:>8.1f} {:>6.0f}% {:>9.1f}  {}\n", cell, c.name, t, impl,
+                       r.forward_ms, r.step_ms, r.gflops, 100 * r.ceiling_fraction, r.peak_mib, c.describe());
+          } else {
+            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9}  ({})\n", cell, c.name, t, impl, "-", "-", "-", "-",
+                       "-", r.note);
+          }
+          std::fflush(stdout);
+          rows.push_back(r);
+        }
+      }
+
+  // Ratios of training-step times, both sides measured above in this process.
+  nlohmann::json ratios = nlohmann::json::array();
+  auto find = [&](const std::string& cell, const std::string& cfg, int t, const std::string& impl) -> const Row* {
+    for (const auto& r : rows)
+      if (r.ran && r.cell == cell && r.config == cfg && r.threads == t && r.impl == impl) return &r;
+    return nullptr;
+  };
+  fmt::print("\nspeed-ups (training step, higher is faster)\n");
+  for (const auto& cell : a.cells)
+    for (const auto& c : configs)
+      for (int t : a.threads) {
+        const Row* fused = find(cell, c.name, t, "fused");
+        if (fused == nullptr) continue;
+        std::string line = fmt::format("  {:<17} {} {} thread(s):", cell, c.name, t);
+        nlohmann::json j{{"cell", cell}, {"config", c.name}, {"threads", t}};
+        for (const char* other : {"generic", "libtorch"})
+          if (const Row* o = find(cell, c.name, t, other)) {
+            line += fmt::format("  fused {:.2f}x {}", o->step_ms / fused->step_ms, other);
+            j[std::string("fused_vs_") + other] = o->step_ms / fused->step_ms;
+            if (std::string(other) == "libtorch" && o->peak_mib > 0)
+              line += fmt::format(" (peak memory {:.0f} vs {:.0f} MiB)", fused->peak_mib, o->peak_mib);
+          }
+        fmt::print("{}\n", line);
+        ratios.push_back(j);
+      }
+
+  if (!a.json.empty()) {
+    nlohmann::json out;
+    out["machine"] = {{"openblas_core", blas::core_name()}, {"libtorch", torch}, {"ceiling_gflops", nlohmann::json::object()}};
+    for (const auto& [t, g] : ceiling) out["machine"]["ceiling_gflops"][std::to_string(t)] = g;
+    out["results"] = nlohmann::json::array();
+    for (const auto& r : rows) {
+      nlohmann::json j{{"cell", r.cell}, {"config", r.config}, {"threads", r.threads}, {"impl", r.impl}, {"ran", r.ran}};
+      if (r.ran)
+        j.update({{"forward_ms", r.forward_ms}, {"step_ms", r.step_ms}, {"gflops", r.gflops}, {"ceiling_fraction", r.ceiling_fraction},
+                  {"peak_mib", r.peak_mib}, {"iterations", r.iterations}});
+      else
+        j["why_not"] = r.note;
+      out["results"].push_back(j);
+    }
+    out["ratios"] = ratios;
+    if (a.json == "-")
+      fmt::print("{}\n", out.dump(2));
+    else {
+      io::write_file_atomic(a.json, out.dump(2) + "\n");
+      fmt::print("written {}\n", a.json);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Time recurrent layers on the generic graph, the fused kernel and libtorch, "
+                                     "side by side in one process");
+  cmd->add_option("--cell", a->cells, "Cells: lstm, gru, gru_reset_before, rnn_tanh, rnn_relu, mgu")->capture_default_str();
+  cmd->add_option("--config", a->configs, "Configurations a, b, c, d")->capture_default_str()->delimiter(',');
+  cmd->add_option("--threads", a->threads, "Thread counts")->capture_default_str()->delimiter(',');
+  cmd->add_option("--impl", a->impls, "Implementations: generic, fused, libtorch")
+      ->capture_default_str()
+      ->delimiter(',')
+      ->check(CLI::IsMember({"generic", "fused", "libtorch"}));
+  cmd->add_option("--load", a->loads, "Plugin libraries to load first")->check(CLI::ExistingFile);
+  cmd->add_option("--min-time", a->min_time, "Seconds to time each measurement (at least 3 calls)")->capture_default_str();
+  cmd->add_option("--json", a->json, "Also write the figures as JSON to this file ('-': stdout)");
+  cmd->callback([a] {
+    if (const int rc = run(*a); rc != 0) throw CLI::RuntimeError(rc);
+  });
+  cmd->get_option("--cell")->delimiter(',');
+}
+
+}  // namespace kiln::cli
