@@ -37,9 +37,10 @@ struct BenchArgs {
 
 using Clock = std::chrono::steady_clock;
 
-// Median ms of f over at least 3 calls and min_time seconds (after one warm-up call).
+// Median ms of f over at least 3 calls and min_time seconds, after 3 warm-up calls: allocators fill
+// their caches in the first calls, and first touch of fresh pages is slow here (10 us per 4 KiB).
 std::pair<double, int> time_ms(const std::function<void()>& f, double min_time) {
-  f();
+  for (int i = 0; i < 3; ++i) f();
   std::vector<double> ms;
   const auto start = Clock::now();
   while (ms.size() < 3 || (std::chrono::duration<double>(Clock::now() - start).count() < min_time && ms.size() < 1000)) {

@@ -13,9 +13,11 @@
 #include "kiln.hpp"
 #include "layers/linear.hpp"
 #include "layers/recurrent.hpp"
+#include "layers/research_cells.hpp"
 #include "layers/sequential.hpp"
 #include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
+#include "plugins/registry.hpp"
 
 using kiln::Tensor;
 using kiln::Variable;
@@ -38,12 +40,18 @@ void make_batch(int seq_len, int batch, kiln::Generator& gen, Tensor& x, Tensor&
   }
 }
 
-std::shared_ptr<kiln::nn::Module> make_model(const std::string& cell, int hidden) {
-  auto opts = kiln::nn::RecurrentOptions(2, hidden).return_sequences(false);
-  std::shared_ptr<kiln::nn::Module> rnn;
-  if (cell == "lstm") rnn = std::make_shared<kiln::nn::LSTM>(opts);
-  else if (cell == "gru") rnn = std::make_shared<kiln::nn::GRU>(opts);
-  else rnn = std::make_shared<kiln::nn::RNN>(opts);
+std::shared_ptr<kiln::nn::Module> make_model(const std::string& cell, int hidden, kiln::nn::Impl impl) {
+  using namespace kiln::nn;
+  auto opts = RecurrentOptions(2, hidden).return_sequences(false).impl(impl);
+  std::shared_ptr<Recurrent> rnn;
+  if (cell == "lstm") rnn = std::make_shared<LSTM>(opts);
+  else if (cell == "gru") rnn = std::make_shared<GRU>(opts);
+  else if (cell == "mgu") rnn = std::make_shared<MGU>(opts);
+  else if (cell == "layer_norm_lstm") rnn = std::make_shared<LayerNormLSTM>(opts);
+  else rnn = std::make_shared<RNN>(opts);
+  std::string why;
+  std::printf("%s runs on %s\n", cell.c_str(), rnn->uses_fused(&why) ? ("fused kernel '" + rnn->kernel()->name + "'").c_str()
+                                                                       : ("the generic graph (" + why + ")").c_str());
   return std::make_shared<kiln::nn::Sequential>(
       std::vector<std::shared_ptr<kiln::nn::Module>>{rnn, std::make_shared<kiln::nn::Linear>(hidden, 1)});
 }
@@ -61,8 +69,14 @@ int main(int argc, char** argv) {
   app.add_option("--lr", lr)->capture_default_str();
   app.add_option("--every", every, "Evaluate every N steps")->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
-  app.add_option("--cells", cells)->delimiter(',')->check(CLI::IsMember({"lstm", "gru", "rnn"}));
+  std::string impl = "auto";
+  std::vector<std::string> plugins;
+  app.add_option("--cells", cells)->delimiter(',')->check(CLI::IsMember({"lstm", "gru", "rnn", "mgu", "layer_norm_lstm"}));
+  app.add_option("--impl", impl, "generic, fused or auto")->check(CLI::IsMember({"generic", "fused", "auto"}));
+  app.add_option("--load", plugins, "Plugin libraries to load (e.g. the MGU kernel)")->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
+  for (const auto& p : plugins) kiln::plugins::load_plugin(p);
+  const auto choice = impl == "generic" ? kiln::nn::Impl::Generic : impl == "fused" ? kiln::nn::Impl::Fused : kiln::nn::Impl::Auto;
 
   kiln::Generator data(seed + 1000);
   Tensor test_x, test_y;
@@ -70,7 +84,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, double>> results;
   for (const std::string& cell : cells) {
     kiln::manual_seed(seed);
-    auto model = make_model(cell, hidden);
+    auto model = make_model(cell, hidden, choice);
     if (cell == cells.front()) std::cout << kiln::nn::summary(*model, Variable(test_x)) << "\n";
     kiln::optim::Adam opt(model->parameters(), kiln::optim::AdamOptions(lr));
     kiln::Generator gen(seed);
@@ -88,13 +102,13 @@ int main(int argc, char** argv) {
         kiln::NoGradGuard no_grad;
         test_mse = kiln::mse_loss(model->forward(Variable(test_x)), Variable(test_y)).item();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::printf("%-4s step %5d  train MSE %.4f  test MSE %.4f  (%.1f s)\n", cell.c_str(), step, loss.item(), test_mse, s);
+        std::printf("%-5s step %5d  train MSE %.4f  test MSE %.4f  (%.1f s)\n", cell.c_str(), step, loss.item(), test_mse, s);
         std::fflush(stdout);
       }
     }
     results.emplace_back(cell, test_mse);
   }
   std::printf("\nFinal test MSE at sequence length %d (always answering 1 scores 0.167):\n", seq_len);
-  for (const auto& [cell, mse] : results) std::printf("  %-4s %.4f\n", cell.c_str(), mse);
+  for (const auto& [cell, mse] : results) std::printf("  %-5s %.4f\n", cell.c_str(), mse);
   return 0;
 }

@@ -29,6 +29,8 @@ std::vector<CellCase> cells() {
       {"gru_reset_before", [] { return std::make_shared<GRUCell>(GRUCellOptions(3, 4).reset_after(false)); }},
       {"layer_norm_lstm", [] { return std::make_shared<LayerNormLSTMCell>(3, 4); }},
       {"peephole_lstm", [] { return std::make_shared<PeepholeLSTMCell>(3, 4); }},
+      {"mgu", [] { return std::make_shared<MGUCell>(3, 4); }},
+      {"mgu_no_bias", [] { return std::make_shared<MGUCell>(3, 4, false); }},
       {"gru_reset_before_no_bias", [] { return std::make_shared<GRUCell>(GRUCellOptions(3, 4).reset_after(false).bias(false)); }},
   };
 }

@@ -75,6 +75,8 @@ std::vector<LayerCase> layer_cases() {
       {"layer_norm_lstm_bidir_lengths", [] { return std::make_shared<LayerNormLSTM>(RecurrentOptions(2, 3).bidirectional(true)); }, true},
       {"peephole_lstm_2layer", [] { return std::make_shared<PeepholeLSTM>(RecurrentOptions(2, 2).num_layers(2)); }, false},
       {"gru_cho_bidir", [] { return std::make_shared<GRU>(GRUOptions(2, 3).bidirectional(true).reset_after(false)); }, false},
+      {"rnn_relu_bidir_lengths", [] { return std::make_shared<RNN>(RNNOptions(2, 3).bidirectional(true).nonlinearity(Nonlinearity::ReLU)); }, true},
+      {"mgu_2layer_lengths", [] { return std::make_shared<MGU>(RecurrentOptions(2, 3).num_layers(2)); }, true},
   };
 }
 
