@@ -13,13 +13,22 @@
 namespace kiln {
 
 OpGraph tape_graph(const Variable& root) {
+  return root.defined() ? tape_graph(std::vector<Variable>{root}) : tape_graph(std::vector<Variable>{});
+}
+
+OpGraph tape_graph(const std::vector<Variable>& roots) {
   const Tape& tape = Tape::current();
   const auto& records = tape.records();
-  // Which records to include: all live ones, or those root reaches through its inputs.
+  // Which records to include: all live ones, or those the roots reach through their inputs.
   std::set<std::uint64_t> wanted;
-  if (root.defined()) {
-    KILN_CHECK(root.requires_grad() && !root.is_leaf(), "tape_graph: the variable was not produced by a recorded op");
-    std::vector<std::uint64_t> stack{root.meta()->node};
+  const bool all = roots.empty();
+  if (!all) {
+    std::vector<std::uint64_t> stack;
+    for (const Variable& root : roots) {
+      KILN_CHECK(root.defined() && root.requires_grad() && !root.is_leaf(),
+                 "tape_graph: the variable was not produced by a recorded op");
+      stack.push_back(root.meta()->node);
+    }
     while (!stack.empty()) {
       const std::uint64_t id = stack.back();
       stack.pop_back();
@@ -34,8 +43,8 @@ OpGraph tape_graph(const Variable& root) {
   for (std::size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     const std::uint64_t id = tape.first_id() + i;
-    if (!r.live() || (root.defined() && wanted.count(id) == 0)) continue;
-    const auto v = boost::add_vertex(OpVertex{VertexKind::Op, r.op, id, r.output->shape, r.output->dtype}, g);
+    if (!r.live() || (!all && wanted.count(id) == 0)) continue;
+    const auto v = boost::add_vertex(OpVertex{VertexKind::Op, r.op, id, nullptr, r.output->shape, r.output->dtype}, g);
     for (std::size_t k = 0; k < r.inputs.size(); ++k) {
       const RecordInput& in = r.inputs[k];
       OpGraph::vertex_descriptor src;
@@ -44,7 +53,7 @@ OpGraph tape_graph(const Variable& root) {
         src = it->second;
       } else {
         const VertexKind kind = in.meta ? VertexKind::Leaf : VertexKind::Constant;
-        src = boost::add_vertex(OpVertex{kind, kind == VertexKind::Leaf ? "leaf" : "constant", 0, in.shape, in.dtype}, g);
+        src = boost::add_vertex(OpVertex{kind, kind == VertexKind::Leaf ? "leaf" : "constant", 0, in.meta.get(), in.shape, in.dtype}, g);
         if (in.meta) producer[in.meta.get()] = src;
       }
       boost::add_edge(src, v, TensorEdge{in.shape, in.dtype, static_cast<int>(k)}, g);

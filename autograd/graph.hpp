@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <boost/graph/adjacency_list.hpp>
 
@@ -21,6 +22,7 @@ struct OpVertex {
   VertexKind kind = VertexKind::Op;
   std::string op;          // op name for Op vertices; "leaf" or "constant" otherwise
   std::uint64_t node = 0;  // tape record id (Op vertices)
+  const void* leaf = nullptr;  // the leaf's identity (Leaf vertices): Variable::meta().get()
   Shape shape;             // the tensor this vertex produces
   DType dtype = kFloat32;
 };
@@ -36,6 +38,8 @@ using OpGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirecti
 /// The live records of the calling thread's tape that `root` depends on, with their leaf and
 /// constant inputs; every live record when `root` is undefined. Vertices are in recording order.
 OpGraph tape_graph(const Variable& root = Variable());
+/// The records any of `roots` depends on (a step's several outputs, say).
+OpGraph tape_graph(const std::vector<Variable>& roots);
 
 /// Graphviz DOT text: ops as boxes, leaves as ellipses, constants dashed; edges labelled by shape.
 std::string to_dot(const OpGraph& g);

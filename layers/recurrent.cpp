@@ -2,6 +2,7 @@
 
 #include "ops/ops.hpp"
 #include "plugins/fused_recurrent.hpp"
+#include "plugins/graph_pass.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/warning.hpp"
 
@@ -19,6 +20,7 @@ Recurrent::Recurrent(std::string type_name, RecurrentOptions options, CellFactor
 }
 
 void Recurrent::reset() {
+  match_.reset();
   cells_.clear();
   const int dirs = options_.bidirectional_ ? 2 : 1;
   for (std::int64_t l = 0; l < options_.num_layers_; ++l) {
@@ -94,7 +96,25 @@ const plugins::Kernel* Recurrent::kernel(std::string* why) const {
     if (why) *why = "impl is generic";
     return nullptr;
   }
-  return plugins::Registry::global().find(*cells_.front(), why);
+  std::string by_name;
+  if (const plugins::Kernel* k = plugins::Registry::global().find(*cells_.front(), &by_name)) return k;
+  // Note [Graph pass]: no kernel carries the cell's name; look for one computing the same step. A cell
+  // that names a kernel which refuses its parameters is not second-guessed.
+  if (plugins::Registry::global().get(cells_.front()->kernel_name()) == nullptr) {
+    if (!match_) {
+      match_ = std::make_shared<plugins::CellMatch>(plugins::match_cell(*cells_.front()));
+      if (match_->kernel != nullptr) note_once(fmt::format("{}: {}", type_name(), match_->report));
+    }
+    if (match_->kernel != nullptr) return match_->kernel;
+    by_name += "; " + match_->report;
+  }
+  if (why) *why = by_name;
+  return nullptr;
+}
+
+std::string Recurrent::graph_pass_report() const {
+  kernel();
+  return match_ ? match_->report : "graph pass: not run (the cell's kernel_name() names a registered kernel, or impl is generic)";
 }
 
 RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Variable>& initial_state,
@@ -126,8 +146,9 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
                  "{}: lengths[{}] = {} is outside [0, {}] (the input has {} steps)", name, b,
                  len[static_cast<std::size_t>(b)], steps, steps);
   }
+  const plugins::ParamMap* params = match_ && kernel != nullptr && match_->kernel == kernel ? &match_->params : nullptr;
   for (std::size_t c = 0; kernel != nullptr && c < cells_.size(); ++c) {
-    if (plugins::kernel_supports(*kernel, *cells_[c], x.dtype(), steps, batch, len, c % dirs == 1, &why)) continue;
+    if (plugins::kernel_supports(*kernel, *cells_[c], x.dtype(), steps, batch, len, c % dirs == 1, &why, params)) continue;
     KILN_CHECK(options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
     warn_once(fmt::format("{}: {}; running the generic graph", name, why));
     kernel = nullptr;
@@ -167,7 +188,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
       // Both directions of a layer in one node, side by side on Kiln's threads.
       std::vector<plugins::Direction> run;
       for (int d = 0; d < dirs; ++d)
-        run.push_back({cells_[static_cast<std::size_t>(l * dirs + d)].get(), &states[static_cast<std::size_t>(d)], d == 1});
+        run.push_back({cells_[static_cast<std::size_t>(l * dirs + d)].get(), &states[static_cast<std::size_t>(d)], d == 1, params});
       outs = plugins::run_fused(*kernel, seq, run, len);
     } else {
       for (int d = 0; d < dirs; ++d) {

@@ -20,6 +20,7 @@
 
 namespace kiln::plugins {
 struct Kernel;
+struct CellMatch;
 }
 
 namespace kiln::nn {
@@ -91,13 +92,17 @@ class Recurrent : public Module {
   /// The fused kernel forward runs (from the plugin registry), or null for the generic graph, with
   /// `why` saying why not. A kernel may still decline a particular call (a dtype, say): forward then
   /// runs the generic graph for it and says so on stderr once (an error with impl Fused).
+  /// When no kernel carries the cell's kernel_name(), the graph pass (plugins/graph_pass.hpp) looks for
+  /// one that computes the same step, once per layer; graph_pass_report() says what it found.
   const plugins::Kernel* kernel(std::string* why = nullptr) const;
   bool uses_fused(std::string* why = nullptr) const { return kernel(why) != nullptr; }
+  std::string graph_pass_report() const;
 
  private:
   RecurrentOptions options_;
   CellFactory make_cell_;
   std::vector<std::shared_ptr<RecurrentCell>> cells_;  // index layer * D + direction
+  mutable std::shared_ptr<plugins::CellMatch> match_;   // the graph pass's finding, once run
 };
 
 /// Elman RNN (tanh or relu), PyTorch's nn.RNN.

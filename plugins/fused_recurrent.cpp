@@ -72,16 +72,22 @@ kiln_recurrent_problem make_problem(DType dtype, std::int64_t T, std::int64_t B,
   return p;
 }
 
-Variable parameter(const nn::RecurrentCell& cell, const std::string& name) {
+Variable parameter(const nn::RecurrentCell& cell, const std::string& kernel_name, const ParamMap* map) {
+  std::string name = kernel_name;
+  if (map != nullptr) {
+    const auto it = map->find(kernel_name);
+    if (it == map->end()) return Variable();
+    name = it->second;
+  }
   for (const auto& [n, v] : cell.named_parameters(false))
     if (n == name) return v;
   return Variable();
 }
 
-bool has_bias(const Kernel& k, const nn::RecurrentCell& cell) {
+bool has_bias(const Kernel& k, const nn::RecurrentCell& cell, const ParamMap* map) {
   bool any = false;
   for (const auto& p : k.param_names)
-    if (p.rfind("bias", 0) == 0) any = any || parameter(cell, p).defined();
+    if (p.rfind("bias", 0) == 0) any = any || parameter(cell, p, map).defined();
   return any;
 }
 
@@ -103,13 +109,13 @@ const kiln_host& host() {
 kiln_tensor to_abi(const Tensor& t) { return t.defined() ? view(t.raw_data(), t.dtype(), t.shape()) : kiln_tensor{}; }
 
 bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType dtype, std::int64_t steps, std::int64_t batch,
-                     const std::vector<std::int64_t>& lengths, bool reverse, std::string* why) {
+                     const std::vector<std::int64_t>& lengths, bool reverse, std::string* why, const ParamMap* params) {
   if (dtype != kFloat32 && dtype != kFloat64) {
     if (why) *why = fmt::format("kernel '{}' runs float32 and float64, not {}", kernel.name, dtype);
     return false;
   }
   const kiln_recurrent_problem p = make_problem(dtype, steps, batch, cell.input_size(), cell.hidden_size(),
-                                                has_bias(kernel, cell), lengths, reverse);
+                                                has_bias(kernel, cell, params), lengths, reverse);
   std::array<char, 512> reason{};
   if (kernel.abi.supports(&p, reason.data(), reason.size()) != 0) {
     if (why) *why = fmt::format("kernel '{}' ({}) does not run this call: {}", kernel.name, kernel.plugin, reason.data());
@@ -136,7 +142,7 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     KILN_CHECK(static_cast<std::int64_t>(d.state->size()) == S, "fused {}: {} state tensors given, the kernel keeps {}",
                kernel.name, d.state->size(), S);
     Run run;
-    run.problem = make_problem(x.dtype(), T, B, x.size(2), H, has_bias(kernel, cell), node->lengths, d.reverse);
+    run.problem = make_problem(x.dtype(), T, B, x.size(2), H, has_bias(kernel, cell, d.params), node->lengths, d.reverse);
     for (const Variable& s : *d.state) {
       KILN_CHECK(s.shape() == (Shape{B, H}) && s.dtype() == x.dtype(), "fused {}: state must be {} [{}, {}], got {} {}",
                  kernel.name, x.dtype(), B, H, s.dtype(), s.shape());
@@ -145,7 +151,7 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
       inputs.push_back(s);
     }
     for (const auto& name : kernel.param_names) {
-      const Variable p = parameter(cell, name);
+      const Variable p = parameter(cell, name, d.params);
       KILN_CHECK(!p.defined() || p.dtype() == x.dtype(), "fused {}: parameter {} is {}, the input {}", kernel.name, name,
                  p.dtype(), x.dtype());
       run.param_input.push_back(p.defined() ? static_cast<int>(inputs.size()) : -1);
@@ -153,7 +159,7 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
       if (p.defined()) inputs.push_back(p);
     }
     std::string why;
-    KILN_CHECK(kernel_supports(kernel, cell, x.dtype(), T, B, lengths, d.reverse, &why), "{}", why);
+    KILN_CHECK(kernel_supports(kernel, cell, x.dtype(), T, B, lengths, d.reverse, &why, d.params), "{}", why);
     run.saved = bytes(kernel.abi.saved_bytes(&run.problem));
     node->runs.push_back(std::move(run));
   }

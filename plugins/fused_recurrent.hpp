@@ -7,6 +7,7 @@
 //   nn::State state = cell.zero_state(batch, kFloat32);
 //   auto ys = plugins::run_fused(*kernel, x, {{&cell, &state, /*reverse=*/false}}, /*lengths=*/{});
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,16 +15,21 @@
 
 namespace kiln::plugins {
 
+/// Which of the cell's parameters each kernel parameter is, when their names differ (a cell the
+/// graph pass matched, plugins/graph_pass.hpp): kernel parameter name -> cell parameter name.
+using ParamMap = std::map<std::string, std::string>;
+
 struct Direction {
   nn::RecurrentCell* cell;
   nn::State* state;  ///< the initial state in, the final state out
   bool reverse;
+  const ParamMap* params = nullptr;  ///< null: the cell's parameters have the kernel's names
 };
 
 /// Whether `kernel` runs `cell` on x of this dtype and shape; *why says why not.
 bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType dtype, std::int64_t steps,
                      std::int64_t batch, const std::vector<std::int64_t>& lengths, bool reverse,
-                     std::string* why = nullptr);
+                     std::string* why = nullptr, const ParamMap* params = nullptr);
 
 /// Runs `kernel` over x [T, B, I] for each direction (on Kiln's threads side by side when there are
 /// two), recording one tape node. Returns each direction's output [T, B, H]; lengths: one per
