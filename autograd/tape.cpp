@@ -132,12 +132,13 @@ std::size_t Tape::live_records() const {
 
 std::uint64_t Tape::append(Record r) {
   constexpr std::int64_t kCollectBytes = std::int64_t(64) << 20;
-  bool grown = false;
-  if (++appends_ % 16 == 0) grown = memory_stats().allocated_bytes > collected_bytes_ + kCollectBytes;
-  if (records_.size() >= collect_at_ || grown) {
+  const std::int64_t live = live_tensor_bytes();
+  if (records_.size() >= collect_at_ || live > collected_bytes_ + kCollectBytes) {
     collect();
     collect_at_ = std::max<std::size_t>(1024, 2 * records_.size());
-    collected_bytes_ = memory_stats().allocated_bytes;
+    collected_bytes_ = live_tensor_bytes();
+  } else if (live < collected_bytes_) {
+    collected_bytes_ = live;  // growth counts from the lowest point since the last collection
   }
   records_.push_back(std::move(r));
   return base_id_ + records_.size() - 1;
@@ -197,7 +198,7 @@ void Tape::backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& see
       Tensor g = std::move(r.output->pending);
       r.output->pending = Tensor();
       if (r.output->retain) accumulate_owned(*r.output, g);
-      Grads grads(r);
+      Grads grads(r, retain_graph);
       r.backward(g, grads);
       visited.push_back(i);
     }

@@ -52,11 +52,15 @@ class Grads {
   /// O(T^2), in backward.
   void add_slice(std::size_t i, const Tensor& g, int dim, std::int64_t start, std::int64_t step);
   std::size_t size() const;
+  /// False when this is the record's last backward (the tape frees it afterwards): a closure may then
+  /// reuse what it saved as scratch.
+  bool retains_graph() const { return retain_; }
 
  private:
   friend class Tape;
-  explicit Grads(const Record& r) : rec_(r) {}
+  Grads(const Record& r, bool retain) : rec_(r), retain_(retain) {}
   const Record& rec_;
+  bool retain_;
 };
 
 using BackwardFn = std::function<void(const Tensor& grad_output, Grads& grads)>;
@@ -111,10 +115,10 @@ class Tape {
   std::uint64_t base_id_ = 1;
   std::size_t collect_at_ = 1024;
   // Note [Collecting by memory]: a fused layer records a few nodes that hold large saved buffers, so
-  // the tape is also collected when live tensor memory has grown by kCollectBytes since the last
-  // collection (checked every 16 appends): forward-only loops then reuse the allocator's blocks.
+  // the tape is also collected when live tensor memory has grown by kCollectBytes (64 MiB) since the
+  // last collection, or since its lowest point after it: forward-only loops then reuse the
+  // allocator's blocks instead of touching fresh pages.
   std::int64_t collected_bytes_ = 0;
-  unsigned appends_ = 0;
 };
 
 }  // namespace kiln

@@ -67,6 +67,7 @@ kiln_recurrent_problem make_problem(DType dtype, std::int64_t T, std::int64_t B,
   p.dtype = abi_dtype(dtype);
   p.reverse = reverse ? 1 : 0;
   p.has_bias = has_bias ? 1 : 0;
+  p.phase = KILN_FORWARD;
   p.steps = T, p.batch = B, p.input_size = I, p.hidden_size = H;
   p.lengths = lengths.empty() ? nullptr : lengths.data();
   return p;
@@ -198,8 +199,18 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     std::vector<Tensor> dx(n);
     std::vector<std::vector<Tensor>> dstates(n), dparams(n);
     std::vector<std::string> errors(n);
+    // The last backward of this node may use the saved memory as scratch (plugin.h, KILN_LAST_BACKWARD).
+    const std::int32_t phase = grads.retains_graph() ? KILN_BACKWARD : KILN_LAST_BACKWARD;
+    std::vector<Tensor> works(n);
+    for (std::size_t d = 0; d < n; ++d) {
+      kiln_recurrent_problem p = node->runs[d].problem;
+      p.phase = phase;
+      works[d] = bytes(k.abi.work_bytes(&p));
+    }
     each(n, [&](std::size_t d) {
       const Run& run = node->runs[d];
+      kiln_recurrent_problem problem = run.problem;
+      problem.phase = phase;
       const kiln_tensor xa = to_abi(node->x);
       std::vector<kiln_tensor> states, params, dfinal, ds, dp;
       for (const auto& s : run.states) states.push_back(to_abi(s));
@@ -218,10 +229,9 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
         dp.push_back(to_abi(dparams[d].back()));
       }
       kiln_tensor dxa = to_abi(dx[d]);
-      Tensor work = bytes(k.abi.work_bytes(&run.problem));
       std::array<char, 1024> err{};
-      if (k.abi.backward(&host(), &run.problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
-                         &dxa, ds.data(), dp.data(), work.raw_data(), err.data(), err.size()) != 0)
+      if (k.abi.backward(&host(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
+                         &dxa, ds.data(), dp.data(), works[d].raw_data(), err.data(), err.size()) != 0)
         errors[d] = err.data();
     });
     for (const auto& e : errors)

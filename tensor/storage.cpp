@@ -1,5 +1,6 @@
 #include "tensor/storage.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -35,6 +36,9 @@ struct Pool {
   ~Pool() { release_all(); }
 };
 
+// allocated_bytes, readable without the lock (the tape checks it on every record).
+std::atomic<std::int64_t> g_live_bytes{0};
+
 Pool& pool() {
   static Pool* p = new Pool;  // never destroyed: tensors may outlive static destruction order
   return *p;
@@ -49,6 +53,7 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
     std::lock_guard<std::mutex> lock(p.mutex);
     ++p.stats.allocations;
     p.stats.allocated_bytes += static_cast<std::int64_t>(cls);
+    g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
     if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes)
       p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
     auto it = p.free_lists.find(cls);
@@ -64,6 +69,8 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
   if (data_ == nullptr) {
     std::lock_guard<std::mutex> lock(p.mutex);
     p.stats.allocated_bytes -= static_cast<std::int64_t>(cls);
+  g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
+    g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
     throw std::bad_alloc();
   }
 }
@@ -73,6 +80,7 @@ Storage::~Storage() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
   p.stats.allocated_bytes -= static_cast<std::int64_t>(cls);
+  g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
   if (static_cast<std::size_t>(p.stats.cached_bytes) + cls > p.limit) {
     std::free(data_);
     return;
@@ -105,5 +113,7 @@ std::size_t cache_limit() {
   std::lock_guard<std::mutex> lock(pool().mutex);
   return pool().limit;
 }
+
+std::int64_t live_tensor_bytes() { return g_live_bytes.load(std::memory_order_relaxed); }
 
 }  // namespace kiln

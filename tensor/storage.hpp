@@ -39,6 +39,8 @@ struct MemoryStats {
 /// Allocator counters, e.g. to check that a training loop does not grow:
 ///   auto before = kiln::memory_stats().allocated_bytes;
 MemoryStats memory_stats();
+/// memory_stats().allocated_bytes without taking the allocator's lock.
+std::int64_t live_tensor_bytes();
 void reset_peak_memory_stats();
 /// Returns every cached block to the system.
 void empty_cache();

@@ -46,7 +46,7 @@ struct GRU {
       const V dr = dn * hn * r * (one - r);
       const V dz = dh * (h - n) * z * (one - z);
       put(b.dgates + j, dr), put(b.dgates + H + j, dz), put(b.dgates + 2 * H + j, dn);
-      put(b.dhp + j, dr), put(b.dhp + H + j, dz), put(b.dhp + 2 * H + j, dn * r);
+      put(b.dhp + j, dn * r);
       put(b.dprev[0] + j, dh * z);
     });
   }

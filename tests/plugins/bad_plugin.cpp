@@ -15,7 +15,7 @@ int forward(const kiln_host*, const kiln_recurrent_problem*, const kiln_tensor*,
   return 1;
 }
 int backward(const kiln_host*, const kiln_recurrent_problem*, const kiln_tensor*, const kiln_tensor*, const kiln_tensor*,
-             const void*, const kiln_tensor*, const kiln_tensor*, kiln_tensor*, kiln_tensor*, kiln_tensor*, void*, char*, size_t) {
+             void*, const kiln_tensor*, const kiln_tensor*, kiln_tensor*, kiln_tensor*, kiln_tensor*, void*, char*, size_t) {
   return 1;
 }
 const char* const kNames[] = {"weight_ih", "weight_hh"};

@@ -28,7 +28,7 @@ INSTANTIATE_TEST_SUITE_P(Plugins, BuiltinKernels,
 const kiln_recurrent_kernel& real() { return builtin::lstm_kernel(); }
 
 int broken_backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
-                    const kiln_tensor* params, const void* saved, const kiln_tensor* dy, const kiln_tensor* d_final,
+                    const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final,
                     kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t size) {
   const int rc = real().backward(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, size);
   if (d_params[1].data != nullptr) {  // weight_hh's gradient, off by 1% in one element

@@ -96,6 +96,28 @@ TEST(FusedLayers, SplitAcrossThreadsEqualTheGenericGraph) {
   set_num_threads(before);
 }
 
+// The last backward reuses the kernel's saved memory (KILN_LAST_BACKWARD); with retain_graph the first
+// must leave it intact, so a second backward accumulates the same gradients again.
+TEST(FusedLayers, BackwardTwiceWithRetainGraph) {
+  for (const auto& lc : kLayers) {
+    manual_seed(8);
+    auto layer = lc.make(RecurrentOptions(3, 5).bidirectional(true));
+    layer->to(kFloat64);
+    const Variable x(randn({4, 2, 3}, kFloat64));
+    const Variable loss = sum(layer->forward(x, {}).output * layer->forward(x, {}).output);
+    loss.backward(Tensor(), /*retain_graph=*/true);
+    std::vector<std::vector<double>> once;
+    for (const auto& [name, p] : layer->named_parameters()) once.push_back(p.grad().to_vector());
+    loss.backward();
+    std::size_t i = 0;
+    for (const auto& [name, p] : layer->named_parameters()) {
+      const auto twice = p.grad().to_vector();
+      for (std::size_t j = 0; j < twice.size(); ++j) ASSERT_NEAR(twice[j], 2 * once[i][j], 1e-12) << lc.name << " " << name;
+      ++i;
+    }
+  }
+}
+
 TEST(FusedLayers, AreDeterministicForAGivenThreadCount) {
   for (int threads : {1, 2}) {
     const int before = num_threads();

@@ -45,6 +45,7 @@ extern "C" {
 #endif
 
 typedef enum kiln_dtype { KILN_FLOAT32 = 0, KILN_FLOAT64 = 1 } kiln_dtype;
+typedef enum kiln_phase { KILN_FORWARD = 0, KILN_BACKWARD = 1, KILN_LAST_BACKWARD = 2 } kiln_phase;
 
 typedef struct kiln_tensor {
   void* data;                      /* owned by Kiln; NULL for an absent tensor */
@@ -59,7 +60,8 @@ typedef struct kiln_recurrent_problem {
   int32_t dtype;                   /* kiln_dtype of every tensor */
   int32_t reverse;                 /* 1: walk t = T-1 .. 0 (the backward direction of a bidirectional layer) */
   int32_t has_bias;                /* 0 when the cell has no biases */
-  int32_t reserved;
+  int32_t phase;                   /* KILN_FORWARD, KILN_BACKWARD, or KILN_LAST_BACKWARD: the last backward
+                                      of this forward, which may overwrite `saved` as scratch */
   int64_t steps, batch, input_size, hidden_size;
   const int64_t* lengths;          /* [batch], each in [0, steps]; NULL when every sequence has `steps` */
 } kiln_recurrent_problem;
@@ -85,7 +87,7 @@ typedef struct kiln_recurrent_kernel {
   const char* const* param_names;  /* matched by name to the cell's parameters; every cell parameter must be named */
   /* 0 when the kernel runs `p`; otherwise the reason in why. */
   int (*supports)(const kiln_recurrent_problem* p, char* why, size_t why_size);
-  /* Bytes forward keeps for backward, and bytes of scratch forward or backward may use. Kiln allocates
+  /* Bytes forward keeps for backward, and bytes of scratch the call in p->phase may use. Kiln allocates
    * both, 64-byte aligned, from its caching allocator, so the pages are reused across calls. */
   size_t (*saved_bytes)(const kiln_recurrent_problem* p);
   size_t (*work_bytes)(const kiln_recurrent_problem* p);
@@ -94,7 +96,7 @@ typedef struct kiln_recurrent_kernel {
                  char* err, size_t err_size);
   /* dy [T, B, H] and d_final[s] [B, H] are the gradients of y and final_states. */
   int (*backward)(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x,
-                  const kiln_tensor* states, const kiln_tensor* params, const void* saved, const kiln_tensor* dy,
+                  const kiln_tensor* states, const kiln_tensor* params, void* saved, const kiln_tensor* dy,
                   const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work,
                   char* err, size_t err_size);
 } kiln_recurrent_kernel;

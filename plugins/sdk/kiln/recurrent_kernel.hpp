@@ -19,8 +19,9 @@
 //   static constexpr int extras;           H-sized vectors per row kept for backward besides the gates
 //   static constexpr int late_gates;       the last late_gates gates read m (made by forward_early) instead
 //                                          of h through weight_hh, as Cho et al.'s GRU reads r * h
-//   static constexpr bool split_recurrent; the cell needs h W_hh^T + b_hh apart from the input's part
-//                                          (PyTorch's GRU: n = tanh(x_n + r * (W_hn h + b_hn)))
+//   static constexpr bool split_recurrent; the cell needs h W_hh^T + b_hh apart from the input's part,
+//                                          and the last gate's recurrent gradient differs from its input
+//                                          one (PyTorch's GRU: n = tanh(x_n + r * (W_hn h + b_hn)))
 //   template <class T> static void forward(const Forward<T>&)        when late_gates == 0
 //   template <class T> static void backward(const Backward<T>&)
 //   or forward_early / forward_late and backward_late / backward_early when late_gates > 0.
@@ -54,7 +55,8 @@ struct Forward {
 /// One batch row of one step, backward. dnext: gradients of the new state (dh includes the output's).
 /// backward (or backward_late) writes dprev — the gradient of the previous state through this row's
 /// pointwise math (Kiln adds the recurrent GEMM's part of dh) — and dgates, the gradient of the
-/// pre-activations (with split_recurrent: dgates for the input side, dhp for hp). backward_early gets
+/// pre-activations (with split_recurrent: dgates for the input side, and dhp [H] for the last gate's
+/// part of hp, the other gates' being the same as their dgates). backward_early gets
 /// dm, finishes the early gates' dgates and adds to dprev.
 template <class T>
 struct Backward {
@@ -66,7 +68,7 @@ struct Backward {
   const T* dnext[2];
   T* dprev[2];
   T* dgates;
-  T* dhp;
+  T* dhp;             // [H] (split_recurrent only)
   const T* dm;
 };
 
@@ -134,13 +136,14 @@ T* ptr(const kiln_tensor& t) {
 template <class Cell>
 struct Layout {
   std::int64_t T, B, I, H, G, S, G1, G2;
-  std::int64_t gates, prev, extra, m, saved;            // saved block
-  std::int64_t carry, next, hp, fwd_work;               // forward work block
-  std::int64_t dgates, dhp, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
+  std::int64_t gates, prev, extra, m, saved;                   // saved block
+  std::int64_t carry, next, hp, fwd_work;                      // forward work block
+  std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
+  bool consume;  // the last backward: the gates' gradients go where the gates were saved
 
   explicit Layout(const kiln_recurrent_problem& p)
       : T(p.steps), B(p.batch), I(p.input_size), H(p.hidden_size), G(Cell::gates), S(Cell::states),
-        G1(Cell::gates - Cell::late_gates), G2(Cell::late_gates) {
+        G1(Cell::gates - Cell::late_gates), G2(Cell::late_gates), consume(p.phase == KILN_LAST_BACKWARD) {
     const std::int64_t BH = B * H, TB = T * B;
     gates = 0;
     prev = gates + TB * G * H;
@@ -152,8 +155,9 @@ struct Layout {
     hp = next + S * BH;
     fwd_work = hp + (Cell::split_recurrent ? B * G * H : 0);
     dgates = 0;
-    dhp = dgates + TB * G * H;
-    dcarry = dhp + (Cell::split_recurrent ? TB * G * H : 0);
+    dhp = dgates + (consume ? 0 : TB * G * H);
+    dstep = dhp + (Cell::split_recurrent ? TB * H : 0);
+    dcarry = dstep + B * G * H;
     dprev = dcarry + S * BH;
     dnext = dprev + S * BH;
     dm = dnext + BH;
@@ -262,21 +266,25 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   for (int s = 0; s < L.S; ++s) std::memcpy(ptr<T>(final_states[s]), carry + s * BH, sizeof(T) * BH);
 }
 
+// out[k] = sum over rows of a[r * ld + k], k < cols.
 template <class T>
-void column_sum(const T* a, std::int64_t rows, std::int64_t cols, T* out) {
+void column_sum(const T* a, std::int64_t rows, std::int64_t cols, std::int64_t ld, T* out) {
   std::fill(out, out + cols, T(0));
   for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t k = 0; k < cols; ++k) out[k] += a[r * cols + k];
+    for (std::int64_t k = 0; k < cols; ++k) out[k] += a[r * ld + k];
 }
 
 template <class Cell, class T>
 void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* params,
-              const T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
+              T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
               kiln_tensor* d_params, T* work) {
   const Layout<Cell> L(p);
   const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, TB = L.T * B, G1H = L.G1 * H;
   const T* w_hh = ptr<T>(params[1]);
-  T* dgates = work + L.dgates;
+  // Each step's gate gradients are made in dstep; on the last backward they then overwrite that step's
+  // saved gates (no longer needed), so no [T, B, G*H] gradient buffer is allocated.
+  T* dgates = L.consume ? saved + L.gates : work + L.dgates;
+  T* dstep = work + L.dstep;
   T* dhp = work + L.dhp;
   T* dcarry = work + L.dcarry;
   T* dprev = work + L.dprev;
@@ -286,12 +294,12 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   for (int s = 0; s < L.S; ++s) std::memcpy(dcarry + s * BH, ptr<T>(d_final[s]), sizeof(T) * BH);
   for (std::int64_t k = L.T - 1; k >= 0; --k) {
     const std::int64_t t = p.reverse ? L.T - 1 - k : k;
-    T* dgt = dgates + t * B * GH;
-    T* dht = dhp + t * B * GH;
+    T* dgt = dstep;
+    T* dht = dhp + t * BH;
     const T* mt = saved + L.m + t * BH;
     auto row = [&](std::int64_t b) {
       Backward<T> r{H, saved + L.gates + (t * B + b) * GH, saved + L.extra + (t * B + b) * Cell::extras * H, {}, mt + b * H,
-                    {}, {}, dgt + b * GH, dht + b * GH, dm + b * H};
+                    {}, {}, dgt + b * GH, dht + b * H, dm + b * H};
       for (int s = 0; s < L.S; ++s) {
         r.prev[s] = saved + L.prev + (s * TB + t * B) * H + b * H;
         r.dnext[s] = s == 0 ? dnext + b * H : dcarry + s * BH + b * H;
@@ -303,7 +311,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       for (std::int64_t b = b0; b < b1; ++b) {
         if (!live(p, t, b)) {
           std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
-          if (Cell::split_recurrent) std::fill(dht + b * GH, dht + (b + 1) * GH, T(0));
+          if (Cell::split_recurrent) std::fill(dht + b * H, dht + (b + 1) * H, T(0));
           for (int s = 0; s < L.S; ++s) std::memcpy(dprev + s * BH + b * H, dcarry + s * BH + b * H, sizeof(T) * H);
           continue;
         }
@@ -323,7 +331,13 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       });
     }
     // dh_prev += (d pre-activations of the recurrent side) W_hh; dead rows add zeros.
-    gemm<T>(host, false, false, B, H, G1H, T(1), Cell::split_recurrent ? dht : dgt, GH, w_hh, H, T(1), dprev, H);
+    if constexpr (Cell::split_recurrent) {
+      gemm<T>(host, false, false, B, H, GH - H, T(1), dgt, GH, w_hh, H, T(1), dprev, H);
+      gemm<T>(host, false, false, B, H, H, T(1), dht, H, w_hh + (GH - H) * H, H, T(1), dprev, H);
+    } else {
+      gemm<T>(host, false, false, B, H, G1H, T(1), dgt, GH, w_hh, H, T(1), dprev, H);
+    }
+    std::memcpy(dgates + t * B * GH, dgt, sizeof(T) * B * GH);
     std::swap(dcarry, dprev);
   }
   if (dx->data != nullptr) gemm<T>(host, false, false, TB, L.I, GH, T(1), dgates, GH, ptr<T>(params[0]), L.I, T(0), ptr<T>(*dx), L.I);
@@ -333,12 +347,25 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   if (d_params[1].data != nullptr) {
     const T* hprev = saved + L.prev;
     T* dw = ptr<T>(d_params[1]);
-    gemm<T>(host, true, false, G1H, H, TB, T(1), Cell::split_recurrent ? dhp : dgates, GH, hprev, H, T(0), dw, H);
+    if constexpr (Cell::split_recurrent) {
+      gemm<T>(host, true, false, GH - H, H, TB, T(1), dgates, GH, hprev, H, T(0), dw, H);
+      gemm<T>(host, true, false, H, H, TB, T(1), dhp, H, hprev, H, T(0), dw + (GH - H) * H, H);
+    } else {
+      gemm<T>(host, true, false, G1H, H, TB, T(1), dgates, GH, hprev, H, T(0), dw, H);
+    }
     if (Cell::late_gates > 0) gemm<T>(host, true, false, GH - G1H, H, TB, T(1), dgates + G1H, GH, saved + L.m, H, T(0), dw + G1H * H, H);
   }
   if (p.has_bias) {
-    if (d_params[2].data != nullptr) column_sum(dgates, TB, GH, ptr<T>(d_params[2]));
-    if (d_params[3].data != nullptr) column_sum(Cell::split_recurrent ? dhp : dgates, TB, GH, ptr<T>(d_params[3]));
+    if (d_params[2].data != nullptr) column_sum(dgates, TB, GH, GH, ptr<T>(d_params[2]));
+    if (d_params[3].data != nullptr) {
+      T* db = ptr<T>(d_params[3]);
+      if (Cell::split_recurrent) {
+        column_sum(dgates, TB, GH - H, GH, db);
+        column_sum(dhp, TB, H, H, db + GH - H);
+      } else {
+        column_sum(dgates, TB, GH, GH, db);
+      }
+    }
   }
 }
 
@@ -372,7 +399,7 @@ struct Entry {
   }
   static std::size_t work_bytes(const kiln_recurrent_problem* p) {
     const Layout<Cell> L(*p);
-    return static_cast<std::size_t>(std::max(L.fwd_work, L.bwd_work)) * element_size(*p);
+    return static_cast<std::size_t>(p->phase == KILN_FORWARD ? L.fwd_work : L.bwd_work) * element_size(*p);
   }
   static int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
                      const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work, char* err,
@@ -386,15 +413,15 @@ struct Entry {
     });
   }
   static int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
-                      const kiln_tensor* params, const void* saved, const kiln_tensor* dy, const kiln_tensor* d_final,
+                      const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final,
                       kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, std::size_t err_size) {
     return guarded(err, err_size, [&] {
       check<Cell>(*p, x, states, params);
       if (p->dtype == KILN_FLOAT32)
-        detail::backward<Cell, float>(host, *p, x, params, static_cast<const float*>(saved), dy, d_final, dx, d_states, d_params,
+        detail::backward<Cell, float>(host, *p, x, params, static_cast<float*>(saved), dy, d_final, dx, d_states, d_params,
                                       static_cast<float*>(work));
       else
-        detail::backward<Cell, double>(host, *p, x, params, static_cast<const double*>(saved), dy, d_final, dx, d_states, d_params,
+        detail::backward<Cell, double>(host, *p, x, params, static_cast<double*>(saved), dy, d_final, dx, d_states, d_params,
                                        static_cast<double*>(work));
     });
   }
