@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include <malloc.h>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -79,11 +81,17 @@ int run(const BenchArgs& a) {
     configs.push_back(*it);
   }
   for (const auto& cell : a.cells) KILN_CHECK(bench::gates(cell) > 0, "bench: unknown cell '{}'", cell);
+  // Note [Fair allocators]: glibc serves big blocks with mmap and returns them on free, so an
+  // allocator without a cache (libtorch's default CPU allocator) pays first-touch page faults (10 us
+  // per 4 KiB here) on every step, and its timings swing 2x with glibc's adaptive threshold. Keeping
+  // freed memory in the heap gives every side its best case.
+  const bool tuned = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
   const bool peak_ok = bench::heap_tracking();
   const std::string torch = bench::torch_version();
   fmt::print("kiln bench: OpenBLAS core {}; {}; forward = forward with autograd recording, step = forward + backward;\n"
              "peak MiB = most heap in use during training steps beyond the model's own{}\n",
              blas::core_name(), torch.empty() ? "libtorch not built in" : torch, peak_ok ? "" : " (not tracked in this build)");
+  if (tuned) fmt::print("glibc malloc keeps freed memory (no mmap, no trim), so no side pays page faults each step\n");
   std::map<int, double> ceiling;
   for (int t : a.threads) {
     set_num_threads(t);

@@ -9,8 +9,8 @@ namespace {
 
 int supports(const kiln_recurrent_problem*, char*, size_t) { return 0; }
 size_t bytes(const kiln_recurrent_problem*) { return 0; }
-int forward(const kiln_host*, const kiln_recurrent_problem*, const kiln_tensor*, const kiln_tensor*, const kiln_tensor*,
-            kiln_tensor*, kiln_tensor*, void*, void*, char* err, size_t size) {
+[[maybe_unused]] int forward(const kiln_host*, const kiln_recurrent_problem*, const kiln_tensor*, const kiln_tensor*,
+                             const kiln_tensor*, kiln_tensor*, kiln_tensor*, void*, void*, char* err, size_t size) {
   std::snprintf(err, size, "deliberate failure");
   return 1;
 }
