@@ -356,14 +356,17 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
     if (Cell::late_gates > 0) gemm<T>(host, true, false, GH - G1H, H, TB, T(1), dgates + G1H, GH, saved + L.m, H, T(0), dw + G1H * H, H);
   }
   if (p.has_bias) {
-    if (d_params[2].data != nullptr) column_sum(dgates, TB, GH, GH, ptr<T>(d_params[2]));
-    if (d_params[3].data != nullptr) {
-      T* db = ptr<T>(d_params[3]);
+    T* db_ih = ptr<T>(d_params[2]);
+    T* db_hh = ptr<T>(d_params[3]);
+    if (db_ih != nullptr) column_sum(dgates, TB, GH, GH, db_ih);
+    if (db_hh != nullptr) {
       if (Cell::split_recurrent) {
-        column_sum(dgates, TB, GH - H, GH, db);
-        column_sum(dhp, TB, H, H, db + GH - H);
+        column_sum(dgates, TB, GH - H, GH, db_hh);
+        column_sum(dhp, TB, H, H, db_hh + GH - H);
+      } else if (db_ih != nullptr) {
+        std::memcpy(db_hh, db_ih, sizeof(T) * GH);  // both biases enter the same pre-activation
       } else {
-        column_sum(dgates, TB, GH, GH, db);
+        column_sum(dgates, TB, GH, GH, db_hh);
       }
     }
   }
