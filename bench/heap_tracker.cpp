@@ -22,8 +22,8 @@ std::atomic<std::int64_t> g_peak{0};
 
 void* counted(void* p) {
   if (p != nullptr) {
-    const std::int64_t now = g_in_use.fetch_add(static_cast<std::int64_t>(malloc_usable_size(p)), std::memory_order_relaxed) +
-                             static_cast<std::int64_t>(malloc_usable_size(p));
+    const auto size = static_cast<std::int64_t>(malloc_usable_size(p));
+    const std::int64_t now = g_in_use.fetch_add(size, std::memory_order_relaxed) + size;
     std::int64_t peak = g_peak.load(std::memory_order_relaxed);
     while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
     }

@@ -4,10 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
 
 #include <malloc.h>
 

@@ -154,10 +154,7 @@ CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options, Cell
                   }
                   const double e = error(fused.tensors[i].second, generic.tensors[i].second);
                   TensorCheck& w = worst[key];
-                  if (e > w.worst || w.worst_case.empty()) {
-                    w.worst = std::max(w.worst, e);
-                    if (e >= w.worst) w.worst_case = c.describe();
-                  }
+                  if (e > w.worst || w.worst_case.empty()) w.worst = e, w.worst_case = c.describe();
                 }
               }
   for (const auto& key : order) report.tensors.push_back(worst[key]);

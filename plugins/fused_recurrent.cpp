@@ -100,14 +100,21 @@ void each(std::size_t n, F&& f) {
   });
 }
 
-}  // namespace
+void check_errors(const Kernel& k, const char* phase, const std::vector<std::string>& errors) {
+  for (const auto& e : errors)
+    KILN_CHECK(e.empty(), "fused kernel '{}' from plugin '{}' ({}) failed in {}: {}", k.name, k.plugin, k.origin, phase, e);
+}
 
+// The services Kiln lends kernels: GEMM and the thread pool.
 const kiln_host& host() {
   static const kiln_host h{KILN_PLUGIN_ABI_VERSION, &host_sgemm, &host_dgemm, &host_parallel_for, &host_num_threads};
   return h;
 }
 
+// A kiln_tensor describing `t` (contiguous, row-major); data null when t is undefined.
 kiln_tensor to_abi(const Tensor& t) { return t.defined() ? view(t.raw_data(), t.dtype(), t.shape()) : kiln_tensor{}; }
+
+}  // namespace
 
 bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType dtype, std::int64_t steps, std::int64_t batch,
                      const std::vector<std::int64_t>& lengths, bool reverse, std::string* why, const ParamMap* params) {
@@ -170,6 +177,8 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
   Tensor packed({per * static_cast<std::int64_t>(directions.size())}, x.dtype());
   const std::size_t esize = element_size(x.dtype());
   auto at = [&](const Tensor& t, std::int64_t offset) { return static_cast<char*>(t.raw_data()) + offset * esize; };
+  std::vector<Tensor> works;  // allocated here, not on the pool's threads: a fixed order of allocations
+  for (const Run& run : node->runs) works.push_back(bytes(kernel.abi.work_bytes(&run.problem)));
   std::vector<std::string> errors(directions.size());
   each(directions.size(), [&](std::size_t d) {
     Run& run = node->runs[d];
@@ -179,15 +188,12 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     for (const auto& p : run.params) params.push_back(to_abi(p));
     kiln_tensor y = view(at(packed, d * per), x.dtype(), {T, B, H});
     for (std::int64_t s = 0; s < S; ++s) finals.push_back(view(at(packed, d * per + T * B * H + s * B * H), x.dtype(), {B, H}));
-    Tensor work = bytes(kernel.abi.work_bytes(&run.problem));
     std::array<char, 1024> err{};
     if (kernel.abi.forward(&host(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
-                           work.raw_data(), err.data(), err.size()) != 0)
+                           works[d].raw_data(), err.data(), err.size()) != 0)
       errors[d] = err.data();
   });
-  for (const auto& e : errors)
-    KILN_CHECK(e.empty(), "fused kernel '{}' from plugin '{}' ({}) failed in forward: {}", kernel.name, kernel.plugin,
-               kernel.origin, e);
+  check_errors(kernel, "forward", errors);
 
   const std::string& op = kernel.op;
   const Variable out = record(op.c_str(), packed, inputs, [node, per](const Tensor& dy, Grads& grads) {
@@ -203,9 +209,17 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     const std::int32_t phase = grads.retains_graph() ? KILN_BACKWARD : KILN_LAST_BACKWARD;
     std::vector<Tensor> works(n);
     for (std::size_t d = 0; d < n; ++d) {
-      kiln_recurrent_problem p = node->runs[d].problem;
+      const Run& run = node->runs[d];
+      kiln_recurrent_problem p = run.problem;
       p.phase = phase;
       works[d] = bytes(k.abi.work_bytes(&p));
+      if (grads.needs(0)) dx[d] = Tensor(node->x.shape(), dt);
+      for (std::size_t s = 0; s < run.states.size(); ++s)
+        dstates[d].push_back(grads.needs(run.state_input[s]) ? Tensor(run.states[s].shape(), dt) : Tensor());
+      for (std::size_t q = 0; q < run.params.size(); ++q) {
+        const bool need = run.param_input[q] >= 0 && grads.needs(run.param_input[q]);
+        dparams[d].push_back(need ? Tensor(run.params[q].shape(), dt) : Tensor());
+      }
     }
     each(n, [&](std::size_t d) {
       const Run& run = node->runs[d];
@@ -218,24 +232,15 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
       char* base = static_cast<char*>(dy.raw_data()) + d * per * esize;
       const kiln_tensor dya = view(base, dt, {T, B, H});
       for (std::int64_t s = 0; s < S; ++s) dfinal.push_back(view(base + (T * B * H + s * B * H) * esize, dt, {B, H}));
-      if (grads.needs(0)) dx[d] = Tensor(node->x.shape(), dt);
-      for (std::size_t s = 0; s < run.states.size(); ++s) {
-        dstates[d].push_back(grads.needs(run.state_input[s]) ? Tensor(run.states[s].shape(), dt) : Tensor());
-        ds.push_back(to_abi(dstates[d].back()));
-      }
-      for (std::size_t p = 0; p < run.params.size(); ++p) {
-        const bool need = run.param_input[p] >= 0 && grads.needs(run.param_input[p]);
-        dparams[d].push_back(need ? Tensor(run.params[p].shape(), dt) : Tensor());
-        dp.push_back(to_abi(dparams[d].back()));
-      }
+      for (const auto& g : dstates[d]) ds.push_back(to_abi(g));
+      for (const auto& g : dparams[d]) dp.push_back(to_abi(g));
       kiln_tensor dxa = to_abi(dx[d]);
       std::array<char, 1024> err{};
       if (k.abi.backward(&host(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
                          &dxa, ds.data(), dp.data(), works[d].raw_data(), err.data(), err.size()) != 0)
         errors[d] = err.data();
     });
-    for (const auto& e : errors)
-      KILN_CHECK(e.empty(), "fused kernel '{}' from plugin '{}' ({}) failed in backward: {}", k.name, k.plugin, k.origin, e);
+    check_errors(k, "backward", errors);
     for (std::size_t d = 0; d < n; ++d) {
       const Run& run = node->runs[d];
       if (dx[d].defined()) grads.add(0, dx[d]);

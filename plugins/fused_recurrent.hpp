@@ -37,10 +37,4 @@ bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType 
 std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const std::vector<Direction>& directions,
                                 const std::vector<std::int64_t>& lengths);
 
-/// The services Kiln lends kernels: GEMM and the thread pool.
-const kiln_host& host();
-
-/// A kiln_tensor describing `t` (contiguous, row-major); data null when t is undefined.
-kiln_tensor to_abi(const Tensor& t);
-
 }  // namespace kiln::plugins

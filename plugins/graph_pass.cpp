@@ -19,6 +19,11 @@
 namespace kiln::plugins {
 namespace {
 
+DType parameter_dtype(const nn::RecurrentCell& cell) {
+  const auto params = cell.named_parameters(false);
+  return params.empty() ? kFloat32 : params.front().second.dtype();
+}
+
 // A traced step: its graph, what each leaf is ("x", "state0", or a parameter's name) and the vertex
 // of each output state.
 struct Trace {
@@ -36,7 +41,7 @@ Trace trace(nn::RecurrentCell& cell) {
   } grad_on;
   Generator gen(7);
   const std::int64_t batch = 2;
-  const DType dtype = cell.named_parameters(false).empty() ? kFloat32 : cell.named_parameters(false).front().second.dtype();
+  const DType dtype = parameter_dtype(cell);
   Variable x(uniform({batch, cell.input_size()}, -1, 1, dtype, &gen), true);
   nn::State state;
   for (std::size_t s = 0; s < cell.state_size(); ++s) state.emplace_back(uniform({batch, cell.hidden_size()}, -1, 1, dtype, &gen), true);
@@ -98,7 +103,7 @@ bool find_match(const Trace& pattern, const Trace& target, ParamMap* params) {
 // The kernel, fed the cell's parameters through `params`, against the cell's own steps.
 bool confirm(const Kernel& kernel, nn::RecurrentCell& cell, const ParamMap& params, std::string* why) {
   Generator gen(11);
-  const DType dtype = cell.named_parameters(false).front().second.dtype();
+  const DType dtype = parameter_dtype(cell);
   const Variable x(uniform({3, 2, cell.input_size()}, -1, 1, dtype, &gen));
   nn::State s1, s2;
   for (std::size_t s = 0; s < cell.state_size(); ++s) {
@@ -126,12 +131,13 @@ CellMatch match_cell(nn::RecurrentCell& cell, const Registry& registry) {
   const Trace target = trace(cell);
   result.ops = target.ops;
   std::vector<std::string> notes;
+  const DType dtype = parameter_dtype(cell);
   for (const Kernel* k : registry.kernels()) {
     const CellMaker make = reference_cell(k->name);
     if (!make || static_cast<std::size_t>(k->abi.state_count) != cell.state_size()) continue;
     for (bool bias : {true, false}) {
       auto reference = make(cell.input_size(), cell.hidden_size(), bias);
-      if (!target.roles.empty()) reference->to(cell.named_parameters(false).front().second.dtype());
+      reference->to(dtype);
       const Trace pattern = trace(*reference);
       ParamMap params;
       if (!find_match(pattern, target, &params)) continue;

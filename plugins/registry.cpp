@@ -1,13 +1,14 @@
 #include "plugins/registry.hpp"
 
 #include <cstdlib>
-#include <iostream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "plugins/builtin/builtin.hpp"
 #include "tensor/error.hpp"
+#include "tensor/warning.hpp"
 
 namespace kiln::plugins {
 
@@ -116,18 +117,14 @@ std::vector<std::string> load_plugins_from_env(Registry& registry) {
   std::vector<std::string> refused;
   const char* env = std::getenv("KILN_PLUGINS");
   if (env == nullptr) return refused;
-  const std::string list = env;
-  std::size_t start = 0;
-  while (start <= list.size()) {
-    const std::size_t end = std::min(list.find(':', start), list.size());
-    const std::string path = list.substr(start, end - start);
-    start = end + 1;
+  std::istringstream list(env);
+  for (std::string path; std::getline(list, path, ':');) {
     if (path.empty()) continue;
     try {
       load_plugin(path, registry);
     } catch (const Error& e) {
       refused.push_back(e.what());
-      std::cerr << "kiln: warning: KILN_PLUGINS: " << e.what() << "; going on without it\n";
+      warn_once(fmt::format("KILN_PLUGINS: {}; going on without it", e.what()));
     }
   }
   return refused;
