@@ -25,6 +25,8 @@ class Variable {
   Variable(Tensor value, bool requires_grad = false);  // NOLINT(google-explicit-constructor)
 
   bool defined() const { return impl_ != nullptr; }
+  /// True when both refer to the same variable (copies of one Variable share it).
+  bool is_same(const Variable& other) const { return impl_ == other.impl_; }
   const Tensor& value() const;
   /// The accumulated gradient (undefined until a backward pass reaches this variable).
   const Tensor& grad() const;

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "io/safetensors.hpp"
+#include "layers/attention.hpp"
 #include "layers/recurrent.hpp"
+#include "layers/transformer.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::interop {
@@ -78,6 +81,104 @@ TensorComparison compare(const std::string& name, const Tensor& kiln, const Tens
   return c;
 }
 
+
+using InputFn = std::function<Variable(const std::string&)>;
+using RunFn = std::function<std::map<std::string, Variable>(const InputFn& input, const InputFn& mask,
+                                                             const std::map<std::string, Variable>& inputs)>;
+
+// A module rebuilt from a case, with how to run it on the case's inputs.
+struct Built {
+  std::shared_ptr<nn::Module> module;
+  std::string description;
+  RunFn run;
+};
+
+Built build_recurrent_case(const std::string& module, const Options& o, const std::string& impl) {
+  auto layer = build_recurrent(module, o);
+  layer->set_impl(impl == "generic" ? nn::Impl::Generic : impl == "fused" ? nn::Impl::Fused : nn::Impl::Auto);
+  std::string why;
+  const bool fused = layer->uses_fused(&why);
+  KILN_CHECK(fused || impl != "fused", "{}: --impl fused: {}", o.path, why);
+  Built b{layer, module + "(" + layer->extra_repr() + ")" + (fused ? " [fused kernel]" : " [generic graph]"), {}};
+  b.run = [layer](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>& inputs) {
+    std::vector<Variable> state;
+    if (inputs.count("h0")) state.push_back(inputs.at("h0"));
+    if (inputs.count("c0")) state.push_back(inputs.at("c0"));
+    const nn::RecurrentOutput r = layer->forward(input("x"), state, mask("lengths"));
+    std::map<std::string, Variable> out{{"out", r.output}, {"h_n", r.h_n}};
+    if (r.c_n.defined()) out["c_n"] = r.c_n;
+    return out;
+  };
+  return b;
+}
+
+// A bool mask from the case, or a causal one when the metadata says 'causal' and none is stored.
+Variable case_mask(const InputFn& mask, const std::string& name, bool causal, std::int64_t length) {
+  Variable m = mask(name);
+  if (!m.defined() && causal) m = Variable(nn::causal_mask(length));
+  return m;
+}
+
+Built build_attention(const std::string& module, const Options& o, const std::string& impl) {
+  KILN_CHECK(impl != "fused", "{}: --impl fused: {} has no fused kernel; run it with --impl generic or auto", o.path,
+             module);
+  const bool batch_first = o.flag("batch_first", false);
+  if (module == "nn.MultiheadAttention") {
+    auto mha = std::make_shared<nn::MultiheadAttention>(
+        nn::MultiheadAttentionOptions(o.integer("embed_dim"), o.integer("num_heads")).batch_first(batch_first));
+    const bool causal = o.flag("causal", false);
+    Built b{mha, module + "(" + mha->extra_repr() + ")", {}};
+    b.run = [mha, causal, batch_first](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>&) {
+      const Variable q = input("query");
+      const std::int64_t lq = q.size(batch_first || q.dim() == 2 ? -2 : 0);
+      auto opts = nn::AttentionForwardOptions()
+                      .attn_mask(case_mask(mask, "attn_mask", causal, lq))
+                      .key_padding_mask(mask("key_padding_mask"))
+                      .average_attn_weights(false);
+      const nn::AttentionOutput a = mha->forward(q, input("key"), input("value"), opts);
+      return std::map<std::string, Variable>{{"out", a.output}, {"attn_weights", a.weights}};
+    };
+    return b;
+  }
+  auto lo = nn::TransformerLayerOptions(o.integer("d_model"), o.integer("nhead"))
+                .dim_feedforward(o.integer("dim_feedforward"))
+                .dropout(0)
+                .batch_first(batch_first)
+                .norm_first(o.flag("norm_first", false));
+  const std::string act = o.meta.count("activation") ? o.meta.at("activation") : "relu";
+  KILN_CHECK(act == "relu" || act == "gelu", "{}: metadata 'activation' = '{}' is not relu or gelu", o.path, act);
+  lo.activation(act == "relu" ? nn::FeedForwardActivation::ReLU : nn::FeedForwardActivation::GELU);
+  if (o.meta.count("layer_norm_eps")) lo.layer_norm_eps(std::stod(o.meta.at("layer_norm_eps")));
+  auto length = [batch_first](const Variable& x) { return x.size(batch_first || x.dim() == 2 ? -2 : 0); };
+  if (module == "nn.TransformerEncoderLayer") {
+    auto layer = std::make_shared<nn::TransformerEncoderLayer>(lo);
+    const bool causal = o.flag("causal", false);
+    Built b{layer, module + "(" + layer->extra_repr() + ")", {}};
+    b.run = [layer, causal, length](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>&) {
+      const Variable x = input("x");
+      auto masks = nn::TransformerMasks()
+                       .src_mask(case_mask(mask, "src_mask", causal, length(x)))
+                       .src_key_padding_mask(mask("src_key_padding_mask"));
+      return std::map<std::string, Variable>{{"out", layer->forward(x, masks)}};
+    };
+    return b;
+  }
+  KILN_CHECK(module == "nn.TransformerDecoderLayer", "{}: module '{}' is not supported yet", o.path, module);
+  auto layer = std::make_shared<nn::TransformerDecoderLayer>(lo);
+  const bool causal = o.meta.count("tgt_mask") && o.meta.at("tgt_mask") == "causal";
+  Built b{layer, module + "(" + layer->extra_repr() + ")", {}};
+  b.run = [layer, causal, length](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>&) {
+    const Variable tgt = input("tgt");
+    auto masks = nn::TransformerMasks()
+                     .tgt_mask(case_mask(mask, "tgt_mask", causal, length(tgt)))
+                     .tgt_key_padding_mask(mask("tgt_key_padding_mask"))
+                     .memory_mask(mask("memory_mask"))
+                     .memory_key_padding_mask(mask("memory_key_padding_mask"));
+    return std::map<std::string, Variable>{{"out", layer->forward(tgt, input("memory"), masks)}};
+  };
+  return b;
+}
+
 }  // namespace
 
 bool CaseReport::ok() const {
@@ -86,7 +187,10 @@ bool CaseReport::ok() const {
 
 double default_tolerance(DType dtype) { return dtype == kFloat64 ? 1e-8 : 1e-4; }
 
-std::vector<std::string> supported_reference_modules() { return {"nn.RNN", "nn.LSTM", "nn.GRU"}; }
+std::vector<std::string> supported_reference_modules() {
+  return {"nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention", "nn.TransformerEncoderLayer",
+          "nn.TransformerDecoderLayer"};
+}
 
 CaseReport run_reference_case(const std::string& path, DType dtype, const std::string& impl) {
   KILN_CHECK(is_floating(dtype), "compare: dtype must be float32 or float64");
@@ -107,35 +211,40 @@ CaseReport run_reference_case(const std::string& path, DType dtype, const std::s
   report.path = path;
   report.dtype = dtype;
   report.tolerance = default_tolerance(dtype);
-  auto layer = build_recurrent(module, o);
-  layer->set_impl(impl == "generic" ? nn::Impl::Generic : impl == "fused" ? nn::Impl::Fused : nn::Impl::Auto);
-  std::string why;
-  const bool fused = layer->uses_fused(&why);
-  KILN_CHECK(fused || impl != "fused", "{}: --impl fused: {}", path, why);
-  report.module = module + "(" + layer->extra_repr() + ")" + (fused ? " [fused kernel]" : " [generic graph]");
-  layer->to(dtype);
+  const Built built = module == "nn.MultiheadAttention" || module.rfind("nn.Transformer", 0) == 0
+                          ? build_attention(module, o, impl)
+                          : build_recurrent_case(module, o, impl);
+  report.module = built.description;
+  nn::Module& layer = *built.module;
+  layer.to(dtype);
   nn::StateDict params;
   for (const auto& [key, t] : file.tensors)
     if (key.rfind("param.", 0) == 0) params.emplace(key.substr(6), t);
   try {
-    layer->load_state_dict(params);
+    layer.load_state_dict(params);
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()));
   }
 
   std::map<std::string, Variable> inputs;
-  for (const char* name : {"x", "h0", "c0"})
-    if (const Tensor* t = get(std::string("input.") + name)) inputs[name] = Variable(t->to(dtype), true);
-  KILN_CHECK(inputs.count("x"), "{}: the case has no input.x", path);
-  std::vector<Variable> state;
-  if (inputs.count("h0")) state.push_back(inputs["h0"]);
-  if (inputs.count("c0")) state.push_back(inputs["c0"]);
-  Variable lengths;
-  if (const Tensor* t = get("input.lengths")) lengths = Variable(t->to(kInt64));
+  std::map<std::string, Variable> masks;
+  for (const auto& [key, t] : file.tensors) {
+    if (key.rfind("input.", 0) != 0) continue;
+    const std::string name = key.substr(6);
+    if (t.dtype() == kBool || name == "lengths") masks[name] = Variable(t);
+    else inputs[name] = Variable(t.to(dtype), true);
+  }
+  auto input = [&](const std::string& name) {
+    auto it = inputs.find(name);
+    KILN_CHECK(it != inputs.end(), "{}: the case has no input.{}", path, name);
+    return it->second;
+  };
+  auto mask = [&](const std::string& name) {
+    auto it = masks.find(name);
+    return it == masks.end() ? Variable() : Variable(it->second.value().to(name == "lengths" ? kInt64 : kBool));
+  };
 
-  const nn::RecurrentOutput r = layer->forward(inputs["x"], state, lengths);
-  std::map<std::string, Variable> outputs{{"out", r.output}, {"h_n", r.h_n}};
-  if (r.c_n.defined()) outputs["c_n"] = r.c_n;
+  std::map<std::string, Variable> outputs = built.run(input, mask, inputs);
   Variable loss;
   for (const auto& [name, v] : outputs) {
     const Tensor* w = get("loss_weight." + name);
@@ -151,7 +260,7 @@ CaseReport run_reference_case(const std::string& path, DType dtype, const std::s
   for (const auto& [name, v] : outputs) report.kiln["output." + name] = v.value();
   report.kiln["output.loss"] = loss.value();
   for (const auto& [name, v] : inputs) report.kiln["grad." + name] = v.grad();
-  for (const auto& [name, p] : layer->named_parameters()) report.kiln["grad.param." + name] = p.grad();
+  for (const auto& [name, p] : layer.named_parameters()) report.kiln["grad.param." + name] = p.grad();
   for (const auto& [key, ref] : file.tensors) {
     if (key.rfind("output.", 0) != 0 && key.rfind("grad.", 0) != 0) continue;
     auto it = report.kiln.find(key);

@@ -126,6 +126,9 @@ Variable minimum(const Variable& a, const Variable& b) {
 }
 
 namespace {
+// Note [Broadcast bool masks]: xtensor with xsimd evaluates xt::where over a bool array broadcast to a
+// larger shape with the wrong elements (a [5, 5] mask over [2, 2, 5, 5] scores picked rows shifted);
+// the same-shape case is right, so masks are expanded to the full shape before xt::where.
 void check_mask(const Variable& mask, const char* op) {
   KILN_CHECK(mask.defined() && mask.dtype() == kBool, "{}: the mask must be a bool tensor, got {} {}", op,
              mask.defined() ? dtype_name(mask.dtype()) : "undefined", mask.defined() ? mask.shape() : Shape{});
@@ -137,7 +140,7 @@ Variable where(const Variable& mask, const Variable& a, const Variable& b) {
   check_mask(mask, "where");
   detail::check_same_dtype(a, b, "where");
   const Shape shape = broadcast_shapes(broadcast_shapes(mask.shape(), a.shape(), "where"), b.shape(), "where");
-  const Tensor m = mask.value();
+  const Tensor m = math::expand(mask.value(), shape);  // Note [Broadcast bool masks]
   Tensor y(shape, a.dtype());
   dispatch_float(a.dtype(), "where", [&](auto tag) {
     using T = decltype(tag);
@@ -170,7 +173,7 @@ Variable masked_fill(const Variable& a, const Variable& mask, double value) {
   detail::check_float(a, "masked_fill");
   KILN_CHECK(broadcast_shapes(a.shape(), mask.shape(), "masked_fill") == a.shape(),
              "masked_fill: mask of shape {} does not broadcast to the input's shape {}", mask.shape(), a.shape());
-  const Tensor m = mask.value();
+  const Tensor m = math::expand(mask.value(), a.shape());  // Note [Broadcast bool masks]
   Tensor y(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "masked_fill", [&](auto tag) {
     using T = decltype(tag);

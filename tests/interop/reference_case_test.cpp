@@ -50,6 +50,32 @@ TEST_P(ReferenceCases, Float32) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, ReferenceCases, ::testing::ValuesIn(kRecurrentCases));
 
+// Multi-head attention and Transformer layers (generic graph only).
+const std::vector<std::string> kAttentionCases{"mha_causal", "encoder_layer_post_norm", "decoder_layer_post_norm"};
+
+class AttentionCases : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AttentionCases, Float64AndFloat32) {
+  for (DType dt : {kFloat64, kFloat32}) {
+    const CaseReport r = run_reference_case(kGolden + GetParam() + ".safetensors", dt);
+    EXPECT_GE(r.rows.size(), 10u);
+    for (const auto& row : r.rows)
+      EXPECT_TRUE(row.ok) << dtype_name(dt) << " " << row.name << ": rel " << row.max_rel_error << " " << row.problem;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, AttentionCases, ::testing::ValuesIn(kAttentionCases));
+
+TEST(ReferenceCases, EveryCaseIsListed) {
+  for (const auto& entry : std::filesystem::directory_iterator(kGolden)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    const std::string stem = entry.path().stem().string();
+    const bool listed = std::count(kRecurrentCases.begin(), kRecurrentCases.end(), stem) +
+                        std::count(kAttentionCases.begin(), kAttentionCases.end(), stem);
+    EXPECT_TRUE(listed) << entry.path() << " is not run by any test";
+  }
+}
+
 TEST(ReferenceCases, EveryRecurrentCaseIsListed) {
   for (const auto& entry : std::filesystem::directory_iterator(kGolden)) {
     if (entry.path().extension() != ".safetensors") continue;
@@ -74,11 +100,21 @@ TEST(ReferenceCases, WrongParametersAreCaught) {
 }
 
 TEST(ReferenceCases, UnsupportedModuleAndMissingKeysAreClearErrors) {
+  io::Safetensors conv = io::load_safetensors(kGolden + "rnn_tanh_1layer.safetensors");
+  conv.metadata["module"] = "nn.Conv1d";
+  const std::string conv_path = ::testing::TempDir() + "/kiln_conv.safetensors";
+  io::save_safetensors(conv_path, conv.tensors, conv.metadata);
   try {
-    run_reference_case(kGolden + "mha_causal.safetensors");
+    run_reference_case(conv_path);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("module 'nn.MultiheadAttention' is not supported yet"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("module 'nn.Conv1d' is not supported yet"), std::string::npos);
+  }
+  try {
+    run_reference_case(kGolden + "mha_causal.safetensors", kFloat64, "fused");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nn.MultiheadAttention has no fused kernel"), std::string::npos) << e.what();
   }
   io::Safetensors c = io::load_safetensors(kGolden + "gru_1layer.safetensors");
   c.tensors.erase("param.bias_hh_l0");

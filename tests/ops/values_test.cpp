@@ -39,6 +39,24 @@ TEST(BinaryOps, PowMaximumMinimumWhere) {
   EXPECT_EQ(vals(masked_fill(t({1, 2, 3, 4, 5, 6}, {2, 3}), mask, 0)), (V{0, 2, 0, 0, 5, 0}));
 }
 
+// A 2-D mask broadcast over leading dims selects the same elements in every slice (Note [Broadcast bool
+// masks]: xtensor's xt::where got this wrong with xsimd).
+TEST(BinaryOps, MaskBroadcastOverLeadingDims) {
+  std::vector<bool> tri(25);
+  for (int i = 0; i < 5; ++i)
+    for (int j = i + 1; j < 5; ++j) tri[static_cast<std::size_t>(i * 5 + j)] = true;
+  const Variable mask(from_data(tri, {5, 5}));
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Variable zero(zeros({2, 3, 5, 5}, dt)), one(ones({2, 3, 5, 5}, dt));
+    const V filled = vals(masked_fill(zero, mask, 1));
+    const V chosen = vals(where(mask, one, zero));
+    for (std::size_t k = 0; k < filled.size(); ++k) {
+      EXPECT_EQ(filled[k], tri[k % 25] ? 1 : 0) << dtype_name(dt) << " element " << k;
+      EXPECT_EQ(chosen[k], tri[k % 25] ? 1 : 0) << dtype_name(dt) << " element " << k;
+    }
+  }
+}
+
 TEST(BinaryOps, ScalarsAndOperators) {
   Variable a = t({1, 2});
   EXPECT_EQ(vals(a + 1.0), (V{2, 3}));

@@ -1,0 +1,210 @@
+#include "layers/attention.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "layers/init.hpp"
+#include "ops/ops.hpp"
+
+namespace kiln::nn {
+namespace {
+
+// Note [Attention masks]: masked scores take this value rather than -inf.
+constexpr double kMasked = std::numeric_limits<float>::lowest();
+
+// Applies one mask (bool: masked out where true; float: added) to scores [..., Lq, Lk].
+Variable apply_mask(const Variable& scores, const Variable& mask, const char* who, const char* what) {
+  if (!mask.defined()) return scores;
+  KILN_CHECK(mask.dtype() == kBool || is_floating(mask.dtype()),
+             "{}: {} must be bool (true = masked out) or float (added to the scores), got {}", who, what, mask.dtype());
+  Shape b;
+  try {
+    b = broadcast_shapes(scores.shape(), mask.shape(), who);
+  } catch (const Error&) {
+    b = Shape{};
+  }
+  KILN_CHECK(b == scores.shape(), "{}: {} of shape {} does not broadcast to the attention scores' shape {}", who, what,
+             mask.shape(), scores.shape());
+  if (mask.dtype() == kBool) return masked_fill(scores, mask, kMasked);
+  const Variable m = mask.dtype() == scores.dtype() || mask.requires_grad() ? mask : Variable(mask.value().to(scores.dtype()));
+  return scores + m;
+}
+
+// Query i of Lq sits at position Lk - Lq + i and may not see later keys (Note [Attention masks]).
+Tensor causal_mask_aligned(std::int64_t lq, std::int64_t lk) {
+  std::vector<bool> m(static_cast<std::size_t>(lq * lk));
+  for (std::int64_t i = 0; i < lq; ++i)
+    for (std::int64_t j = lk - lq + i + 1; j < lk; ++j) m[static_cast<std::size_t>(i * lk + j)] = true;
+  return from_data(m, {lq, lk});
+}
+
+using Masks = std::vector<std::pair<Variable, const char*>>;
+
+// softmax(q k^T scale + masks) v over [..., L, E] operands.
+AttentionOutput attend(const Variable& q, const Variable& k, const Variable& v, const Masks& masks, bool is_causal,
+                       double dropout_p, bool training, std::optional<double> scale, Generator* gen, const char* who) {
+  KILN_CHECK(q.defined() && k.defined() && v.defined(), "{}: query, key and value must all be defined", who);
+  KILN_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
+             "{}: query, key and value need at least 2 dims [..., L, E], got {}, {} and {}", who, q.shape(), k.shape(),
+             v.shape());
+  KILN_CHECK(q.size(-1) == k.size(-1), "{}: query {} and key {} differ in their last dim", who, q.shape(), k.shape());
+  KILN_CHECK(k.size(-2) == v.size(-2), "{}: key {} and value {} differ in length (dim -2)", who, k.shape(), v.shape());
+  KILN_CHECK(q.dtype() == k.dtype() && k.dtype() == v.dtype() && is_floating(q.dtype()),
+             "{}: query, key and value must share one float dtype, got {}, {} and {}", who, q.dtype(), k.dtype(), v.dtype());
+  KILN_CHECK(dropout_p >= 0 && dropout_p < 1, "{}: dropout must be in [0, 1), got {}", who, dropout_p);
+  const std::int64_t lq = q.size(-2), lk = k.size(-2);
+  KILN_CHECK(!is_causal || lq <= lk, "{}: a causal mask needs no more queries ({}) than keys ({})", who, lq, lk);
+  const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  Variable scores = mul(matmul(q, transpose(k, -1, -2)), s);
+  for (const auto& [m, what] : masks) scores = apply_mask(scores, m, who, what);
+  if (is_causal) scores = masked_fill(scores, Variable(causal_mask_aligned(lq, lk)), kMasked);
+  Variable weights = softmax(scores, -1);
+  const Variable used = training && dropout_p > 0 ? dropout(weights, dropout_p, true, gen) : weights;
+  return {matmul(used, v), weights};
+}
+
+}  // namespace
+
+AttentionOutput scaled_dot_product_attention(const Variable& q, const Variable& k, const Variable& v,
+                                             const Variable& mask, bool is_causal, double dropout_p, bool training,
+                                             std::optional<double> scale, Generator* gen) {
+  return attend(q, k, v, {{mask, "mask"}}, is_causal, dropout_p, training, scale, gen, "scaled_dot_product_attention");
+}
+
+Tensor causal_mask(std::int64_t length) {
+  KILN_CHECK(length >= 0, "causal_mask: length must be non-negative, got {}", length);
+  return causal_mask_aligned(length, length);
+}
+
+// ---- MultiheadAttention -------------------------------------------------------------------------
+
+MultiheadAttention::MultiheadAttention(MultiheadAttentionOptions options)
+    : Module("MultiheadAttention"), options_(options) {
+  const auto& o = options_;
+  KILN_CHECK(o.embed_dim_ > 0 && o.num_heads_ > 0, "MultiheadAttention: embed_dim and num_heads must be positive, got {} and {}",
+             o.embed_dim_, o.num_heads_);
+  KILN_CHECK(o.embed_dim_ % o.num_heads_ == 0, "MultiheadAttention: embed_dim {} is not divisible by num_heads {}",
+             o.embed_dim_, o.num_heads_);
+  KILN_CHECK(o.kdim_ >= 0 && o.vdim_ >= 0, "MultiheadAttention: kdim and vdim must be positive, got {} and {}", o.kdim_,
+             o.vdim_);
+  KILN_CHECK(o.dropout_ >= 0 && o.dropout_ < 1, "MultiheadAttention: dropout must be in [0, 1), got {}", o.dropout_);
+  if (options_.kdim_ == 0) options_.kdim_ = o.embed_dim_;
+  if (options_.vdim_ == 0) options_.vdim_ = o.embed_dim_;
+  reset();
+}
+
+bool MultiheadAttention::same_dims() const {
+  return options_.kdim_ == options_.embed_dim_ && options_.vdim_ == options_.embed_dim_;
+}
+
+void MultiheadAttention::reset() {
+  const std::int64_t e = options_.embed_dim_;
+  if (same_dims()) {
+    in_proj_weight = register_parameter("in_proj_weight", init::xavier_uniform({3 * e, e}));
+  } else {
+    q_proj_weight = register_parameter("q_proj_weight", init::xavier_uniform({e, e}));
+    k_proj_weight = register_parameter("k_proj_weight", init::xavier_uniform({e, options_.kdim_}));
+    v_proj_weight = register_parameter("v_proj_weight", init::xavier_uniform({e, options_.vdim_}));
+  }
+  if (options_.bias_) in_proj_bias = register_parameter("in_proj_bias", init::zeros({3 * e}));
+  out_proj = register_module("out_proj", std::make_shared<Linear>(LinearOptions(e, e).bias(options_.bias_)));
+  if (options_.bias_) out_proj->bias.set_value(init::zeros({e}));
+}
+
+Variable MultiheadAttention::project(const Variable& x, int which) const {
+  const std::int64_t e = options_.embed_dim_;
+  const Variable& w = same_dims() ? in_proj_weight : which == 0 ? q_proj_weight : which == 1 ? k_proj_weight : v_proj_weight;
+  const Variable wi = same_dims() ? narrow(w, 0, which * e, e) : w;
+  const Variable bi = in_proj_bias.defined() ? narrow(in_proj_bias, 0, which * e, e) : Variable();
+  return linear(x, wi, bi);
+}
+
+Variable MultiheadAttention::split_heads(const Variable& x) const {
+  return transpose(reshape(x, {x.size(0), x.size(1), options_.num_heads_, head_dim()}), 1, 2);
+}
+
+AttentionOutput MultiheadAttention::forward(const Variable& query, const Variable& key, const Variable& value,
+                                            const AttentionForwardOptions& opt) {
+  const char* who = "MultiheadAttention";
+  const auto& o = options_;
+  KILN_CHECK(query.defined() && key.defined() && value.defined(), "{}: query, key and value must all be defined", who);
+  KILN_CHECK((query.dim() == 3 || query.dim() == 2) && key.dim() == query.dim() && value.dim() == query.dim(),
+             "{}: query, key and value must all be 3-D ({}) or all 2-D (unbatched), got {}, {} and {}", who,
+             o.batch_first_ ? "[B, L, E]" : "[L, B, E]", query.shape(), key.shape(), value.shape());
+  const bool unbatched = query.dim() == 2;
+  auto to_bf = [&](const Variable& x) { return unbatched ? unsqueeze(x, 0) : o.batch_first_ ? x : transpose(x, 0, 1); };
+  const Variable q = to_bf(query), k = to_bf(key), v = to_bf(value);
+  KILN_CHECK(q.size(2) == o.embed_dim_ && k.size(2) == o.kdim_ && v.size(2) == o.vdim_,
+             "{}(embed_dim={}, kdim={}, vdim={}): query {}, key {} and value {} do not end in those sizes", who,
+             o.embed_dim_, o.kdim_, o.vdim_, query.shape(), key.shape(), value.shape());
+  KILN_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0), "{}: query {}, key {} and value {} differ in batch size",
+             who, query.shape(), key.shape(), value.shape());
+  KILN_CHECK(k.size(1) == v.size(1), "{}: key {} and value {} differ in length", who, key.shape(), value.shape());
+  const std::int64_t batch = q.size(0), lq = q.size(1), heads = o.num_heads_;
+
+  Variable qh, kh, vh;
+  KVCache* cache = opt.cache_;
+  const bool reuse = cache != nullptr && cache->frozen && cache->keys.defined();
+  if (query.is_same(key) && key.is_same(value) && same_dims() && !reuse) {
+    // Self-attention: one GEMM for q, k and v.
+    const auto qkv = chunk(linear(q, in_proj_weight, in_proj_bias), 3, 2);
+    qh = split_heads(qkv[0]), kh = split_heads(qkv[1]), vh = split_heads(qkv[2]);
+  } else {
+    qh = split_heads(project(q, 0));
+    if (!reuse) kh = split_heads(project(k, 1)), vh = split_heads(project(v, 2));
+  }
+  if (cache != nullptr) {
+    if (cache->keys.defined()) {
+      KILN_CHECK(cache->keys.size(0) == batch && cache->keys.size(1) == heads && cache->keys.size(3) == head_dim(),
+                 "{}: the KV cache holds keys {} but this call has batch {}, {} heads of {}", who, cache->keys.shape(),
+                 batch, heads, head_dim());
+      if (!reuse) kh = concat({cache->keys, kh}, 2), vh = concat({cache->values, vh}, 2);
+      else kh = cache->keys, vh = cache->values;
+    }
+    cache->keys = kh, cache->values = vh;
+  }
+  const std::int64_t lk = kh.size(2);
+
+  Variable attn_mask = opt.attn_mask_, padding = opt.key_padding_mask_;
+  if (attn_mask.defined()) {
+    const bool two_d = attn_mask.dim() == 2 && attn_mask.size(0) == lq && attn_mask.size(1) == lk;
+    const bool three_d = attn_mask.dim() == 3 && attn_mask.size(0) == batch * heads && attn_mask.size(1) == lq &&
+                         attn_mask.size(2) == lk;
+    KILN_CHECK(two_d || three_d, "{}: attn_mask must be [{}, {}] or [{}, {}, {}] (batch * num_heads, Lq, Lk), got {}",
+               who, lq, lk, batch * heads, lq, lk, attn_mask.shape());
+    if (three_d) attn_mask = reshape(attn_mask, {batch, heads, lq, lk});
+  }
+  if (padding.defined()) {
+    if (unbatched && padding.dim() == 1) padding = unsqueeze(padding, 0);
+    KILN_CHECK(padding.dim() == 2 && padding.size(0) == batch && padding.size(1) == lk,
+               "{}: key_padding_mask must be [{}, {}] (batch, key length{}), got {}", who, batch, lk,
+               cache != nullptr ? " including cached positions" : "", padding.shape());
+    padding = reshape(padding, {batch, 1, 1, lk});
+  }
+  const AttentionOutput a = attend(qh, kh, vh, {{attn_mask, "attn_mask"}, {padding, "key_padding_mask"}}, opt.is_causal_,
+                                   o.dropout_, is_training(), std::nullopt, nullptr, who);
+  Variable out = out_proj->forward(reshape(transpose(a.output, 1, 2), {batch, lq, o.embed_dim_}));
+  out = unbatched ? squeeze(out, 0) : o.batch_first_ ? out : transpose(out, 0, 1);
+  Variable weights;
+  if (opt.need_weights_) {
+    weights = opt.average_attn_weights_ ? mean(a.weights, {1}) : a.weights;
+    if (unbatched) weights = squeeze(weights, 0);
+  }
+  return {out, weights};
+}
+
+Variable MultiheadAttention::forward(const Variable& x) {
+  return forward(x, x, x, AttentionForwardOptions().need_weights(false)).output;
+}
+
+std::string MultiheadAttention::extra_repr() const {
+  const auto& o = options_;
+  std::string s = fmt::format("embed_dim={}, num_heads={}", o.embed_dim_, o.num_heads_);
+  if (o.dropout_ > 0) s += fmt::format(", dropout={}", o.dropout_);
+  if (!o.bias_) s += ", bias=false";
+  if (!same_dims()) s += fmt::format(", kdim={}, vdim={}", o.kdim_, o.vdim_);
+  if (o.batch_first_) s += ", batch_first=true";
+  return s;
+}
+
+}  // namespace kiln::nn

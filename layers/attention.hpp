@@ -1,0 +1,114 @@
+#pragma once
+// Attention: scaled dot-product attention and PyTorch's nn.MultiheadAttention (same parameter names,
+// layouts, masks and defaults), with a key/value cache for incremental decoding.
+//
+//   kiln::nn::MultiheadAttention mha(kiln::nn::MultiheadAttentionOptions(256, 8).batch_first(true));
+//   auto [out, weights] = mha.forward(x, x, x, kiln::nn::AttentionForwardOptions().is_causal(true));
+//   // out [B, L, 256]; weights [B, L, L], averaged over heads (average_attn_weights(false): [B, 8, L, L])
+//
+// Note [Attention masks]: boolean masks say true = masked out (not attended), as in PyTorch; float
+// masks are added to the scores. attn_mask is [Lq, Lk] or [B * num_heads, Lq, Lk]; key_padding_mask is
+// [B, Lk]. A causal mask lets query i see keys up to its own position, where the Lq queries are the
+// last Lq of the Lk positions (Lq == Lk without a cache), so one new query over a cache of earlier keys
+// sees them all. Masked scores are set to the lowest finite value, not -inf: a partly masked row gives
+// exactly the same weights (exp underflows to 0), and a row with every key masked attends uniformly
+// instead of turning into NaN and poisoning the loss.
+
+#include <optional>
+
+#include "layers/linear.hpp"
+#include "tensor/random.hpp"
+
+namespace kiln::nn {
+
+struct AttentionOutput {
+  Variable output;   ///< attended values
+  Variable weights;  ///< softmax weights (before dropout), undefined unless asked for
+};
+
+/// softmax(q k^T * scale + mask) v over the last two dims: q [..., Lq, E], k [..., Lk, E],
+/// v [..., Lk, Ev] -> [..., Lq, Ev]. scale defaults to 1/sqrt(E). mask: bool (true = masked out) or
+/// float (added), broadcastable to [..., Lq, Lk] (Note [Attention masks]). Dropout acts on the weights
+/// while training.
+AttentionOutput scaled_dot_product_attention(const Variable& q, const Variable& k, const Variable& v,
+                                             const Variable& mask = Variable(), bool is_causal = false,
+                                             double dropout_p = 0, bool training = false,
+                                             std::optional<double> scale = std::nullopt, Generator* gen = nullptr);
+
+/// A bool [L, L] mask with true above the diagonal: position i may not attend to j > i (PyTorch's
+/// generate_square_subsequent_mask, as a bool mask).
+Tensor causal_mask(std::int64_t length);
+
+/// Keys and values of the positions seen so far, projected and split into heads: [B, num_heads, L, head_dim].
+/// An empty cache grows by the new positions at every forward call it is given to; a frozen cache
+/// (cross-attention over a fixed memory) is filled once and then reused as it is.
+struct KVCache {
+  Variable keys, values;
+  bool frozen = false;  ///< set by the caller for cross-attention: project key/value once, then reuse
+  std::int64_t length() const { return keys.defined() ? keys.size(2) : 0; }
+  void clear() { keys = values = Variable(); }
+};
+
+struct MultiheadAttentionOptions {
+  MultiheadAttentionOptions(std::int64_t embed_dim, std::int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
+  /// Dropout on the attention weights while training.
+  MultiheadAttentionOptions& dropout(double p) { dropout_ = p; return *this; }
+  MultiheadAttentionOptions& bias(bool on) { bias_ = on; return *this; }
+  /// Key and value feature sizes when they differ from embed_dim: the projections are then separate
+  /// parameters q_proj_weight, k_proj_weight, v_proj_weight, as in PyTorch.
+  MultiheadAttentionOptions& kdim(std::int64_t d) { kdim_ = d; return *this; }
+  MultiheadAttentionOptions& vdim(std::int64_t d) { vdim_ = d; return *this; }
+  /// [B, L, E] instead of PyTorch's default [L, B, E].
+  MultiheadAttentionOptions& batch_first(bool on) { batch_first_ = on; return *this; }
+  std::int64_t embed_dim_, num_heads_;
+  double dropout_ = 0;
+  bool bias_ = true;
+  std::int64_t kdim_ = 0, vdim_ = 0;  // 0: embed_dim
+  bool batch_first_ = false;
+};
+
+/// What one forward call attends with (PyTorch's MultiheadAttentionForwardFuncOptions).
+struct AttentionForwardOptions {
+  AttentionForwardOptions& attn_mask(Variable m) { attn_mask_ = std::move(m); return *this; }
+  AttentionForwardOptions& key_padding_mask(Variable m) { key_padding_mask_ = std::move(m); return *this; }
+  AttentionForwardOptions& is_causal(bool on) { is_causal_ = on; return *this; }
+  AttentionForwardOptions& need_weights(bool on) { need_weights_ = on; return *this; }
+  AttentionForwardOptions& average_attn_weights(bool on) { average_attn_weights_ = on; return *this; }
+  /// Incremental decoding: the new positions' keys and values are appended to the cache and the query
+  /// attends over all of them (key_padding_mask, if any, then covers every cached position).
+  AttentionForwardOptions& cache(KVCache* c) { cache_ = c; return *this; }
+  Variable attn_mask_, key_padding_mask_;
+  bool is_causal_ = false, need_weights_ = true, average_attn_weights_ = true;
+  KVCache* cache_ = nullptr;
+};
+
+/// PyTorch's nn.MultiheadAttention. Parameters: in_proj_weight [3E, E] (rows q, k, v), in_proj_bias
+/// [3E], out_proj.weight [E, E], out_proj.bias [E]; initialised as PyTorch (Xavier-uniform in_proj,
+/// zero biases). Inputs [L, B, E] ([B, L, E] with batch_first; [L, E] unbatched).
+class MultiheadAttention : public Module {
+ public:
+  explicit MultiheadAttention(MultiheadAttentionOptions options);
+  MultiheadAttention(std::int64_t embed_dim, std::int64_t num_heads)
+      : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads)) {}
+  void reset() override;
+  AttentionOutput forward(const Variable& query, const Variable& key, const Variable& value,
+                          const AttentionForwardOptions& options = {});
+  /// Self-attention without masks: forward(x, x, x).output.
+  Variable forward(const Variable& x) override;
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+  std::string extra_repr() const override;
+  const MultiheadAttentionOptions& options() const { return options_; }
+  std::int64_t head_dim() const { return options_.embed_dim_ / options_.num_heads_; }
+
+  Variable in_proj_weight, in_proj_bias, q_proj_weight, k_proj_weight, v_proj_weight;
+  std::shared_ptr<Linear> out_proj;
+
+ private:
+  bool same_dims() const;
+  // Projects [B, L, *] inputs into heads [B, H, L, d]; `which` 0, 1, 2 = q, k, v.
+  Variable project(const Variable& x, int which) const;
+  Variable split_heads(const Variable& x) const;
+  MultiheadAttentionOptions options_;
+};
+
+}  // namespace kiln::nn
