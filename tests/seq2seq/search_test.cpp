@@ -86,3 +86,27 @@ TEST(Search, BadOptionsAreErrors) {
 
 }  // namespace
 }  // namespace kiln::nn
+
+#include "seq2seq/teacher_forcing.hpp"
+
+namespace kiln::nn {
+namespace {
+
+TEST(TeacherForcing, Schedules) {
+  EXPECT_EQ(TeacherForcing::constant(0.7).ratio(1000), 0.7);
+  const auto lin = TeacherForcing::linear(1, 0.2, 100);
+  EXPECT_DOUBLE_EQ(lin.ratio(0), 1);
+  EXPECT_DOUBLE_EQ(lin.ratio(50), 0.6);
+  EXPECT_DOUBLE_EQ(lin.ratio(500), 0.2);
+  EXPECT_DOUBLE_EQ(TeacherForcing::exponential(0.99).ratio(100), std::pow(0.99, 100));
+  const auto inv = TeacherForcing::inverse_sigmoid(100);
+  EXPECT_NEAR(inv.ratio(0), 100.0 / 101, 1e-15);
+  EXPECT_GT(inv.ratio(100), inv.ratio(1000));
+  EXPECT_GE(inv.ratio(1000000), 0.0);
+  EXPECT_EQ(lin.describe(), "linear(1 -> 0.2 over 100 steps)");
+  EXPECT_THROW(TeacherForcing::constant(1.5), Error);
+  EXPECT_THROW(TeacherForcing::exponential(1), Error);
+}
+
+}  // namespace
+}  // namespace kiln::nn
