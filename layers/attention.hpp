@@ -6,6 +6,12 @@
 //   auto [out, weights] = mha.forward(x, x, x, kiln::nn::AttentionForwardOptions().is_causal(true));
 //   // out [B, L, 256]; weights [B, L, L], averaged over heads (average_attn_weights(false): [B, 8, L, L])
 //
+// Note [Fused attention]: with impl Auto, MultiheadAttention hands the core softmax(q k^T / sqrt(d) +
+// masks) v to the registry's "sdpa" kernel (plugins/fused_attention.hpp), which reads q, k and v straight
+// from the packed projection and writes the output in the input's layout. It runs when the kernel
+// supports the call and the weights are not asked for while gradients are recorded (the fused node's
+// one output is the attended values; PyTorch's fast path has the same rule); otherwise the generic ops.
+//
 // Note [Attention masks]: boolean masks say true = masked out (not attended), as in PyTorch; float
 // masks are added to the scores. attn_mask is [Lq, Lk] or [B * num_heads, Lq, Lk]; key_padding_mask is
 // [B, Lk]. A causal mask lets query i see keys up to its own position, where the Lq queries are the
@@ -16,6 +22,7 @@
 
 #include <optional>
 
+#include "layers/impl.hpp"
 #include "layers/linear.hpp"
 #include "tensor/random.hpp"
 
@@ -60,11 +67,15 @@ struct MultiheadAttentionOptions {
   MultiheadAttentionOptions& vdim(std::int64_t d) { vdim_ = d; return *this; }
   /// [B, L, E] instead of PyTorch's default [L, B, E].
   MultiheadAttentionOptions& batch_first(bool on) { batch_first_ = on; return *this; }
+  /// Auto (the default) runs the registry's "sdpa" attention kernel when it supports the call and the
+  /// weights are not needed with gradients (Note [Fused attention]); Generic always runs the ops.
+  MultiheadAttentionOptions& impl(Impl i) { impl_ = i; return *this; }
   std::int64_t embed_dim_, num_heads_;
   double dropout_ = 0;
   bool bias_ = true;
   std::int64_t kdim_ = 0, vdim_ = 0;  // 0: embed_dim
   bool batch_first_ = false;
+  Impl impl_ = Impl::Auto;
 };
 
 /// What one forward call attends with (PyTorch's MultiheadAttentionForwardFuncOptions).
@@ -99,6 +110,12 @@ class MultiheadAttention : public Module {
   std::string extra_repr() const override;
   const MultiheadAttentionOptions& options() const { return options_; }
   std::int64_t head_dim() const { return options_.embed_dim_ / options_.num_heads_; }
+  void set_impl(Impl impl) { options_.impl_ = impl; }
+  /// Whether the last forward call ran the fused kernel, and if not, why.
+  bool last_call_fused(std::string* why = nullptr) const {
+    if (why != nullptr) *why = fused_refusal_;
+    return fused_refusal_.empty();
+  }
 
   Variable in_proj_weight, in_proj_bias, q_proj_weight, k_proj_weight, v_proj_weight;
   std::shared_ptr<Linear> out_proj;
@@ -108,7 +125,11 @@ class MultiheadAttention : public Module {
   // Projects [B, L, *] inputs into heads [B, H, L, d]; `which` 0, 1, 2 = q, k, v.
   Variable project(const Variable& x, int which) const;
   Variable split_heads(const Variable& x) const;
+  // The fused path; returns false (with fused_refusal_ set) when it cannot run this call.
+  bool forward_fused(const Variable& query, const Variable& key, const Variable& value,
+                     const AttentionForwardOptions& options, AttentionOutput& result);
   MultiheadAttentionOptions options_;
+  std::string fused_refusal_ = "not run yet";
 };
 
 }  // namespace kiln::nn

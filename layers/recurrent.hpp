@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "layers/impl.hpp"
 #include "layers/rnn_cell.hpp"
 
 namespace kiln::plugins {
@@ -25,9 +26,6 @@ struct CellMatch;
 
 namespace kiln::nn {
 
-/// Which implementation runs each layer and direction: the generic graph of the cell's ops, a fused
-/// kernel (an error when none supports the cell), or the fused kernel when one does (the default).
-enum class Impl { Generic, Fused, Auto };
 
 struct RecurrentOptions {
   RecurrentOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}

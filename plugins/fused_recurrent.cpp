@@ -4,28 +4,12 @@
 #include <memory>
 
 #include "autograd/tape.hpp"
-#include "ops/gemm.hpp"
+#include "plugins/host.hpp"
 #include "ops/ops.hpp"
 #include "tensor/parallel.hpp"
 
 namespace kiln::plugins {
 namespace {
-
-void host_sgemm(int ta, int tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a, std::int64_t lda,
-                const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  blas::gemm<float>(ta != 0, tb != 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-void host_dgemm(int ta, int tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
-                std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-  blas::gemm<double>(ta != 0, tb != 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-void host_parallel_for(std::int64_t n, std::int64_t grain, void (*fn)(void*, std::int64_t, std::int64_t), void* ctx) {
-  parallel_for(n, grain, [&](std::int64_t b, std::int64_t e) { fn(ctx, b, e); });
-}
-
-std::int32_t host_num_threads() { return num_threads(); }
 
 // One direction's problem, parameters and the memory it keeps for backward.
 struct Run {
@@ -103,12 +87,6 @@ void each(std::size_t n, F&& f) {
 void check_errors(const Kernel& k, const char* phase, const std::vector<std::string>& errors) {
   for (const auto& e : errors)
     KILN_CHECK(e.empty(), "fused kernel '{}' from plugin '{}' ({}) failed in {}: {}", k.name, k.plugin, k.origin, phase, e);
-}
-
-// The services Kiln lends kernels: GEMM and the thread pool.
-const kiln_host& host() {
-  static const kiln_host h{KILN_PLUGIN_ABI_VERSION, &host_sgemm, &host_dgemm, &host_parallel_for, &host_num_threads};
-  return h;
 }
 
 // A kiln_tensor describing `t` (contiguous, row-major); data null when t is undefined.
@@ -189,7 +167,7 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     kiln_tensor y = view(at(packed, d * per), x.dtype(), {T, B, H});
     for (std::int64_t s = 0; s < S; ++s) finals.push_back(view(at(packed, d * per + T * B * H + s * B * H), x.dtype(), {B, H}));
     std::array<char, 1024> err{};
-    if (kernel.abi.forward(&host(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
+    if (kernel.abi.forward(&host_services(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
                            works[d].raw_data(), err.data(), err.size()) != 0)
       errors[d] = err.data();
   });
@@ -236,7 +214,7 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
       for (const auto& g : dparams[d]) dp.push_back(to_abi(g));
       kiln_tensor dxa = to_abi(dx[d]);
       std::array<char, 1024> err{};
-      if (k.abi.backward(&host(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
+      if (k.abi.backward(&host_services(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
                          &dxa, ds.data(), dp.data(), works[d].raw_data(), err.data(), err.size()) != 0)
         errors[d] = err.data();
     });

@@ -42,9 +42,9 @@ std::string check_kernel(const kiln_recurrent_kernel& k) {
 
 void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
   const std::string who = fmt::format("plugin '{}' ({})", plugin.name ? plugin.name : "?", origin);
-  KILN_CHECK(plugin.abi_version == KILN_PLUGIN_ABI_VERSION, "{}: built for plugin interface version {}, this Kiln "
-             "speaks version {}; rebuild it against this Kiln's kiln/plugin.h", who, plugin.abi_version,
-             KILN_PLUGIN_ABI_VERSION);
+  KILN_CHECK(plugin.abi_version >= KILN_PLUGIN_MIN_ABI_VERSION && plugin.abi_version <= KILN_PLUGIN_ABI_VERSION,
+             "{}: built for plugin interface version {}, this Kiln speaks versions {} to {}; rebuild it against this "
+             "Kiln's kiln/plugin.h", who, plugin.abi_version, KILN_PLUGIN_MIN_ABI_VERSION, KILN_PLUGIN_ABI_VERSION);
   KILN_CHECK(plugin.name != nullptr && *plugin.name != '\0', "{}: the plugin has no name", who);
   KILN_CHECK(plugin.kernel_count >= 0 && (plugin.kernel_count == 0 || plugin.kernels != nullptr),
              "{}: kernel_count is {} but kernels is {}", who, plugin.kernel_count, plugin.kernels ? "set" : "null");
@@ -68,7 +68,38 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
     for (int p = 0; p < k.param_count; ++p) kernel->param_names.emplace_back(k.param_names[p]);
     added.push_back(std::move(kernel));
   }
+  // Version 1 plugins end before the attention fields.
+  std::vector<std::unique_ptr<AttentionKernel>> added_attention;
+  const int attention_count = plugin.abi_version >= 2 ? plugin.attention_kernel_count : 0;
+  KILN_CHECK(attention_count >= 0 && (attention_count == 0 || plugin.attention_kernels != nullptr),
+             "{}: attention_kernel_count is {} but attention_kernels is null", who, attention_count);
+  for (int i = 0; i < attention_count; ++i) {
+    const kiln_attention_kernel& k = plugin.attention_kernels[i];
+    KILN_CHECK(k.name != nullptr && *k.name != '\0', "{}: an attention kernel has no name", who);
+    KILN_CHECK(k.supports && k.saved_bytes && k.work_bytes && k.forward && k.backward,
+               "{}: attention kernel '{}' lacks one of supports, saved_bytes, work_bytes, forward, backward", who, k.name);
+    const AttentionKernel* taken = attention(k.name);
+    for (const auto& a : added_attention)
+      if (a->name == k.name) taken = a.get();
+    KILN_CHECK(taken == nullptr, "{}: attention kernel '{}' is already registered by plugin '{}' ({})", who, k.name,
+               taken ? taken->plugin : "", taken ? taken->origin : "");
+    added_attention.push_back(std::make_unique<AttentionKernel>(
+        AttentionKernel{k.name, plugin.name, origin, k.description ? k.description : "", std::string("fused_") + k.name, k}));
+  }
   for (auto& k : added) kernels_.push_back(std::move(k));
+  for (auto& k : added_attention) attention_.push_back(std::move(k));
+}
+
+const AttentionKernel* Registry::attention(const std::string& name) const {
+  for (const auto& k : attention_)
+    if (k->name == name) return k.get();
+  return nullptr;
+}
+
+std::vector<const AttentionKernel*> Registry::attention_kernels() const {
+  std::vector<const AttentionKernel*> out;
+  for (const auto& k : attention_) out.push_back(k.get());
+  return out;
 }
 
 const Kernel* Registry::get(const std::string& name) const {

@@ -30,6 +30,14 @@ struct Kernel {
   std::vector<std::string> param_names;
 };
 
+/// A registered attention kernel (interface version 2).
+struct AttentionKernel {
+  std::string name;         ///< "sdpa": scaled dot-product attention
+  std::string plugin, origin, description;
+  std::string op;           ///< the tape op's name, "fused_<name>"
+  kiln_attention_kernel abi;
+};
+
 class Registry {
  public:
   /// The process-wide registry: the built-in kernels, then the plugins in KILN_PLUGINS.
@@ -44,12 +52,16 @@ class Registry {
   /// The kernel called `name`, or null.
   const Kernel* get(const std::string& name) const;
   std::vector<const Kernel*> kernels() const;
+  /// The attention kernel called `name` ("sdpa" replaces scaled dot-product attention), or null.
+  const AttentionKernel* attention(const std::string& name = "sdpa") const;
+  std::vector<const AttentionKernel*> attention_kernels() const;
 
  private:
   std::vector<std::unique_ptr<Kernel>> kernels_;
+  std::vector<std::unique_ptr<AttentionKernel>> attention_;
 };
 
-/// Registers Kiln's own kernels (lstm, gru, gru_reset_before, rnn_tanh, rnn_relu) in `registry`.
+/// Registers Kiln's own kernels (lstm, gru, gru_reset_before, rnn_tanh, rnn_relu; attention: sdpa) in `registry`.
 void register_builtin(Registry& registry);
 
 /// Opens a plugin shared library and registers its kernels. Throws kiln::Error naming the path and

@@ -12,6 +12,9 @@ const kiln_recurrent_kernel& gru_reset_before_kernel();  // Cho et al.'s GRU
 const kiln_recurrent_kernel& rnn_tanh_kernel();
 const kiln_recurrent_kernel& rnn_relu_kernel();
 
+/// Scaled dot-product attention ("sdpa"): strided operands, masks, causal, dropout.
+const kiln_attention_kernel& sdpa_kernel();
+
 /// The built-in plugin: every kernel above.
 const kiln_plugin& plugin();
 

@@ -42,6 +42,11 @@ template <class T, class A>
 inline xsimd::batch<T, A> sigmoid(const xsimd::batch<T, A>& v) { return T(1) / (T(1) + xsimd::exp(-v)); }
 
 template <class T>
+inline T exp_of(T v) { return std::exp(v); }
+template <class T, class A>
+inline xsimd::batch<T, A> exp_of(const xsimd::batch<T, A>& v) { return xsimd::exp(v); }
+
+template <class T>
 inline T tanh_of(T v) { return std::tanh(v); }
 template <class T, class A>
 inline xsimd::batch<T, A> tanh_of(const xsimd::batch<T, A>& v) { return xsimd::tanh(v); }

@@ -55,7 +55,7 @@ TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
     r.add(wrong, "wrong.so");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks version 1"))
+    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks versions 1 to 2"))
         << e.what();
   }
   kiln_recurrent_kernel two[2] = {k, k};  // the same new name twice: nothing is added

@@ -1,4 +1,4 @@
-/* Kiln's plugin interface, version 1: the whole boundary between Kiln and a fused-kernel plugin.
+/* Kiln's plugin interface, version 2: the whole boundary between Kiln and a fused-kernel plugin.
  *
  * Plain C, so a plugin built separately (another compiler, other flags, no xtensor) keeps working:
  * tensors cross as raw buffers with shapes, strides and a dtype; Kiln lends the plugin its GEMM and
@@ -35,7 +35,9 @@
 extern "C" {
 #endif
 
-#define KILN_PLUGIN_ABI_VERSION 1
+/* Version 2 added attention kernels (at the end of kiln_plugin); Kiln still loads version 1 plugins. */
+#define KILN_PLUGIN_ABI_VERSION 2
+#define KILN_PLUGIN_MIN_ABI_VERSION 1
 #define KILN_MAX_RANK 8
 
 #if defined(__GNUC__)
@@ -44,7 +46,7 @@ extern "C" {
 #define KILN_PLUGIN_EXPORT
 #endif
 
-typedef enum kiln_dtype { KILN_FLOAT32 = 0, KILN_FLOAT64 = 1 } kiln_dtype;
+typedef enum kiln_dtype { KILN_FLOAT32 = 0, KILN_FLOAT64 = 1, KILN_BOOL = 2 /* one byte, nonzero = true */ } kiln_dtype;
 typedef enum kiln_phase { KILN_FORWARD = 0, KILN_BACKWARD = 1, KILN_LAST_BACKWARD = 2 } kiln_phase;
 
 typedef struct kiln_tensor {
@@ -101,12 +103,54 @@ typedef struct kiln_recurrent_kernel {
                   char* err, size_t err_size);
 } kiln_recurrent_kernel;
 
+/* Scaled dot-product attention (version 2), in place of the generic graph softmax(q k^T scale + masks) v.
+ * Every operand is 4-D [batch, heads, length, features] and given by strides, so q, k and v can be
+ * read straight out of a packed projection ([L, B, 3E] or [B, L, 3E]) and the output written straight
+ * into [L, B, E]: no head split or merge copies.
+ *   q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv], out [B, H, Lq, Dv]: any strides.
+ *   masks[0], masks[1]: [B, H, Lq, Lk] with broadcast dims of stride 0; KILN_BOOL (nonzero = masked
+ *     out: the score becomes the lowest finite float, so a fully masked row attends uniformly) or the
+ *     problem's float dtype (added to the scores); data NULL when absent.
+ *   causal: query i may not see key j > Lk - Lq + i (the queries are the last Lq positions).
+ *   dropout_p > 0 (training): each weight is zeroed with probability dropout_p and the rest scaled by
+ *     1 / (1 - dropout_p), with a mask the kernel derives from `seed` alone, so backward recomputes it.
+ * Saved and work memory as for recurrent kernels. Backward writes dq, dk, dv (each NULL when not needed)
+ * through their strides; Kiln guarantees they do not overlap. */
+typedef struct kiln_attention_problem {
+  int32_t dtype;                   /* kiln_dtype of q, k, v, out and their gradients */
+  int32_t causal;
+  int32_t phase;                   /* KILN_FORWARD, KILN_BACKWARD or KILN_LAST_BACKWARD */
+  int32_t reserved;
+  int64_t batch, heads, q_len, k_len, head_dim, v_dim;
+  double scale;                    /* usually 1 / sqrt(head_dim) */
+  double dropout_p;
+  uint64_t seed;
+} kiln_attention_problem;
+
+typedef struct kiln_attention_kernel {
+  const char* name;                /* "sdpa" replaces scaled dot-product attention */
+  const char* description;
+  int (*supports)(const kiln_attention_problem* p, const kiln_tensor* masks, char* why, size_t why_size);
+  size_t (*saved_bytes)(const kiln_attention_problem* p);
+  size_t (*work_bytes)(const kiln_attention_problem* p);
+  /* weights: [B, H, Lq, Lk] contiguous softmax weights (before dropout) to return, or data NULL. */
+  int (*forward)(const kiln_host* host, const kiln_attention_problem* p, const kiln_tensor* q, const kiln_tensor* k,
+                 const kiln_tensor* v, const kiln_tensor* masks, kiln_tensor* out, kiln_tensor* weights, void* saved,
+                 void* work, char* err, size_t err_size);
+  int (*backward)(const kiln_host* host, const kiln_attention_problem* p, const kiln_tensor* q, const kiln_tensor* k,
+                  const kiln_tensor* v, const kiln_tensor* masks, void* saved, const kiln_tensor* d_out, kiln_tensor* dq,
+                  kiln_tensor* dk, kiln_tensor* dv, void* work, char* err, size_t err_size);
+} kiln_attention_kernel;
+
 typedef struct kiln_plugin {
   uint32_t abi_version;            /* KILN_PLUGIN_ABI_VERSION */
   const char* name;
   const char* version;
   int32_t kernel_count;
   const kiln_recurrent_kernel* kernels;
+  /* Version 2. */
+  int32_t attention_kernel_count;
+  const kiln_attention_kernel* attention_kernels;
 } kiln_plugin;
 
 typedef const kiln_plugin* (*kiln_plugin_entry_fn)(void);
