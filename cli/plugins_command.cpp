@@ -33,6 +33,10 @@ void add_plugins_command(CLI::App& app) {
     fmt::print("  {:<18} {:<12} {}\n", "kernel", "plugin", "runs");
     for (const auto* k : kernels) fmt::print("  {:<18} {:<12} {}\n", k->name, k->plugin, k->description);
     fmt::print("Layers run a kernel when their cell's kernel_name() matches (impl auto or fused).\n");
+    const auto attention = plugins::Registry::global().attention_kernels();
+    fmt::print("{} attention kernel(s) registered\n", attention.size());
+    for (const auto* k : attention) fmt::print("  {:<18} {:<12} {}\n", k->name, k->plugin, k->description);
+    if (!attention.empty()) fmt::print("MultiheadAttention runs 'sdpa' (impl auto or fused) when its weights are not needed with gradients.\n");
   });
 }
 
@@ -50,18 +54,26 @@ void add_check_plugin_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Seed for the random inputs")->capture_default_str();
   cmd->callback([a] {
     std::vector<const plugins::Kernel*> kernels;
+    std::vector<const plugins::AttentionKernel*> attention;
+    auto& registry = plugins::Registry::global();
     for (const auto& t : a->targets) {
       if (t == "all") {
-        for (const auto* k : plugins::Registry::global().kernels()) kernels.push_back(k);
+        for (const auto* k : registry.kernels()) kernels.push_back(k);
+        for (const auto* k : registry.attention_kernels()) attention.push_back(k);
       } else if (is_library(t)) {
-        const auto before = plugins::Registry::global().kernels();
+        const auto before = registry.kernels();
+        const auto before_attention = registry.attention_kernels();
         plugins::load_plugin(t);
-        for (const auto* k : plugins::Registry::global().kernels())
+        for (const auto* k : registry.kernels())
           if (std::find(before.begin(), before.end(), k) == before.end()) kernels.push_back(k);
+        for (const auto* k : registry.attention_kernels())
+          if (std::find(before_attention.begin(), before_attention.end(), k) == before_attention.end()) attention.push_back(k);
+      } else if (const plugins::AttentionKernel* k = registry.attention(t)) {
+        attention.push_back(k);
       } else {
-        const plugins::Kernel* k = plugins::Registry::global().get(t);
-        KILN_CHECK(k != nullptr, "check-plugin: no kernel named '{}' is registered (see `kiln plugins`)", t);
-        kernels.push_back(k);
+        const plugins::Kernel* r = registry.get(t);
+        KILN_CHECK(r != nullptr, "check-plugin: no kernel named '{}' is registered (see `kiln plugins`)", t);
+        kernels.push_back(r);
       }
     }
     plugins::CheckOptions options;
@@ -72,7 +84,13 @@ void add_check_plugin_command(CLI::App& app) {
       fmt::print("{}\n", report.to_string());
       failed += !report.passed();
     }
-    fmt::print("{} of {} kernel(s) match the generic graph\n", kernels.size() - failed, kernels.size());
+    for (const auto* k : attention) {
+      const auto report = plugins::check_attention_plugin(*k, options);
+      fmt::print("{}\n", report.to_string());
+      failed += !report.passed();
+    }
+    const std::size_t total = kernels.size() + attention.size();
+    fmt::print("{} of {} kernel(s) match the generic graph\n", total - failed, total);
     if (failed != 0) throw CLI::RuntimeError(1);
   });
 }

@@ -58,7 +58,11 @@ AttentionOutput attend(const Variable& q, const Variable& k, const Variable& v, 
   KILN_CHECK(!is_causal || lq <= lk, "{}: a causal mask needs no more queries ({}) than keys ({})", who, lq, lk);
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   Variable scores = mul(matmul(q, transpose(k, -1, -2)), s);
-  for (const auto& [m, what] : masks) scores = apply_mask(scores, m, who, what);
+  // Float masks add first, bool masks then set the lowest value: a masked score is exactly that value
+  // whatever else applies (the fused kernel's order too).
+  for (const bool bool_pass : {false, true})
+    for (const auto& [m, what] : masks)
+      if (m.defined() && (m.dtype() == kBool) == bool_pass) scores = apply_mask(scores, m, who, what);
   if (is_causal) scores = masked_fill(scores, Variable(causal_mask_aligned(lq, lk)), kMasked);
   Variable weights = softmax(scores, -1);
   const Variable used = training && dropout_p > 0 ? dropout(weights, dropout_p, true, gen) : weights;

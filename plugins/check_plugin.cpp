@@ -37,6 +37,17 @@ bool CheckReport::passed() const {
   return std::all_of(tensors.begin(), tensors.end(), [](const TensorCheck& t) { return t.passed(); });
 }
 
+double relative_error(const Tensor& a, const Tensor& b) {
+  const auto va = a.to_vector(), vb = b.to_vector();
+  if (va.size() != vb.size()) return INFINITY;
+  double worst = 0;
+  for (std::size_t i = 0; i < va.size(); ++i) {
+    const double e = std::abs(va[i] - vb[i]) / std::max(1.0, std::abs(vb[i]));
+    worst = std::isnan(e) ? INFINITY : std::max(worst, e);
+  }
+  return worst;
+}
+
 std::string CheckReport::to_string() const {
   std::string s = fmt::format("check_plugin: kernel '{}' from plugin '{}' against the generic graph, {} cases\n", kernel, plugin, cases);
   s += fmt::format("  {:<18} {:<8} {:>11} {:>10}  {}\n", "tensor", "dtype", "worst err", "tolerance", "worst case");
@@ -60,17 +71,6 @@ struct Case {
   }
 };
 
-// max |a - b| / max(1, |b|)
-double error(const Tensor& a, const Tensor& b) {
-  const auto va = a.to_vector(), vb = b.to_vector();
-  if (va.size() != vb.size()) return INFINITY;
-  double worst = 0;
-  for (std::size_t i = 0; i < va.size(); ++i) {
-    const double e = std::abs(va[i] - vb[i]) / std::max(1.0, std::abs(vb[i]));
-    worst = std::isnan(e) ? INFINITY : std::max(worst, e);
-  }
-  return worst;
-}
 
 struct Outcome {
   std::vector<std::pair<std::string, Tensor>> tensors;
@@ -152,7 +152,7 @@ CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options, Cell
                     worst[key] = TensorCheck{key.first, key.second, 0, tol, ""};
                     order.push_back(key);
                   }
-                  const double e = error(fused.tensors[i].second, generic.tensors[i].second);
+                  const double e = relative_error(fused.tensors[i].second, generic.tensors[i].second);
                   TensorCheck& w = worst[key];
                   if (e > w.worst || w.worst_case.empty()) w.worst = e, w.worst_case = c.describe();
                 }

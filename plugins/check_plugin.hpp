@@ -52,8 +52,16 @@ struct CheckReport {
   std::string to_string() const;
 };
 
+/// max |a - b| / max(1, |b|) elementwise (infinite on NaN or a size mismatch): the error check_plugin reports.
+double relative_error(const Tensor& a, const Tensor& b);
+
 /// Checks `kernel` against `make_cell` (default: reference_cell(kernel.name); an error when Kiln knows
 /// no cell of that name).
 CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options = {}, CellMaker make_cell = nullptr);
+
+/// Checks an attention kernel against the generic scaled_dot_product_attention over layouts (packed
+/// projections seq-first and batch-first, separate tensors), shapes, masks and causal, in float32 and
+/// float64: the output and the gradient of every input (plugins/check_attention.cpp).
+CheckReport check_attention_plugin(const AttentionKernel& kernel, const CheckOptions& options = {});
 
 }  // namespace kiln::plugins

@@ -112,7 +112,8 @@ FusedAttentionOutput run_fused_attention(const AttentionKernel& kernel, const At
     for (std::size_t b = a + 1; b < 3; ++b)
       if (views[a]->base.is_same(views[b]->base)) {
         const auto ra = feature_range(*views[a]), rb = feature_range(*views[b]);
-        KILN_CHECK(views[a]->strides == views[b]->strides && (ra.second <= rb.first || rb.second <= ra.first),
+        KILN_CHECK(views[a]->strides[0] == views[b]->strides[0] && views[a]->strides[2] == views[b]->strides[2] &&
+                       (ra.second <= rb.first || rb.second <= ra.first),
                    "{}: two operands share a tensor with overlapping features", who);
       }
   const std::string refusal = fused_attention_refusal(kernel, q, k, v, o);

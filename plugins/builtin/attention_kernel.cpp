@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kiln/host_helpers.hpp"
 #include "plugins/builtin/builtin.hpp"
 #include "plugins/builtin/lanes.hpp"
 
@@ -38,15 +39,6 @@ inline bool dropped(std::uint64_t seed, std::uint64_t index, double p) {
 
 std::int64_t pair_elems(const kiln_attention_problem* p) { return p->q_len * p->k_len; }
 
-template <class T>
-void gemm(const kiln_host* host, int ta, int tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-          std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    host->sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    host->dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
 // Dropout applied to the weights of one pair: dst = src * keep / (1 - p).
 template <class T>
 void drop(const kiln_attention_problem* p, Pair pr, const T* src, T* dst) {
@@ -70,12 +62,13 @@ void forward_pair(const Call& c, Pair pr) {
   const std::int64_t lq = p->q_len, lk = p->k_len, n = pair_elems(p);
   const std::int64_t pair = pr.b * p->heads + pr.h;
   T* s = static_cast<T*>(c.saved) + pair * n;
-  gemm<T>(c.host, 0, 1, lq, lk, p->head_dim, T(p->scale), at<T>(*c.q, pr.b, pr.h), c.q->strides[2], at<T>(*c.k, pr.b, pr.h),
+  sdk::gemm<T>(c.host, false, true, lq, lk, p->head_dim, T(p->scale), at<T>(*c.q, pr.b, pr.h), c.q->strides[2], at<T>(*c.k, pr.b, pr.h),
           c.k->strides[2], T(0), s, lk);
   const T lowest = T(std::numeric_limits<float>::lowest());
-  for (int m = 0; m < 2; ++m) {
-    const kiln_tensor& mask = c.masks[m];
-    if (mask.data == nullptr) continue;
+  // Float masks add first, then bool masks set the lowest value (so a masked score is exactly that).
+  for (int pass = 0; pass < 4; ++pass) {
+    const kiln_tensor& mask = c.masks[pass % 2];
+    if (mask.data == nullptr || (mask.dtype == KILN_BOOL) != (pass >= 2)) continue;
     const std::int64_t off = pr.b * mask.strides[0] + pr.h * mask.strides[1];
     for (std::int64_t i = 0; i < lq; ++i)
       for (std::int64_t j = 0; j < lk; ++j) {
@@ -109,7 +102,7 @@ void forward_pair(const Call& c, Pair pr) {
     drop<T>(p, pr, s, d);
     used = d;
   }
-  gemm<T>(c.host, 0, 0, lq, p->v_dim, lk, T(1), used, lk, at<T>(*c.v, pr.b, pr.h), c.v->strides[2], T(0),
+  sdk::gemm<T>(c.host, false, false, lq, p->v_dim, lk, T(1), used, lk, at<T>(*c.v, pr.b, pr.h), c.v->strides[2], T(0),
           at<T>(*c.out, pr.b, pr.h), c.out->strides[2]);
 }
 
@@ -126,10 +119,10 @@ void backward_pair(const Call& c, Pair pr) {
   const T* used = dropping ? pd : w;
   const T* dout = at<T>(*c.d_out, pr.b, pr.h);
   if (c.dv->data != nullptr)
-    gemm<T>(c.host, 1, 0, lk, p->v_dim, lq, T(1), used, lk, dout, c.d_out->strides[2], T(0), at<T>(*c.dv, pr.b, pr.h),
+    sdk::gemm<T>(c.host, true, false, lk, p->v_dim, lq, T(1), used, lk, dout, c.d_out->strides[2], T(0), at<T>(*c.dv, pr.b, pr.h),
             c.dv->strides[2]);
   if (c.dq->data == nullptr && c.dk->data == nullptr) return;
-  gemm<T>(c.host, 0, 1, lq, lk, p->v_dim, T(1), dout, c.d_out->strides[2], at<T>(*c.v, pr.b, pr.h), c.v->strides[2], T(0),
+  sdk::gemm<T>(c.host, false, true, lq, lk, p->v_dim, T(1), dout, c.d_out->strides[2], at<T>(*c.v, pr.b, pr.h), c.v->strides[2], T(0),
           dp, lk);
   if (dropping) {  // through the dropout: dP = dPd * keep / (1 - p)
     const T scale = T(1) / T(1 - p->dropout_p);
@@ -145,10 +138,10 @@ void backward_pair(const Call& c, Pair pr) {
     for (std::int64_t j = 0; j < lk; ++j) d[j] = r[j] * (d[j] - dot);
   }
   if (c.dq->data != nullptr)
-    gemm<T>(c.host, 0, 0, lq, p->head_dim, lk, T(p->scale), dp, lk, at<T>(*c.k, pr.b, pr.h), c.k->strides[2], T(0),
+    sdk::gemm<T>(c.host, false, false, lq, p->head_dim, lk, T(p->scale), dp, lk, at<T>(*c.k, pr.b, pr.h), c.k->strides[2], T(0),
             at<T>(*c.dq, pr.b, pr.h), c.dq->strides[2]);
   if (c.dk->data != nullptr)
-    gemm<T>(c.host, 1, 0, lk, p->head_dim, lq, T(p->scale), dp, lk, at<T>(*c.q, pr.b, pr.h), c.q->strides[2], T(0),
+    sdk::gemm<T>(c.host, true, false, lk, p->head_dim, lq, T(p->scale), dp, lk, at<T>(*c.q, pr.b, pr.h), c.q->strides[2], T(0),
             at<T>(*c.dk, pr.b, pr.h), c.dk->strides[2]);
 }
 
@@ -166,7 +159,7 @@ void run_pairs(void* ctx, std::int64_t begin, std::int64_t end) {
 
 int supports(const kiln_attention_problem* p, const kiln_tensor* masks, char* why, size_t why_size) {
   auto no = [&](const char* reason) {
-    std::snprintf(why, why_size, "%s", reason);
+    sdk::write_message(why, why_size, "%s", reason);
     return 1;
   };
   if (p->dtype != KILN_FLOAT32 && p->dtype != KILN_FLOAT64) return no("only float32 and float64");
@@ -194,7 +187,7 @@ int forward(const kiln_host* host, const kiln_attention_problem* p, const kiln_t
             const kiln_tensor* v, const kiln_tensor* masks, kiln_tensor* out, kiln_tensor* weights, void* saved, void* work,
             char* err, size_t err_size) {
   if (!unit_stride(*q) || !unit_stride(*k) || !unit_stride(*v) || !unit_stride(*out)) {
-    std::snprintf(err, err_size, "sdpa: the last dim of q, k, v and out must be contiguous");
+    sdk::write_message(err, err_size, "sdpa: the last dim of q, k, v and out must be contiguous");
     return 1;
   }
   Call c{host, p, q, k, v, masks, nullptr, out, weights, nullptr, nullptr, nullptr, saved, work};
@@ -206,7 +199,7 @@ int backward(const kiln_host* host, const kiln_attention_problem* p, const kiln_
              const kiln_tensor* v, const kiln_tensor* masks, void* saved, const kiln_tensor* d_out, kiln_tensor* dq,
              kiln_tensor* dk, kiln_tensor* dv, void* work, char* err, size_t err_size) {
   if (!unit_stride(*d_out) || !unit_stride(*dq) || !unit_stride(*dk) || !unit_stride(*dv)) {
-    std::snprintf(err, err_size, "sdpa: the last dim of every gradient must be contiguous");
+    sdk::write_message(err, err_size, "sdpa: the last dim of every gradient must be contiguous");
     return 1;
   }
   kiln_tensor none{};

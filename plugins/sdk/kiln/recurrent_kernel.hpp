@@ -34,6 +34,7 @@
 #include <exception>
 #include <type_traits>
 
+#include "kiln/host_helpers.hpp"
 #include "kiln/plugin.h"
 
 namespace kiln::sdk {
@@ -71,31 +72,6 @@ struct Backward {
   T* dhp;             // [H] (split_recurrent only)
   const T* dm;
 };
-
-/// Writes a printf-style message into a plugin function's err buffer.
-inline void write_message(char* out, std::size_t size, const char* format, ...) {
-  if (out == nullptr || size == 0) return;
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(out, size, format, args);
-  va_end(args);
-}
-
-template <class T>
-void gemm(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-          std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    h->sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    h->dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-/// Runs f(begin, end) over [0, n) on Kiln's threads.
-template <class F>
-void parallel_for(const kiln_host* h, std::int64_t n, std::int64_t grain, F&& f) {
-  using Fn = std::remove_reference_t<F>;
-  h->parallel_for(n, grain, [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<Fn*>(ctx))(b, e); }, &f);
-}
 
 namespace detail {
 
