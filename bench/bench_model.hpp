@@ -11,21 +11,28 @@
 namespace kiln::bench {
 
 struct Config {
-  std::string name;  ///< "a" .. "d"
-  std::int64_t batch, seq, input, hidden, layers;
+  std::string name;  ///< "a" .. "d" (recurrent), "t" (Transformer encoder layer)
+  std::int64_t batch, seq, input, hidden, layers;  ///< for "t": input = d_model, hidden = dim_feedforward
   bool bidirectional;
+  std::int64_t heads = 0;  ///< "t" only
   std::string describe() const;
 };
 
 /// Issue 4's configurations: (a) 64/100/128/256; (b) 32/50/32/64; (c) 64/50/512/1024; (d) 2-layer
-/// bidirectional 32/64/128/256 (batch/seq/input/hidden).
+/// bidirectional 32/64/128/256 (batch/seq/input/hidden); issue 5's (t): a Transformer encoder layer,
+/// d_model 256, 8 heads, feed-forward 1024, batch 32, seq 64.
 const std::vector<Config>& configs();
 
 /// Gates per cell: 4 (lstm), 3 (gru, gru_reset_before), 2 (mgu), 1 (rnn_tanh, rnn_relu); 0 unknown.
 int gates(const std::string& cell);
 
-/// GEMM FLOPs of one forward pass: 2 * T * B * G * H * (I_layer + H) per layer and direction.
-/// Backward does twice that (dX and dW_ih, dh and dW_hh).
+/// The models bench knows: the recurrent cells above, and "transformer_encoder".
+bool known_model(const std::string& cell);
+/// Whether `cell` runs on configuration `c` (recurrent cells on a-d, transformer_encoder on t).
+bool runs_on(const std::string& cell, const Config& c);
+
+/// GEMM FLOPs of one forward pass: 2 * T * B * G * H * (I_layer + H) per layer and direction; for the
+/// Transformer layer 2 N (4 E^2 + 2 E F) + 4 B T^2 E with N = B T tokens. Backward does twice that.
 double forward_flops(const std::string& cell, const Config& c);
 
 class Model {

@@ -39,6 +39,22 @@ std::unique_ptr<Model> make_torch(const std::string& cell, const Config& c, std:
                            .nonlinearity(cell == "rnn_relu" ? torch::nn::RNNOptions::nonlinearity_t(torch::kReLU)
                                                             : torch::nn::RNNOptions::nonlinearity_t(torch::kTanh))),
         c);
+  if (cell == "transformer_encoder") {
+    struct Encoder : Model {
+      Encoder(const Config& c)
+          : layer(torch::nn::TransformerEncoderLayerOptions(c.input, c.heads).dim_feedforward(c.hidden)),
+            x(torch::randn({c.seq, c.batch, c.input}).requires_grad_(true)) {}
+      void forward() override { layer->forward(x); }
+      void train_step() override {
+        layer->forward(x).sum().backward();
+        layer->zero_grad();
+        x.mutable_grad().reset();
+      }
+      torch::nn::TransformerEncoderLayer layer;
+      torch::Tensor x;
+    };
+    return std::make_unique<Encoder>(c);
+  }
   if (why) *why = "libtorch has no " + cell;
   return nullptr;
 }

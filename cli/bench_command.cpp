@@ -27,7 +27,7 @@ namespace {
 
 struct BenchArgs {
   std::vector<std::string> cells{"lstm"};
-  std::vector<std::string> configs{"a", "b", "c", "d"};
+  std::vector<std::string> configs{"a", "b", "c", "d", "t"};
   std::vector<int> threads{1, 2};
   std::vector<std::string> impls{"generic", "fused", "libtorch"};
   std::vector<std::string> loads;
@@ -75,10 +75,10 @@ int run(const BenchArgs& a) {
   std::vector<bench::Config> configs;
   for (const auto& name : a.configs) {
     auto it = std::find_if(bench::configs().begin(), bench::configs().end(), [&](const bench::Config& c) { return c.name == name; });
-    KILN_CHECK(it != bench::configs().end(), "bench: unknown configuration '{}' (a, b, c or d)", name);
+    KILN_CHECK(it != bench::configs().end(), "bench: unknown configuration '{}' (a, b, c, d or t)", name);
     configs.push_back(*it);
   }
-  for (const auto& cell : a.cells) KILN_CHECK(bench::gates(cell) > 0, "bench: unknown cell '{}'", cell);
+  for (const auto& cell : a.cells) KILN_CHECK(bench::known_model(cell), "bench: unknown cell '{}'", cell);
   // Note [Fair allocators]: glibc serves big blocks with mmap and returns them on free, so an
   // allocator without a cache (libtorch's default CPU allocator) pays first-touch page faults (10 us
   // per 4 KiB here) on every step, and its timings swing 2x with glibc's adaptive threshold. Keeping
@@ -102,6 +102,7 @@ int run(const BenchArgs& a) {
   for (const auto& cell : a.cells)
     for (const auto& c : configs)
       for (int t : a.threads) {
+        if (!bench::runs_on(cell, c)) continue;
         set_num_threads(t);
         bench::set_torch_threads(t);
         for (const auto& impl : a.impls) {
@@ -188,10 +189,13 @@ int run(const BenchArgs& a) {
 
 void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
-  CLI::App* cmd = app.add_subcommand("bench", "Time recurrent layers on the generic graph, the fused kernel and libtorch, "
-                                     "side by side in one process");
-  cmd->add_option("--cell", a->cells, "Cells: lstm, gru, gru_reset_before, rnn_tanh, rnn_relu, mgu")->capture_default_str();
-  cmd->add_option("--config", a->configs, "Configurations a, b, c, d")->capture_default_str()->delimiter(',');
+  CLI::App* cmd = app.add_subcommand("bench", "Time recurrent layers and a Transformer encoder layer on the generic graph, "
+                                     "the fused kernels and libtorch, side by side in one process");
+  cmd->add_option("--cell", a->cells, "Cells: lstm, gru, gru_reset_before, rnn_tanh, rnn_relu, mgu; transformer_encoder (config t)")
+      ->capture_default_str();
+  cmd->add_option("--config", a->configs, "Configurations a, b, c, d (recurrent), t (Transformer encoder layer)")
+      ->capture_default_str()
+      ->delimiter(',');
   cmd->add_option("--threads", a->threads, "Thread counts")->capture_default_str()->delimiter(',');
   cmd->add_option("--impl", a->impls, "Implementations: generic, fused, libtorch")
       ->capture_default_str()

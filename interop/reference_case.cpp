@@ -91,6 +91,7 @@ struct Built {
   std::shared_ptr<nn::Module> module;
   std::string description;
   RunFn run;
+  std::function<std::string()> path;  ///< after the run: which implementation ran, when it varies per call
 };
 
 Built build_recurrent_case(const std::string& module, const Options& o, const std::string& impl) {
@@ -119,15 +120,21 @@ Variable case_mask(const InputFn& mask, const std::string& name, bool causal, st
   return m;
 }
 
-Built build_attention(const std::string& module, const Options& o, const std::string& impl) {
-  KILN_CHECK(impl != "fused", "{}: --impl fused: {} has no fused kernel; run it with --impl generic or auto", o.path,
-             module);
+// " [fused attention]" when every attention module's last call ran the fused kernel.
+std::string attention_path(const std::vector<const nn::MultiheadAttention*>& modules) {
+  bool fused = true;
+  for (const auto* m : modules) fused = fused && m->last_call_fused();
+  return fused ? " [fused attention]" : " [generic graph]";
+}
+
+Built build_attention(const std::string& module, const Options& o, const std::string& impl_name) {
+  const nn::Impl impl = impl_name == "generic" ? nn::Impl::Generic : impl_name == "fused" ? nn::Impl::Fused : nn::Impl::Auto;
   const bool batch_first = o.flag("batch_first", false);
   if (module == "nn.MultiheadAttention") {
     auto mha = std::make_shared<nn::MultiheadAttention>(
-        nn::MultiheadAttentionOptions(o.integer("embed_dim"), o.integer("num_heads")).batch_first(batch_first));
+        nn::MultiheadAttentionOptions(o.integer("embed_dim"), o.integer("num_heads")).batch_first(batch_first).impl(impl));
     const bool causal = o.flag("causal", false);
-    Built b{mha, module + "(" + mha->extra_repr() + ")", {}};
+    Built b{mha, module + "(" + mha->extra_repr() + ")", {}, [mha] { return attention_path({mha.get()}); }};
     b.run = [mha, causal, batch_first](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>&) {
       const Variable q = input("query");
       const std::int64_t lq = q.size(batch_first || q.dim() == 2 ? -2 : 0);
@@ -152,8 +159,9 @@ Built build_attention(const std::string& module, const Options& o, const std::st
   auto length = [batch_first](const Variable& x) { return x.size(batch_first || x.dim() == 2 ? -2 : 0); };
   if (module == "nn.TransformerEncoderLayer") {
     auto layer = std::make_shared<nn::TransformerEncoderLayer>(lo);
+    layer->self_attn->set_impl(impl);
     const bool causal = o.flag("causal", false);
-    Built b{layer, module + "(" + layer->extra_repr() + ")", {}};
+    Built b{layer, module + "(" + layer->extra_repr() + ")", {}, [layer] { return attention_path({layer->self_attn.get()}); }};
     b.run = [layer, causal, length](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>&) {
       const Variable x = input("x");
       auto masks = nn::TransformerMasks()
@@ -165,8 +173,11 @@ Built build_attention(const std::string& module, const Options& o, const std::st
   }
   KILN_CHECK(module == "nn.TransformerDecoderLayer", "{}: module '{}' is not supported yet", o.path, module);
   auto layer = std::make_shared<nn::TransformerDecoderLayer>(lo);
+  layer->self_attn->set_impl(impl);
+  layer->multihead_attn->set_impl(impl);
   const bool causal = o.meta.count("tgt_mask") && o.meta.at("tgt_mask") == "causal";
-  Built b{layer, module + "(" + layer->extra_repr() + ")", {}};
+  Built b{layer, module + "(" + layer->extra_repr() + ")", {},
+          [layer] { return attention_path({layer->self_attn.get(), layer->multihead_attn.get()}); }};
   b.run = [layer, causal, length](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>&) {
     const Variable tgt = input("tgt");
     auto masks = nn::TransformerMasks()
@@ -244,7 +255,13 @@ CaseReport run_reference_case(const std::string& path, DType dtype, const std::s
     return it == masks.end() ? Variable() : Variable(it->second.value().to(name == "lengths" ? kInt64 : kBool));
   };
 
-  std::map<std::string, Variable> outputs = built.run(input, mask, inputs);
+  std::map<std::string, Variable> outputs;
+  try {
+    outputs = built.run(input, mask, inputs);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
+  if (built.path) report.module += built.path();
   Variable loss;
   for (const auto& [name, v] : outputs) {
     const Tensor* w = get("loss_weight." + name);
