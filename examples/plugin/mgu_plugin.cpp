@@ -67,7 +67,7 @@ struct MGU {
 };
 
 constexpr kiln_recurrent_kernel kKernels[] = {kiln::sdk::make_recurrent_kernel<MGU>()};
-constexpr kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "mgu_example", "1.0", 1, kKernels};
+constexpr kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "mgu_example", "1.0", 1, kKernels, 0, nullptr};  // no attention kernels
 
 }  // namespace
 

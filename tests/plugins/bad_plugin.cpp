@@ -33,9 +33,9 @@ const kiln_recurrent_kernel kKernels[] = {{kName, "fails", 1, 2, kNames, support
 #endif
 
 #if defined(KILN_BAD_VERSION)
-const kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION + 1, "bad_version", "0", 1, kKernels};
+const kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION + 1, "bad_version", "0", 1, kKernels, 0, nullptr};
 #else
-const kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "bad", "0", 1, kKernels};
+const kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "bad", "0", 1, kKernels, 0, nullptr};
 #endif
 
 }  // namespace

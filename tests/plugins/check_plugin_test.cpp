@@ -44,7 +44,7 @@ TEST(CheckPlugin, ABrokenKernelFailsAndTheReportSaysWhere) {
   kiln_recurrent_kernel k = real();
   k.name = "broken_lstm";
   k.backward = &broken_backward;
-  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "broken", "0", 1, &k};
+  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "broken", "0", 1, &k, 0, nullptr};
   Registry r;
   r.add(plugin, "test");
   const CheckReport report = check_plugin(*r.get("broken_lstm"), {}, reference_cell("lstm"));
@@ -62,7 +62,7 @@ TEST(CheckPlugin, ABrokenKernelFailsAndTheReportSaysWhere) {
 TEST(CheckPlugin, NeedsAGenericCellToCompareWith) {
   kiln_recurrent_kernel k = real();
   k.name = "unknown_cell";
-  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "p", "0", 1, &k};
+  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "p", "0", 1, &k, 0, nullptr};
   Registry r;
   r.add(plugin, "test");
   EXPECT_THROW(check_plugin(*r.get("unknown_cell")), Error);

@@ -195,7 +195,7 @@ TEST(FusedAttention, DropoutIsDeterministicAndDifferentiable) {
 TEST(FusedAttention, RegistryTakesVersionOnePluginsAndRefusesMalformedAttentionKernels) {
   Registry r;
   kiln_recurrent_kernel lstm = builtin::lstm_kernel();
-  const kiln_plugin v1{1, "old", "1", 1, &lstm};  // ends before the attention fields
+  const kiln_plugin v1{1, "old", "1", 1, &lstm, 0, nullptr};  // ends before the attention fields
   r.add(v1, "old.so");
   EXPECT_NE(r.get("lstm"), nullptr);
   EXPECT_TRUE(r.attention_kernels().empty());

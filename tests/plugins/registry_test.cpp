@@ -35,7 +35,7 @@ TEST(Registry, FindsByKernelNameAndSaysWhyNot) {
 }
 
 kiln_plugin plugin_with(const kiln_recurrent_kernel* kernels, int count, std::uint32_t version = KILN_PLUGIN_ABI_VERSION) {
-  return kiln_plugin{version, "test", "1", count, kernels};
+  return kiln_plugin{version, "test", "1", count, kernels, 0, nullptr};
 }
 
 TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
