@@ -115,6 +115,32 @@ TEST(Seq2Seq, NoTeacherForcingFollowsOwnPredictions) {
   EXPECT_GT(max_abs_diff(model.forward(kSrc, kLengths, tgt_in, 1.0).logits.value(), out.logits.value()), 1e-6);
 }
 
+// Target padding: what sits in tgt_in after a sequence's end cannot change its loss (the decoder reads
+// those positions only after the sequence's last real token, and pad targets are ignored).
+template <class Model>
+void expect_target_padding_ignored(Model& model) {
+  const Variable tgt_in_a = ids({1, 3, 4, 1, 5, 0}, {2, 3}), tgt_in_b = ids({1, 3, 4, 1, 5, 4}, {2, 3});
+  const Variable tgt_out = ids({3, 4, 2, 5, 2, 0}, {2, 3});
+  const double a = model.loss(model.forward(kSrc, kLengths, tgt_in_a), tgt_out).item();
+  const double b = model.loss(model.forward(kSrc, kLengths, tgt_in_b), tgt_out).item();
+  EXPECT_DOUBLE_EQ(a, b);
+  // And it is the mean over the 5 real target tokens only.
+  const Variable logits = model.forward(kSrc, kLengths, tgt_in_a).logits;
+  const Variable ce = cross_entropy(reshape(logits, {-1, 6}), reshape(tgt_out, {-1}), -100, Reduction::None);
+  const auto per = ce.value().to_vector();
+  EXPECT_NEAR(a, (per[0] + per[1] + per[2] + per[3] + per[4]) / 5, 1e-12);
+}
+
+TEST(Seq2Seq, TargetPaddingIsIgnored) {
+  Seq2Seq rnn(tiny().attention(Seq2SeqAttention::Bahdanau));
+  rnn.to(kFloat64);
+  expect_target_padding_ignored(rnn);
+  TransformerSeq2Seq transformer(TransformerSeq2SeqOptions(7, 6).d_model(4).nhead(2).num_encoder_layers(1)
+                                     .num_decoder_layers(1).dim_feedforward(6).dropout(0).max_len(10));
+  transformer.to(kFloat64);
+  expect_target_padding_ignored(transformer);
+}
+
 TEST(Seq2Seq, ErrorsNameTheProblem) {
   Seq2Seq model(tiny());
   try {
