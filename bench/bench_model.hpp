@@ -23,7 +23,7 @@ struct Config {
 /// d_model 256, 8 heads, feed-forward 1024, batch 32, seq 64.
 const std::vector<Config>& configs();
 
-/// Gates per cell: 4 (lstm), 3 (gru, gru_reset_before), 2 (mgu), 1 (rnn_tanh, rnn_relu); 0 unknown.
+/// Gates per cell: 4 (lstm, layer_norm_lstm), 3 (gru, gru_reset_before), 2 (mgu), 1 (rnn_tanh, rnn_relu); 0 unknown.
 int gates(const std::string& cell);
 
 /// The models bench knows: the recurrent cells above, and "transformer_encoder".

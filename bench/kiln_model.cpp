@@ -25,7 +25,7 @@ const std::vector<Config>& configs() {
 }
 
 int gates(const std::string& cell) {
-  if (cell == "lstm") return 4;
+  if (cell == "lstm" || cell == "layer_norm_lstm") return 4;
   if (cell == "gru" || cell == "gru_reset_before") return 3;
   if (cell == "mgu") return 2;
   if (cell == "rnn_tanh" || cell == "rnn_relu") return 1;

@@ -191,7 +191,7 @@ void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Time recurrent layers and a Transformer encoder layer on the generic graph, "
                                      "the fused kernels and libtorch, side by side in one process");
-  cmd->add_option("--cell", a->cells, "Cells: lstm, gru, gru_reset_before, rnn_tanh, rnn_relu, mgu; transformer_encoder (config t)")
+  cmd->add_option("--cell", a->cells, "Cells: lstm, gru, gru_reset_before, rnn_tanh, rnn_relu, layer_norm_lstm, mgu; transformer_encoder (config t)")
       ->capture_default_str();
   cmd->add_option("--config", a->configs, "Configurations a, b, c, d (recurrent), t (Transformer encoder layer)")
       ->capture_default_str()

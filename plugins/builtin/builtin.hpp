@@ -11,6 +11,7 @@ const kiln_recurrent_kernel& gru_kernel();               // PyTorch's GRU (reset
 const kiln_recurrent_kernel& gru_reset_before_kernel();  // Cho et al.'s GRU
 const kiln_recurrent_kernel& rnn_tanh_kernel();
 const kiln_recurrent_kernel& rnn_relu_kernel();
+const kiln_recurrent_kernel& layer_norm_lstm_kernel();  // Ba et al.'s layer-normalised LSTM
 
 /// Scaled dot-product attention ("sdpa"): strided operands, masks, causal, dropout.
 const kiln_attention_kernel& sdpa_kernel();

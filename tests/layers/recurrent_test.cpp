@@ -110,7 +110,8 @@ TEST(Recurrent, AutoChoosesAFusedKernelWhenOneRunsTheCell) {
   EXPECT_TRUE(GRU(GRUOptions(3, 4).reset_after(false)).uses_fused());
   EXPECT_TRUE(RNN(RNNOptions(3, 4).nonlinearity(Nonlinearity::ReLU)).uses_fused());
   EXPECT_FALSE(LSTM(LSTMOptions(3, 4).single_bias(true)).uses_fused());
-  EXPECT_FALSE(LayerNormLSTM(RecurrentOptions(3, 4)).uses_fused());
+  EXPECT_FALSE(PeepholeLSTM(RecurrentOptions(3, 4)).uses_fused());
+  EXPECT_TRUE(LayerNormLSTM(RecurrentOptions(3, 4)).uses_fused());
   // Same weights, both implementations: the same numbers.
   manual_seed(9);
   LSTM fused(LSTMOptions(3, 5).num_layers(2).bidirectional(true).batch_first(true));

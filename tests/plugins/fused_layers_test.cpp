@@ -133,17 +133,17 @@ TEST(FusedLayers, AreDeterministicForAGivenThreadCount) {
 
 // A cell with no kernel runs the generic graph under Auto, and Fused says why it can't.
 TEST(FusedLayers, FallBackToTheGenericGraphAndSayWhy) {
-  LayerNormLSTM ln(RecurrentOptions(3, 4));
+  PeepholeLSTM ln(RecurrentOptions(3, 4));
   std::string why;
   EXPECT_FALSE(ln.uses_fused(&why));
-  EXPECT_NE(why.find("no plugin provides kernel 'layer_norm_lstm'"), std::string::npos) << why;
+  EXPECT_NE(why.find("no plugin provides kernel 'peephole_lstm'"), std::string::npos) << why;
   EXPECT_NO_THROW(ln.forward(Variable(randn({2, 1, 3})), {}));
   ln.set_impl(Impl::Fused);
   try {
     ln.forward(Variable(randn({2, 1, 3})), {});
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("LayerNormLSTM: impl is fused but no plugin provides kernel 'layer_norm_lstm'"),
+    EXPECT_NE(std::string(e.what()).find("PeepholeLSTM: impl is fused but no plugin provides kernel 'peephole_lstm'"),
               std::string::npos) << e.what();
   }
   LSTM single(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused));

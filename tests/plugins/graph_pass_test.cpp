@@ -57,10 +57,10 @@ TEST(GraphPass, ConfirmsNumericallyAndRefusesALookAlike) {
   const CellMatch m = match_cell(swapped);
   EXPECT_EQ(m.kernel, nullptr);
   EXPECT_NE(m.report.find("structure matches kernel 'lstm' but the outputs differ"), std::string::npos) << m.report;
-  nn::LayerNormLSTMCell ln(3, 5);
-  const CellMatch none = match_cell(ln);
+  nn::PeepholeLSTMCell peephole(3, 5);
+  const CellMatch none = match_cell(peephole);
   EXPECT_EQ(none.kernel, nullptr);
-  EXPECT_NE(none.report.find("LayerNormLSTMCell's step"), std::string::npos);
+  EXPECT_NE(none.report.find("PeepholeLSTMCell's step"), std::string::npos);
   EXPECT_NE(none.report.find("matches no registered kernel"), std::string::npos) << none.report;
 }
 

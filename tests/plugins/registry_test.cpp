@@ -14,7 +14,7 @@ TEST(Registry, BuiltinsAreRegisteredOnce) {
   std::vector<std::string> names;
   for (const auto* k : Registry::global().kernels())
     if (k->plugin == "builtin") names.push_back(k->name);
-  EXPECT_EQ(names, (std::vector<std::string>{"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu", "layer_norm_lstm"}));
   EXPECT_EQ(Registry::global().get("lstm")->op, "fused_lstm");
 }
 
@@ -30,8 +30,11 @@ TEST(Registry, FindsByKernelNameAndSaysWhyNot) {
 
   EXPECT_EQ(r.find(nn::LSTMCell(nn::LSTMCellOptions(3, 4).single_bias(true)), &why), nullptr);
   EXPECT_TRUE(contains(why, "kernel 'lstm' takes parameters weight_ih, weight_hh, bias_ih, bias_hh but LSTMCell has 'bias'")) << why;
-  EXPECT_EQ(r.find(nn::LayerNormLSTMCell(3, 4), &why), nullptr);
-  EXPECT_TRUE(contains(why, "no plugin provides kernel 'layer_norm_lstm' for LayerNormLSTMCell")) << why;
+  EXPECT_EQ(r.find(nn::LayerNormLSTMCell(3, 4))->name, "layer_norm_lstm");
+  EXPECT_EQ(r.find(nn::LayerNormLSTMCell(3, 4, /*eps=*/1e-3), &why), nullptr);  // the kernel's eps is 1e-5
+  EXPECT_TRUE(contains(why, "LayerNormLSTMCell names no fused kernel")) << why;
+  EXPECT_EQ(r.find(nn::PeepholeLSTMCell(3, 4), &why), nullptr);
+  EXPECT_TRUE(contains(why, "no plugin provides kernel 'peephole_lstm' for PeepholeLSTMCell")) << why;
 }
 
 kiln_plugin plugin_with(const kiln_recurrent_kernel* kernels, int count, std::uint32_t version = KILN_PLUGIN_ABI_VERSION) {
