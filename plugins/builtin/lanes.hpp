@@ -23,6 +23,20 @@ inline void lanes(std::int64_t n, F&& body) {
   for (; j < n; ++j) body(T(0), j);
 }
 
+/// The sum over j in [0, n) of term(v, j): batches first, then the scalar tail, always in this order, so
+/// the result does not depend on threads.
+template <class T, class F>
+inline T sum_lanes(std::int64_t n, F&& term) {
+  using B = xsimd::batch<T>;
+  constexpr std::int64_t W = static_cast<std::int64_t>(B::size);
+  B acc(T(0));
+  std::int64_t j = 0;
+  for (; j + W <= n; j += W) acc += term(B(T(0)), j);
+  T s = xsimd::hadd(acc);
+  for (; j < n; ++j) s += term(T(0), j);
+  return s;
+}
+
 template <class V, class T>
 inline V load(const T* p) {
   if constexpr (std::is_same_v<V, T>)

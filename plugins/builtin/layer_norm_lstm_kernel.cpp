@@ -17,9 +17,12 @@
 
 #include "kiln/host_helpers.hpp"
 #include "plugins/builtin/builtin.hpp"
+#include "plugins/builtin/lanes.hpp"
 
 namespace kiln::plugins::builtin {
 namespace {
+
+using namespace simd;
 
 constexpr double kEps = 1e-5;
 const char* const kParams[] = {"weight_ih",   "weight_hh",    "bias",        "ln_ih_weight", "ln_ih_bias",
@@ -38,29 +41,52 @@ struct Layout {
 
 std::size_t esize(const kiln_recurrent_problem* p) { return p->dtype == KILN_FLOAT32 ? 4 : 8; }
 
-template <class T>
-T sigm(T v) { return T(1) / (T(1) + std::exp(-v)); }
+// Backward splits the batch into this many fixed chunks, each with its own parameter-gradient sums added
+// in chunk order at the end: the result is the same for any number of threads.
+std::int64_t chunks(std::int64_t batch) { return std::min<std::int64_t>(4, batch); }
+
+// Per-chunk scratch in the work buffer: sums of dpre, dpre * a_hat, dpre * r_hat (4H each), of dn * c_hat and
+// dn (H each); then dpre (4H) and dn (H) for the row at hand.
+std::int64_t chunk_size(std::int64_t hid) { return 3 * 4 * hid + 2 * hid + 4 * hid + hid; }
 
 // Normalises row x[0..n) in place: x <- (x - mean) * rstd; returns rstd.
 template <class T>
 T normalise(T* x, std::int64_t n) {
-  T mu = 0;
-  for (std::int64_t i = 0; i < n; ++i) mu += x[i];
-  mu /= T(n);
-  T var = 0;
-  for (std::int64_t i = 0; i < n; ++i) var += (x[i] - mu) * (x[i] - mu);
-  const T rstd = T(1) / std::sqrt(var / T(n) + T(kEps));
-  for (std::int64_t i = 0; i < n; ++i) x[i] = (x[i] - mu) * rstd;
+  const T mu = sum_lanes<T>(n, [&](auto v, std::int64_t j) { return load<decltype(v)>(x + j); }) / T(n);
+  const T var = sum_lanes<T>(n, [&](auto v, std::int64_t j) {
+                  using V = decltype(v);
+                  const V d = load<V>(x + j) - V(mu);
+                  return d * d;
+                }) / T(n);
+  const T rstd = T(1) / std::sqrt(var + T(kEps));
+  lanes<T>(n, [&](auto v, std::int64_t j) {
+    using V = decltype(v);
+    put(x + j, (load<V>(x + j) - V(mu)) * V(rstd));
+  });
   return rstd;
 }
 
 // Layer-norm backward for one row: dx = rstd (dxh - mean(dxh) - xh mean(dxh xh)), written over dxh.
 template <class T>
 void normalise_backward(T* dxh, const T* xh, T rstd, std::int64_t n) {
-  T m1 = 0, m2 = 0;
-  for (std::int64_t i = 0; i < n; ++i) m1 += dxh[i], m2 += dxh[i] * xh[i];
-  m1 /= T(n), m2 /= T(n);
-  for (std::int64_t i = 0; i < n; ++i) dxh[i] = rstd * (dxh[i] - m1 - xh[i] * m2);
+  const T m1 = sum_lanes<T>(n, [&](auto v, std::int64_t j) { return load<decltype(v)>(dxh + j); }) / T(n);
+  const T m2 = sum_lanes<T>(n, [&](auto v, std::int64_t j) {
+                 using V = decltype(v);
+                 return load<V>(dxh + j) * load<V>(xh + j);
+               }) / T(n);
+  lanes<T>(n, [&](auto v, std::int64_t j) {
+    using V = decltype(v);
+    put(dxh + j, V(rstd) * (load<V>(dxh + j) - V(m1) - load<V>(xh + j) * V(m2)));
+  });
+}
+
+// a += b over n elements.
+template <class T>
+void add_to(T* a, const T* b, std::int64_t n) {
+  lanes<T>(n, [&](auto v, std::int64_t j) {
+    using V = decltype(v);
+    put(a + j, load<V>(a + j) + load<V>(b + j));
+  });
 }
 
 bool active(const kiln_recurrent_problem* p, std::int64_t t, std::int64_t b) {
@@ -75,6 +101,9 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   T* s = static_cast<T*>(saved);
   const T* w[9];
   for (int i = 0; i < 9; ++i) w[i] = static_cast<const T*>(params[i].data);
+  // The three biases added to every row, summed once.
+  std::vector<T> bias(static_cast<std::size_t>(g4));
+  for (std::int64_t j = 0; j < g4; ++j) bias[j] = w[kBias][j] + w[kLnIhB][j] + w[kLnHhB][j];
   T* ys = static_cast<T*>(y->data);
   std::memset(ys, 0, sizeof(T) * static_cast<std::size_t>(steps * batch * hid));
   T* h = static_cast<T*>(finals[0].data);
@@ -84,7 +113,9 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   // A = X W_ih^T for every step at once, then each row normalised in place.
   sdk::gemm<T>(host, false, true, steps * batch, g4, in, T(1), static_cast<const T*>(x->data), in, w[kWih], in, T(0),
                s + L.ahat, g4);
-  for (std::int64_t r = 0; r < steps * batch; ++r) s[L.rstd_a + r] = normalise(s + L.ahat + r * g4, g4);
+  sdk::parallel_for(host, steps * batch, 16, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) s[L.rstd_a + r] = normalise(s + L.ahat + r * g4, g4);
+  });
   for (std::int64_t k = 0; k < steps; ++k) {
     const std::int64_t t = p->reverse ? steps - 1 - k : k;
     T* rh = s + L.rhat + t * batch * g4;
@@ -99,22 +130,90 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
         const T* ah = s + L.ahat + row * g4;
         const T* rr = rh + b * g4;
         T* act = s + L.act + row * g4;
-        for (std::int64_t j = 0; j < g4; ++j) {
-          const T pre = w[kLnIhW][j] * ah[j] + w[kLnIhB][j] + w[kLnHhW][j] * rr[j] + w[kLnHhB][j] + (w[kBias] ? w[kBias][j] : T(0));
-          act[j] = j >= 2 * hid && j < 3 * hid ? std::tanh(pre) : sigm(pre);
+        for (std::int64_t q = 0; q < 4; ++q) {
+          const std::int64_t off = q * hid;
+          lanes<T>(hid, [&](auto v, std::int64_t j) {
+            using V = decltype(v);
+            const std::int64_t i = off + j;
+            const V pre = load<V>(w[kLnIhW] + i) * load<V>(ah + i) + load<V>(w[kLnHhW] + i) * load<V>(rr + i) +
+                          load<V>(bias.data() + i);
+            put(act + i, q == 2 ? tanh_of(pre) : sigmoid(pre));
+          });
         }
         T* cb = c + b * hid;
         T* ch = s + L.chat + row * hid;
-        for (std::int64_t j = 0; j < hid; ++j) ch[j] = cb[j] = act[hid + j] * cb[j] + act[j] * act[2 * hid + j];
+        lanes<T>(hid, [&](auto v, std::int64_t j) {
+          using V = decltype(v);
+          const V cn = load<V>(act + hid + j) * load<V>(cb + j) + load<V>(act + j) * load<V>(act + 2 * hid + j);
+          put(cb + j, cn), put(ch + j, cn);
+        });
         s[L.rstd_c + row] = normalise(ch, hid);
         T* hb = h + b * hid;
-        for (std::int64_t j = 0; j < hid; ++j) hb[j] = act[3 * hid + j] * std::tanh(w[kLnCW][j] * ch[j] + w[kLnCB][j]);
+        lanes<T>(hid, [&](auto v, std::int64_t j) {
+          using V = decltype(v);
+          put(hb + j, load<V>(act + 3 * hid + j) * tanh_of(load<V>(w[kLnCW] + j) * load<V>(ch + j) + load<V>(w[kLnCB] + j)));
+        });
         std::memcpy(ys + row * hid, hb, sizeof(T) * static_cast<std::size_t>(hid));
       }
     });
   }
   return 0;
 }
+
+// One row's backward through time step t: reads dh, dc of the row, writes its dA and dR rows, leaves dc for
+// the previous step in dc and adds to the chunk's parameter-gradient sums.
+template <class T>
+struct RowBackward {
+  const kiln_recurrent_problem* p;
+  const T* s;
+  const T* const* w;
+  Layout L;
+  std::int64_t hid;
+
+  void operator()(std::int64_t row, T* dhb, T* dcb, T* da, T* dr, T* chunk) const {
+    const std::int64_t g4 = 4 * hid;
+    T *g_sum = chunk, *g_ih = g_sum + g4, *g_hh = g_ih + g4, *gc_w = g_hh + g4, *gc_b = gc_w + hid;
+    T *dpre = gc_b + hid, *dn = dpre + g4;
+    const T* act = s + L.act + row * g4;
+    const T* ch = s + L.chat + row * hid;
+    const T* cp = s + L.cprev + row * hid;
+    // h = o tanh(n), n = ln_c_w c_hat + ln_c_b
+    lanes<T>(hid, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const V one(T(1)), cw = load<V>(w[kLnCW] + j), chv = load<V>(ch + j);
+      const V tn = tanh_of(cw * chv + load<V>(w[kLnCB] + j));
+      const V o = load<V>(act + 3 * hid + j), dh = load<V>(dhb + j);
+      put(dpre + 3 * hid + j, dh * tn * o * (one - o));
+      const V dnv = dh * o * (one - tn * tn);
+      put(gc_w + j, load<V>(gc_w + j) + dnv * chv);
+      put(gc_b + j, load<V>(gc_b + j) + dnv);
+      put(dn + j, dnv * cw);
+    });
+    normalise_backward(dn, ch, s[L.rstd_c + row], hid);
+    lanes<T>(hid, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const V one(T(1)), dct = load<V>(dcb + j) + load<V>(dn + j);
+      const V i = load<V>(act + j), f = load<V>(act + hid + j), gg = load<V>(act + 2 * hid + j);
+      put(dpre + j, dct * gg * i * (one - i));
+      put(dpre + hid + j, dct * load<V>(cp + j) * f * (one - f));
+      put(dpre + 2 * hid + j, dct * i * (one - gg * gg));
+      put(dcb + j, dct * f);
+    });
+    const T* ah = s + L.ahat + row * g4;
+    const T* rh = s + L.rhat + row * g4;
+    lanes<T>(g4, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const V d = load<V>(dpre + j);
+      put(g_sum + j, load<V>(g_sum + j) + d);
+      put(g_ih + j, load<V>(g_ih + j) + d * load<V>(ah + j));
+      put(g_hh + j, load<V>(g_hh + j) + d * load<V>(rh + j));
+      put(da + j, d * load<V>(w[kLnIhW] + j));
+      put(dr + j, d * load<V>(w[kLnHhW] + j));
+    });
+    normalise_backward(da, ah, s[L.rstd_a + row], g4);
+    normalise_backward(dr, rh, s[L.rstd_r + row], g4);
+  }
+};
 
 template <class T>
 int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* params,
@@ -130,59 +229,25 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   T* dh = dR + steps * batch * g4;
   T* dc = dh + batch * hid;
   T* dhp = dc + batch * hid;
-  // Small parameter gradients, accumulated here and copied out (absent outputs are skipped).
-  std::vector<T> acc(static_cast<std::size_t>(3 * g4 + 2 * g4 + 2 * hid), T(0));
-  T *gb = acc.data(), *gih_w = gb + g4, *gih_b = gih_w + g4, *ghh_w = gih_b + g4, *ghh_b = ghh_w + g4, *gc_w = ghh_b + g4,
-    *gc_b = gc_w + hid;
+  T* scratch = dhp + batch * hid;
+  const std::int64_t K = chunks(batch), CS = chunk_size(hid);
+  std::memset(scratch, 0, sizeof(T) * static_cast<std::size_t>(K * CS));
   std::memcpy(dh, d_final[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(dc, d_final[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memset(dA, 0, sizeof(T) * static_cast<std::size_t>(2 * steps * batch * g4));
   const T* dys = static_cast<const T*>(dy->data);
-  std::vector<T> dpre(static_cast<std::size_t>(g4)), dn(static_cast<std::size_t>(hid));
+  const RowBackward<T> row_backward{p, s, w, L, hid};
   for (std::int64_t k = steps - 1; k >= 0; --k) {
     const std::int64_t t = p->reverse ? steps - 1 - k : k;
-    for (std::int64_t b = 0; b < batch; ++b) {
-      const std::int64_t row = t * batch + b;
-      if (!active(p, t, b)) continue;  // the state passed through unchanged: so do its gradients
-      const T* act = s + L.act + row * g4;
-      const T* ch = s + L.chat + row * hid;
-      const T* cp = s + L.cprev + row * hid;
-      T* dhb = dh + b * hid;
-      T* dcb = dc + b * hid;
-      for (std::int64_t j = 0; j < hid; ++j) dhb[j] += dys[row * hid + j];
-      // h = o tanh(n), n = ln_c_w c_hat + ln_c_b
-      for (std::int64_t j = 0; j < hid; ++j) {
-        const T tn = std::tanh(w[kLnCW][j] * ch[j] + w[kLnCB][j]);
-        const T o = act[3 * hid + j];
-        dpre[3 * hid + j] = dhb[j] * tn * o * (T(1) - o);
-        dn[j] = dhb[j] * o * (T(1) - tn * tn);
-        gc_w[j] += dn[j] * ch[j];
-        gc_b[j] += dn[j];
-        dn[j] *= w[kLnCW][j];
-      }
-      normalise_backward(dn.data(), ch, s[L.rstd_c + row], hid);
-      for (std::int64_t j = 0; j < hid; ++j) {
-        const T dct = dcb[j] + dn[j];
-        const T i = act[j], f = act[hid + j], gg = act[2 * hid + j];
-        dpre[j] = dct * gg * i * (T(1) - i);
-        dpre[hid + j] = dct * cp[j] * f * (T(1) - f);
-        dpre[2 * hid + j] = dct * i * (T(1) - gg * gg);
-        dcb[j] = dct * f;
-      }
-      const T* ah = s + L.ahat + row * g4;
-      const T* rh = s + L.rhat + row * g4;
-      T* da = dA + row * g4;
-      T* dr = dR + row * g4;
-      for (std::int64_t j = 0; j < g4; ++j) {
-        gb[j] += dpre[j];
-        gih_w[j] += dpre[j] * ah[j], gih_b[j] += dpre[j];
-        ghh_w[j] += dpre[j] * rh[j], ghh_b[j] += dpre[j];
-        da[j] = dpre[j] * w[kLnIhW][j];
-        dr[j] = dpre[j] * w[kLnHhW][j];
-      }
-      normalise_backward(da, ah, s[L.rstd_a + row], g4);
-      normalise_backward(dr, rh, s[L.rstd_r + row], g4);
-    }
+    sdk::parallel_for(host, K, 1, [&](std::int64_t k0, std::int64_t k1) {
+      for (std::int64_t ck = k0; ck < k1; ++ck)
+        for (std::int64_t b = ck * batch / K; b < (ck + 1) * batch / K; ++b) {
+          const std::int64_t row = t * batch + b;
+          if (!active(p, t, b)) continue;  // the state passed through unchanged: so do its gradients
+          add_to(dh + b * hid, dys + row * hid, hid);
+          row_backward(row, dh + b * hid, dc + b * hid, dA + row * g4, dR + row * g4, scratch + ck * CS);
+        }
+    });
     // dh_prev = dR_t W_hh for the active rows; inactive rows keep dh as it is.
     sdk::gemm<T>(host, false, false, batch, hid, g4, T(1), dR + t * batch * g4, g4, w[kWhh], hid, T(0), dhp, hid);
     for (std::int64_t b = 0; b < batch; ++b)
@@ -197,10 +262,14 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
                  static_cast<T*>(d_params[kWih].data), in);
   if (d_params[kWhh].data)
     sdk::gemm<T>(host, true, false, g4, hid, n, T(1), dR, g4, s + L.hprev, hid, T(0), static_cast<T*>(d_params[kWhh].data), hid);
-  const T* small[] = {gb, gih_w, gih_b, ghh_w, ghh_b, gc_w, gc_b};
+  // The chunks' sums, added in chunk order into chunk 0.
+  for (std::int64_t ck = 1; ck < K; ++ck) add_to(scratch, scratch + ck * CS, 3 * g4 + 2 * hid);
+  const T* g_sum = scratch;
+  // The bias and both layer-norm biases all receive the sum of the pre-activation gradients.
+  const T* sums[] = {g_sum, g_sum + g4, g_sum, g_sum + 2 * g4, g_sum, g_sum + 3 * g4, g_sum + 3 * g4 + hid};
   const std::int64_t sizes[] = {g4, g4, g4, g4, g4, hid, hid};
   for (int i = 0; i < 7; ++i)
-    if (d_params[kBias + i].data) std::memcpy(d_params[kBias + i].data, small[i], sizeof(T) * static_cast<std::size_t>(sizes[i]));
+    if (d_params[kBias + i].data) std::memcpy(d_params[kBias + i].data, sums[i], sizeof(T) * static_cast<std::size_t>(sizes[i]));
   return 0;
 }
 
@@ -223,7 +292,8 @@ size_t saved_bytes(const kiln_recurrent_problem* p) {
 size_t work_bytes(const kiln_recurrent_problem* p) {
   if (p->phase == KILN_FORWARD) return 0;
   const std::int64_t g4 = 4 * p->hidden_size;
-  return static_cast<size_t>(2 * p->steps * p->batch * g4 + 3 * p->batch * p->hidden_size) * esize(p);
+  return static_cast<size_t>(2 * p->steps * p->batch * g4 + 3 * p->batch * p->hidden_size +
+                             chunks(p->batch) * chunk_size(p->hidden_size)) * esize(p);
 }
 
 int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
