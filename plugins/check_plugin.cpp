@@ -117,8 +117,8 @@ CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options, Cell
   std::vector<std::pair<std::string, std::string>> order;
   Generator gen(options.seed);
   for (DType dtype : {kFloat32, kFloat64})
-    for (std::int64_t batch : {1, 3})
-      for (std::int64_t hidden : {1, 7, 17})
+    for (std::int64_t batch : {1, 3, 11})      // 11: a full block of rows in the packed GEMM and a tail
+      for (std::int64_t hidden : {1, 7, 17, 50})  // 50: more than one packed panel of columns, the last partial
         for (std::int64_t steps : {1, 4})
           for (bool lengths : {false, true})
             for (bool reverse : {false, true})

@@ -1,7 +1,7 @@
 #pragma once
 // check_plugin: proves a fused kernel equal to the generic graph of its cell. It runs both on random
-// inputs over a grid of shapes and options (batch 1 and 3, odd hidden sizes, one step and several,
-// per-sequence lengths, both directions, with and without biases, float32 and float64) and compares
+// inputs over a grid of shapes and options (batch 1, 3 and 11, odd hidden sizes and one wider than a
+// packed-GEMM panel, one step and several, per-sequence lengths, both directions, with and without biases, float32 and float64) and compares
 // the outputs, the final states and the gradient of every input and parameter, under a random
 // weighting of the outputs.
 //

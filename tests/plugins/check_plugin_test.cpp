@@ -15,7 +15,7 @@ TEST_P(BuiltinKernels, MatchTheGenericGraph) {
   ASSERT_NE(k, nullptr);
   const CheckReport report = check_plugin(*k);
   EXPECT_TRUE(report.passed()) << report.to_string();
-  EXPECT_EQ(report.cases, 144);
+  EXPECT_EQ(report.cases, 320);
   EXPECT_TRUE(report.skipped.empty());
   const std::size_t params = 4, states = static_cast<std::size_t>(k->abi.state_count);
   EXPECT_EQ(report.tensors.size(), 2 * (1 + states + 1 + states + params));  // per dtype: output, finals, grads

@@ -1,11 +1,13 @@
 #pragma once
 // The plugin SDK's recurrent-kernel skeleton: describe a cell's pointwise math for one batch row and
 // kiln::sdk::make_recurrent_kernel<Cell>() turns it into a kiln_recurrent_kernel (kiln/plugin.h) that
-// runs a whole sequence. Header-only, C++17, and it needs nothing but kiln/plugin.h, so a plugin
-// built apart from Kiln uses it as is. Kiln's own LSTM, GRU and RNN kernels are written with it.
+// runs a whole sequence. Header-only, C++17, and it needs nothing but kiln/plugin.h (and xsimd, when
+// installed, for the packed GEMM), so a plugin built apart from Kiln uses it as is. Kiln's own LSTM,
+// GRU and RNN kernels are written with it.
 //
 // Note [Fused recurrent skeleton]: forward projects the inputs of every step in one GEMM (biases
-// folded in), then per step runs one recurrent GEMM into the gates and the cell's pointwise pass over
+// folded in), then per step runs one recurrent GEMM (against W_hh packed once per sequence:
+// kiln/packed_gemm.hpp) into the gates and the cell's pointwise pass over
 // the batch rows (split across Kiln's threads when large). It keeps the gates the cell leaves in
 // place (post-activations, say), the states each step read and any extra vectors the cell asks for.
 // Backward runs the cell's pointwise backward per step, one GEMM per step for the gradient of the
@@ -35,6 +37,7 @@
 #include <type_traits>
 
 #include "kiln/host_helpers.hpp"
+#include "kiln/packed_gemm.hpp"
 #include "kiln/plugin.h"
 
 namespace kiln::sdk {
@@ -115,6 +118,10 @@ struct Layout {
   std::int64_t gates, prev, extra, m, saved;                   // saved block
   std::int64_t carry, next, hp, fwd_work;                      // forward work block
   std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
+  // W_hh packed for the per-step GEMMs (at the end of either work block), in two parts: forward packs
+  // W_hh^T for the gates read from h (pack1) and for the late gates (pack2); backward packs W_hh's
+  // rows for dh: the gates' (pack1) and the split or late gates' (pack2). Kp/Np: their GEMM sizes.
+  std::int64_t pack1, pack2, K1, N1, K2, N2;
   bool consume;  // the last backward: the gates' gradients go where the gates were saved
 
   explicit Layout(const kiln_recurrent_problem& p)
@@ -138,6 +145,17 @@ struct Layout {
     dnext = dprev + S * BH;
     dm = dnext + BH;
     bwd_work = dm + BH;
+    const bool fwd = p.phase == KILN_FORWARD;
+    const std::int64_t GH = G * H, first = Cell::split_recurrent ? (fwd ? GH : GH - H) : G1 * H;
+    K1 = fwd ? H : first, N1 = fwd ? first : H;
+    K2 = fwd ? H : GH - first, N2 = fwd ? GH - first : H;
+    const bool f32 = p.dtype == KILN_FLOAT32;
+    auto elements = [f32](std::int64_t k, std::int64_t n) {
+      return k == 0 || n == 0 ? 0 : f32 ? packed_elements<float>(k, n) : packed_elements<double>(k, n);
+    };
+    pack1 = fwd ? fwd_work : bwd_work;
+    pack2 = pack1 + elements(K1, N1);
+    (fwd ? fwd_work : bwd_work) = pack2 + elements(K2, N2);
   }
 };
 
@@ -186,6 +204,9 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   T* carry = work + L.carry;
   T* next = work + L.next;
   T* hp = work + L.hp;
+  PackedB<T> w1(L.K1, L.N1, work + L.pack1), w2(L.K2, L.N2, work + L.pack2);  // W_hh^T, rows split as the gates
+  w1.pack(true, w_hh, H);
+  if (L.N2 > 0) w2.pack(true, w_hh + L.N1 * H, H);
   for (int s = 0; s < L.S; ++s) std::memcpy(carry + s * BH, ptr<T>(states[s]), sizeof(T) * BH);
   T* out = ptr<T>(*y);
   for (std::int64_t k = 0; k < L.T; ++k) {
@@ -200,9 +221,9 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
         else
           std::fill(hp + b * GH, hp + (b + 1) * GH, T(0));
       }
-      gemm<T>(host, false, true, B, GH, H, T(1), carry, H, w_hh, H, T(1), hp, GH);
+      packed_gemm(host, B, carry, H, w1, true, hp, GH);
     } else {
-      gemm<T>(host, false, true, B, G1H, H, T(1), carry, H, w_hh, H, T(1), gt, GH);
+      packed_gemm(host, B, carry, H, w1, true, gt, GH);
     }
     auto row = [&](std::int64_t b) {
       Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Cell::extras * H, mt + b * H};
@@ -221,7 +242,7 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
             std::fill(mt + b * H, mt + (b + 1) * H, T(0));
         }
       });
-      gemm<T>(host, false, true, B, GH - G1H, H, T(1), mt, H, w_hh + G1H * H, H, T(1), gt + G1H, GH);
+      packed_gemm(host, B, mt, H, w2, true, gt + G1H, GH);
     }
     parallel_for(host, B, row_grain(B, GH), [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) {
@@ -266,6 +287,9 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   T* dprev = work + L.dprev;
   T* dnext = work + L.dnext;
   T* dm = work + L.dm;
+  PackedB<T> w1(L.K1, L.N1, work + L.pack1), w2(L.K2, L.N2, work + L.pack2);  // W_hh's rows, split as the gates
+  w1.pack(false, w_hh, H);
+  if (L.K2 > 0) w2.pack(false, w_hh + L.K1 * H, H);
   const T* dout = ptr<T>(*dy);
   for (int s = 0; s < L.S; ++s) std::memcpy(dcarry + s * BH, ptr<T>(d_final[s]), sizeof(T) * BH);
   for (std::int64_t k = L.T - 1; k >= 0; --k) {
@@ -300,7 +324,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       }
     });
     if constexpr (Cell::late_gates > 0) {
-      gemm<T>(host, false, false, B, H, GH - G1H, T(1), dgt + G1H, GH, w_hh + G1H * H, H, T(0), dm, H);
+      packed_gemm(host, B, dgt + G1H, GH, w2, false, dm, H);
       parallel_for(host, B, row_grain(B, GH), [&](std::int64_t b0, std::int64_t b1) {
         for (std::int64_t b = b0; b < b1; ++b)
           if (live(p, t, b)) Cell::backward_early(row(b));
@@ -308,10 +332,10 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
     }
     // dh_prev += (d pre-activations of the recurrent side) W_hh; dead rows add zeros.
     if constexpr (Cell::split_recurrent) {
-      gemm<T>(host, false, false, B, H, GH - H, T(1), dgt, GH, w_hh, H, T(1), dprev, H);
-      gemm<T>(host, false, false, B, H, H, T(1), dht, H, w_hh + (GH - H) * H, H, T(1), dprev, H);
+      packed_gemm(host, B, dgt, GH, w1, true, dprev, H);
+      packed_gemm(host, B, dht, H, w2, true, dprev, H);
     } else {
-      gemm<T>(host, false, false, B, H, G1H, T(1), dgt, GH, w_hh, H, T(1), dprev, H);
+      packed_gemm(host, B, dgt, GH, w1, true, dprev, H);
     }
     std::memcpy(dgates + t * B * GH, dgt, sizeof(T) * B * GH);
     std::swap(dcarry, dprev);
