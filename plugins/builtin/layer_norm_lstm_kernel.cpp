@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kiln/host_helpers.hpp"
+#include "kiln/packed_gemm.hpp"
 #include "plugins/builtin/builtin.hpp"
 #include "plugins/builtin/lanes.hpp"
 
@@ -95,7 +96,7 @@ bool active(const kiln_recurrent_problem* p, std::int64_t t, std::int64_t b) {
 
 template <class T>
 int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
-                 const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved) {
+                 const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved, void* work) {
   const std::int64_t steps = p->steps, batch = p->batch, in = p->input_size, hid = p->hidden_size, g4 = 4 * hid;
   const Layout L(steps, batch, hid);
   T* s = static_cast<T*>(saved);
@@ -108,6 +109,8 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   std::memset(ys, 0, sizeof(T) * static_cast<std::size_t>(steps * batch * hid));
   T* h = static_cast<T*>(finals[0].data);
   T* c = static_cast<T*>(finals[1].data);
+  sdk::PackedB<T> w_hh(hid, g4, static_cast<T*>(work));  // W_hh^T, packed once for every step
+  w_hh.pack(true, w[kWhh], hid);
   std::memcpy(h, states[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(c, states[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   // A = X W_ih^T for every step at once, then each row normalised in place.
@@ -121,7 +124,7 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
     T* rh = s + L.rhat + t * batch * g4;
     std::memcpy(s + L.hprev + t * batch * hid, h, sizeof(T) * static_cast<std::size_t>(batch * hid));
     std::memcpy(s + L.cprev + t * batch * hid, c, sizeof(T) * static_cast<std::size_t>(batch * hid));
-    sdk::gemm<T>(host, false, true, batch, g4, hid, T(1), h, hid, w[kWhh], hid, T(0), rh, g4);
+    sdk::packed_gemm(host, batch, h, hid, w_hh, false, rh, g4);
     sdk::parallel_for(host, batch, 1, [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) {
         const std::int64_t row = t * batch + b;
@@ -231,6 +234,8 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   T* dhp = dc + batch * hid;
   T* scratch = dhp + batch * hid;
   const std::int64_t K = chunks(batch), CS = chunk_size(hid);
+  sdk::PackedB<T> w_hh(g4, hid, scratch + K * CS);  // W_hh, packed once for every step
+  w_hh.pack(false, w[kWhh], hid);
   std::memset(scratch, 0, sizeof(T) * static_cast<std::size_t>(K * CS));
   std::memcpy(dh, d_final[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(dc, d_final[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
@@ -249,7 +254,7 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
         }
     });
     // dh_prev = dR_t W_hh for the active rows; inactive rows keep dh as it is.
-    sdk::gemm<T>(host, false, false, batch, hid, g4, T(1), dR + t * batch * g4, g4, w[kWhh], hid, T(0), dhp, hid);
+    sdk::packed_gemm(host, batch, dR + t * batch * g4, g4, w_hh, false, dhp, hid);
     for (std::int64_t b = 0; b < batch; ++b)
       if (active(p, t, b)) std::memcpy(dh + b * hid, dhp + b * hid, sizeof(T) * static_cast<std::size_t>(hid));
   }
@@ -290,16 +295,19 @@ size_t saved_bytes(const kiln_recurrent_problem* p) {
 }
 
 size_t work_bytes(const kiln_recurrent_problem* p) {
-  if (p->phase == KILN_FORWARD) return 0;
-  const std::int64_t g4 = 4 * p->hidden_size;
-  return static_cast<size_t>(2 * p->steps * p->batch * g4 + 3 * p->batch * p->hidden_size +
-                             chunks(p->batch) * chunk_size(p->hidden_size)) * esize(p);
+  const std::int64_t hid = p->hidden_size, g4 = 4 * hid;
+  const bool fwd = p->phase == KILN_FORWARD;
+  const std::int64_t k = fwd ? hid : g4, n = fwd ? g4 : hid;  // the per-step GEMM's W_hh operand, packed
+  const std::int64_t packed = p->dtype == KILN_FLOAT32 ? sdk::packed_elements<float>(k, n) : sdk::packed_elements<double>(k, n);
+  if (fwd) return static_cast<size_t>(packed) * esize(p);
+  return static_cast<size_t>(2 * p->steps * p->batch * g4 + 3 * p->batch * hid + chunks(p->batch) * chunk_size(hid) + packed) *
+         esize(p);
 }
 
 int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
-            const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void*, char*, size_t) {
-  return p->dtype == KILN_FLOAT32 ? forward_impl<float>(host, p, x, states, params, y, final_states, saved)
-                                  : forward_impl<double>(host, p, x, states, params, y, final_states, saved);
+            const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work, char*, size_t) {
+  return p->dtype == KILN_FLOAT32 ? forward_impl<float>(host, p, x, states, params, y, final_states, saved, work)
+                                  : forward_impl<double>(host, p, x, states, params, y, final_states, saved, work);
 }
 
 int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor*,
