@@ -109,8 +109,8 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   std::memset(ys, 0, sizeof(T) * static_cast<std::size_t>(steps * batch * hid));
   T* h = static_cast<T*>(finals[0].data);
   T* c = static_cast<T*>(finals[1].data);
-  sdk::PackedB<T> w_hh(hid, g4, static_cast<T*>(work));  // W_hh^T, packed once for every step
-  w_hh.pack(true, w[kWhh], hid);
+  sdk::PackedB<T> w_hh(hid, g4, true, static_cast<T*>(work));  // W_hh^T, packed once for every step
+  w_hh.pack(w[kWhh], hid);
   std::memcpy(h, states[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(c, states[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   // A = X W_ih^T for every step at once, then each row normalised in place.
@@ -234,8 +234,8 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   T* dhp = dc + batch * hid;
   T* scratch = dhp + batch * hid;
   const std::int64_t K = chunks(batch), CS = chunk_size(hid);
-  sdk::PackedB<T> w_hh(g4, hid, scratch + K * CS);  // W_hh, packed once for every step
-  w_hh.pack(false, w[kWhh], hid);
+  sdk::PackedB<T> w_hh(g4, hid, false, scratch + K * CS);  // W_hh as it lies (its last partial panel copied)
+  w_hh.pack(w[kWhh], hid);
   std::memset(scratch, 0, sizeof(T) * static_cast<std::size_t>(K * CS));
   std::memcpy(dh, d_final[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(dc, d_final[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
@@ -298,7 +298,7 @@ size_t work_bytes(const kiln_recurrent_problem* p) {
   const std::int64_t hid = p->hidden_size, g4 = 4 * hid;
   const bool fwd = p->phase == KILN_FORWARD;
   const std::int64_t k = fwd ? hid : g4, n = fwd ? g4 : hid;  // the per-step GEMM's W_hh operand, packed
-  const std::int64_t packed = p->dtype == KILN_FLOAT32 ? sdk::packed_elements<float>(k, n) : sdk::packed_elements<double>(k, n);
+  const std::int64_t packed = p->dtype == KILN_FLOAT32 ? sdk::packed_elements<float>(k, n, fwd) : sdk::packed_elements<double>(k, n, fwd);
   if (fwd) return static_cast<size_t>(packed) * esize(p);
   return static_cast<size_t>(2 * p->steps * p->batch * g4 + 3 * p->batch * hid + chunks(p->batch) * chunk_size(hid) + packed) *
          esize(p);

@@ -44,9 +44,9 @@ void check_shapes(double tolerance) {
         for (bool trans : {true, false})
           for (bool accumulate : {true, false}) {
             const auto a = random_values<T>(M * K, gen), b = random_values<T>(N * K, gen), c0 = random_values<T>(M * N, gen);
-            std::vector<T> packed(sdk::packed_elements<T>(K, N)), want = c0, got = c0;
-            sdk::PackedB<T> pb(K, N, packed.data());
-            pb.pack(trans, b.data(), trans ? K : N);
+            std::vector<T> packed(sdk::packed_elements<T>(K, N, trans)), want = c0, got = c0;
+            sdk::PackedB<T> pb(K, N, trans, packed.data());
+            pb.pack(b.data(), trans ? K : N);
             reference(M, N, K, a.data(), trans, b.data(), accumulate, want.data());
             sdk::packed_gemm(&host_services(), M, a.data(), K, pb, accumulate, got.data(), N);
             double worst = 0;
@@ -64,9 +64,9 @@ TEST(PackedGemm, LeadingDimensionsAndBitIdenticalAcrossThreads) {
   const std::int64_t M = 64, N = 1000, K = 96, lda = 130, ldc = 1031;
   std::mt19937 gen(11);
   const auto a = random_values<float>(M * lda, gen), w = random_values<float>(N * K, gen);
-  std::vector<float> packed(sdk::packed_elements<float>(K, N));
-  sdk::PackedB<float> pb(K, N, packed.data());
-  pb.pack(true, w.data(), K);
+  std::vector<float> packed(sdk::packed_elements<float>(K, N, true));
+  sdk::PackedB<float> pb(K, N, true, packed.data());
+  pb.pack(w.data(), K);
   std::vector<float> c1(M * ldc, -3.f), c2 = c1;
   const int before = num_threads();
   set_num_threads(1);

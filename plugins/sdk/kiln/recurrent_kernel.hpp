@@ -150,8 +150,8 @@ struct Layout {
     K1 = fwd ? H : first, N1 = fwd ? first : H;
     K2 = fwd ? H : GH - first, N2 = fwd ? GH - first : H;
     const bool f32 = p.dtype == KILN_FLOAT32;
-    auto elements = [f32](std::int64_t k, std::int64_t n) {
-      return k == 0 || n == 0 ? 0 : f32 ? packed_elements<float>(k, n) : packed_elements<double>(k, n);
+    auto elements = [f32, fwd](std::int64_t k, std::int64_t n) {
+      return k == 0 || n == 0 ? 0 : f32 ? packed_elements<float>(k, n, fwd) : packed_elements<double>(k, n, fwd);
     };
     pack1 = fwd ? fwd_work : bwd_work;
     pack2 = pack1 + elements(K1, N1);
@@ -204,9 +204,9 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   T* carry = work + L.carry;
   T* next = work + L.next;
   T* hp = work + L.hp;
-  PackedB<T> w1(L.K1, L.N1, work + L.pack1), w2(L.K2, L.N2, work + L.pack2);  // W_hh^T, rows split as the gates
-  w1.pack(true, w_hh, H);
-  if (L.N2 > 0) w2.pack(true, w_hh + L.N1 * H, H);
+  PackedB<T> w1(L.K1, L.N1, true, work + L.pack1), w2(L.K2, L.N2, true, work + L.pack2);  // W_hh^T, rows split as the gates
+  w1.pack(w_hh, H);
+  if (L.N2 > 0) w2.pack(w_hh + L.N1 * H, H);
   for (int s = 0; s < L.S; ++s) std::memcpy(carry + s * BH, ptr<T>(states[s]), sizeof(T) * BH);
   T* out = ptr<T>(*y);
   for (std::int64_t k = 0; k < L.T; ++k) {
@@ -287,9 +287,9 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   T* dprev = work + L.dprev;
   T* dnext = work + L.dnext;
   T* dm = work + L.dm;
-  PackedB<T> w1(L.K1, L.N1, work + L.pack1), w2(L.K2, L.N2, work + L.pack2);  // W_hh's rows, split as the gates
-  w1.pack(false, w_hh, H);
-  if (L.K2 > 0) w2.pack(false, w_hh + L.K1 * H, H);
+  PackedB<T> w1(L.K1, L.N1, false, work + L.pack1), w2(L.K2, L.N2, false, work + L.pack2);  // W_hh's rows, split as the gates
+  w1.pack(w_hh, H);
+  if (L.K2 > 0) w2.pack(w_hh + L.K1 * H, H);
   const T* dout = ptr<T>(*dy);
   for (int s = 0; s < L.S; ++s) std::memcpy(dcarry + s * BH, ptr<T>(d_final[s]), sizeof(T) * BH);
   for (std::int64_t k = L.T - 1; k >= 0; --k) {
