@@ -39,7 +39,7 @@ void check_shapes(double tolerance) {
   std::mt19937 gen(7);
   const std::int64_t NR = sdk::packed::kNR<T>;
   for (std::int64_t M : {1, 7, 8, 9, 19})
-    for (std::int64_t N : {std::int64_t(1), NR - 1, NR, NR + 1, 2 * NR + 5})
+    for (std::int64_t N : {std::int64_t(1), NR - 1, NR, NR + 1, NR + 20, 2 * NR + 5})
       for (std::int64_t K : {1, 5, 64})
         for (bool trans : {true, false})
           for (bool accumulate : {true, false}) {
@@ -54,6 +54,14 @@ void check_shapes(double tolerance) {
             EXPECT_LT(worst, tolerance) << "M=" << M << " N=" << N << " K=" << K << " trans=" << trans
                                         << " accumulate=" << accumulate;
           }
+}
+
+TEST(PackedGemm, PackedCopyIsNoLargerThanTheMatrix) {
+  // A whole number of vectors packs into exactly K * N elements (no padding for the allocator to round
+  // up); B read where it lies needs a copy of its last partial panel only.
+  EXPECT_EQ(sdk::packed_elements<float>(1024, 4096, true), 1024 * 4096);
+  EXPECT_EQ(sdk::packed_elements<float>(256, 1024, false), 256 * (1024 % sdk::packed::kNR<float>));
+  EXPECT_EQ(sdk::packed_elements<float>(64, sdk::packed::kNR<float>, false), 0);
 }
 
 TEST(PackedGemm, MatchesTripleLoopFloat) { check_shapes<float>(1e-4); }
