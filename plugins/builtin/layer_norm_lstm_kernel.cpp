@@ -128,8 +128,8 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
     sdk::parallel_for(host, batch, 1, [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) {
         const std::int64_t row = t * batch + b;
+        if (!active(p, t, b)) continue;  // backward skips this row: nothing of it is needed
         s[L.rstd_r + row] = normalise(rh + b * g4, g4);
-        if (!active(p, t, b)) continue;
         const T* ah = s + L.ahat + row * g4;
         const T* rr = rh + b * g4;
         T* act = s + L.act + row * g4;

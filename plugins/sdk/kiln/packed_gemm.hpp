@@ -160,7 +160,7 @@ struct PackedB {
   void pack(const T* b, std::int64_t ldb) {
     b_ = b, ldb_ = ldb;
     for (std::int64_t p = trans ? 0 : full(); p < panels(); ++p) {
-      T* out = const_cast<T*>(panel(p));
+      T* out = trans ? data + p * K * packed::kNR<T> : data;  // = panel(p), writable
       const std::int64_t n0 = p * packed::kNR<T>, cols = std::min(packed::kNR<T>, N - n0), ld = panel_stride(p);
       if (trans) {  // row n of b is column n of op(B): walk each source row once
         for (std::int64_t j = 0; j < ld; ++j)

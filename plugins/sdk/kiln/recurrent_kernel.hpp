@@ -118,9 +118,10 @@ struct Layout {
   std::int64_t gates, prev, extra, m, saved;                   // saved block
   std::int64_t carry, next, hp, fwd_work;                      // forward work block
   std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
-  // W_hh packed for the per-step GEMMs (at the end of either work block), in two parts: forward packs
-  // W_hh^T for the gates read from h (pack1) and for the late gates (pack2); backward packs W_hh's
-  // rows for dh: the gates' (pack1) and the split or late gates' (pack2). Kp/Np: their GEMM sizes.
+  // W_hh for the per-step GEMMs (packed copies at the end of either work block), in two parts: forward
+  // packs W_hh^T for the gates read from h (pack1) and for the late gates (pack2); backward reads W_hh's
+  // rows for dh where they lie (only a partial last panel is copied): the gates' (pack1) and the split
+  // or late gates' (pack2). K1, N1 and K2, N2: the sizes of op(B) in those two GEMMs.
   std::int64_t pack1, pack2, K1, N1, K2, N2;
   bool consume;  // the last backward: the gates' gradients go where the gates were saved
 
