@@ -16,6 +16,7 @@ namespace {
 
 struct ReducePlan {
   std::vector<std::size_t> axes;  // sorted, unique
+  std::vector<bool> reduced;      // per input dimension
   Shape kept;                     // input shape with reduced dims set to 1
   Shape out;                      // kept, or with reduced dims removed
   std::int64_t count = 1;         // elements per reduced group
@@ -29,6 +30,7 @@ ReducePlan plan(const Shape& in, const Axes& axes, bool keepdim, const char* op)
     KILN_CHECK(!reduce[static_cast<std::size_t>(ax)], "{}: dimension {} appears twice in the axes", op, a);
     reduce[static_cast<std::size_t>(ax)] = true;
   }
+  p.reduced = reduce;
   for (int i = 0; i < in.rank(); ++i) {
     if (reduce[static_cast<std::size_t>(i)]) {
       p.axes.push_back(static_cast<std::size_t>(i));
@@ -55,12 +57,7 @@ Tensor spread(const Tensor& dy, const ReducePlan& p, const Shape& in, double s) 
 Variable sum(const Variable& x, const Axes& axes, bool keepdim) {
   detail::check_float(x, "sum");
   const ReducePlan p = plan(x.shape(), axes, keepdim, "sum");
-  Tensor y(p.out, x.dtype());
-  dispatch_float(x.dtype(), "sum", [&](auto tag) {
-    using T = decltype(tag);
-    auto vy = xtv::nd<T>(y, p.kept);
-    xt::noalias(vy) = xt::sum(xtv::nd<T>(x.value()), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate);
-  });
+  const Tensor y = math::sum_dims(x.value(), p.reduced).reshape(p.out.vec());
   const Shape in = x.shape();
   return record("sum", y, {x}, [p, in](const Tensor& dy, Grads& g) { g.add(0, spread(dy, p, in, 1.0)); });
 }
@@ -70,13 +67,7 @@ Variable mean(const Variable& x, const Axes& axes, bool keepdim) {
   detail::check_float(x, "mean");
   const ReducePlan p = plan(x.shape(), axes, keepdim, "mean");
   KILN_CHECK(p.count > 0, "mean: reducing an empty dimension of shape {}", x.shape());
-  Tensor y(p.out, x.dtype());
-  dispatch_float(x.dtype(), "mean", [&](auto tag) {
-    using T = decltype(tag);
-    auto vy = xtv::nd<T>(y, p.kept);
-    xt::noalias(vy) = xt::sum(xtv::nd<T>(x.value()), p.axes, xt::keep_dims | xt::evaluation_strategy::immediate) /
-         static_cast<T>(p.count);
-  });
+  const Tensor y = math::scale(math::sum_dims(x.value(), p.reduced), 1.0 / static_cast<double>(p.count)).reshape(p.out.vec());
   const Shape in = x.shape();
   const double inv = 1.0 / static_cast<double>(p.count);
   return record("mean", y, {x}, [p, in, inv](const Tensor& dy, Grads& g) { g.add(0, spread(dy, p, in, inv)); });

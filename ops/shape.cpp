@@ -171,9 +171,14 @@ Variable slice(const Variable& x, std::int64_t dim, std::int64_t start, std::int
   const std::int64_t count = e > s ? (e - s + step - 1) / step : 0;
   Shape out = x.shape();
   out[d] = count;
-  Tensor y(out, x.dtype());
   const Around xa(x.shape(), d), ya(out, d);
-  copy_rows(x.value(), xa, s, step, y, ya, 0, count);
+  Tensor y;
+  if (xa.outer == 1 && (step == 1 || count <= 1)) {  // one contiguous range: a view, no copy (Note [Views])
+    y = x.value().view_range(s * xa.inner, out);
+  } else {
+    y = Tensor(out, x.dtype());
+    copy_rows(x.value(), xa, s, step, y, ya, 0, count);
+  }
   return record("slice", y, {x}, [d, s, step](const Tensor& dy, Grads& g) { g.add_slice(0, dy, d, s, step); });
 }
 

@@ -72,12 +72,20 @@ void add_slice_(Tensor& t, const Tensor& g, int dim, std::int64_t start, std::in
     using T = decltype(tag);
     T* dst = t.data<T>();
     const T* src = g.data<T>();
-    for (std::int64_t o = 0; o < outer; ++o)
-      for (std::int64_t k = 0; k < count; ++k) {
-        T* d = dst + (o * n + start + k * step) * inner;
-        const T* s = src + (o * count + k) * inner;
-        for (std::int64_t j = 0; j < inner; ++j) d[j] += s[j];
+    // d[0, len) += s[0, len), vectorised (xsimd through xtensor).
+    auto add_block = [](T* d, const T* s, std::int64_t len) {
+      const auto m = static_cast<std::size_t>(len);
+      auto vd = xt::adapt(d, m, xt::no_ownership(), std::array<std::size_t, 1>{m});
+      vd += xt::adapt(s, m, xt::no_ownership(), std::array<std::size_t, 1>{m});
+    };
+    for (std::int64_t o = 0; o < outer; ++o) {
+      if (step == 1) {  // the slice is one block per outer index
+        add_block(dst + (o * n + start) * inner, src + o * count * inner, count * inner);
+        continue;
       }
+      for (std::int64_t k = 0; k < count; ++k)
+        add_block(dst + (o * n + start + k * step) * inner, src + (o * count + k) * inner, inner);
+    }
   });
 }
 
@@ -94,17 +102,9 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
     }
     KILN_CHECK(shape[i - lead] == t.shape()[i], "sum_to: cannot sum {} down to {}", t.shape(), shape);
   }
-  Tensor out(shape, t.dtype());
-  dispatch_float(t.dtype(), "sum_to", [&](auto tag) {
-    using T = decltype(tag);
-    auto src = xtv::nd<T>(t);
-    // Reduce with kept dims, then drop the leading ones by viewing `out` with the kept shape.
-    Shape kept = t.shape();
-    for (auto ax : axes) kept[static_cast<int>(ax)] = 1;
-    auto dst = xtv::nd<T>(out, kept);
-    xt::noalias(dst) = xt::sum(src, axes, xt::keep_dims | xt::evaluation_strategy::immediate);
-  });
-  return out;
+  std::vector<bool> reduce(static_cast<std::size_t>(t.dim()), false);
+  for (auto ax : axes) reduce[ax] = true;
+  return sum_dims(t, reduce).reshape(shape.vec());
 }
 
 Tensor expand(const Tensor& t, const Shape& shape) {
@@ -112,10 +112,54 @@ Tensor expand(const Tensor& t, const Shape& shape) {
   KILN_CHECK(broadcast_shapes(t.shape(), shape, "expand") == shape, "expand: cannot expand {} to {}",
              t.shape(), shape);
   Tensor out(shape, t.dtype());
+  if (out.numel() == 0) return out;
+  // Source strides in elements (0 along broadcast dims), with neighbouring dims merged where one
+  // stride runs through both, so the innermost loop is one long copy or fill.
+  const int r = shape.rank(), lead = r - t.dim();
+  std::vector<std::int64_t> size, stride;
+  std::int64_t step = 1;
+  std::vector<std::int64_t> src(static_cast<std::size_t>(r), 0);
+  for (int i = r - 1; i >= lead; --i) {
+    const std::int64_t n = t.shape()[i - lead];
+    src[static_cast<std::size_t>(i)] = n == 1 ? 0 : step;
+    step *= n;
+  }
+  for (int i = 0; i < r; ++i) {
+    if (shape[i] == 1) continue;
+    const std::int64_t st = src[static_cast<std::size_t>(i)];
+    if (!size.empty() && stride.back() == st * shape[i]) {
+      size.back() *= shape[i];
+      stride.back() = st;
+    } else {
+      size.push_back(shape[i]);
+      stride.push_back(st);
+    }
+  }
+  if (size.empty()) size = {1}, stride = {0};
   dispatch_all(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    auto dst = xtv::nd<T>(out);
-    xt::noalias(dst) = xt::broadcast(xtv::nd<T>(t), xtv::dims(shape));
+    const T* in = t.data<T>();
+    T* o = out.data<T>();
+    const std::size_t last = size.size() - 1;
+    const std::int64_t n = size[last];
+    // Walks the outer dims like an odometer; each position writes one innermost run.
+    std::vector<std::int64_t> idx(last, 0);
+    std::int64_t from = 0;
+    for (;;) {
+      if (stride[last] == 0)
+        std::fill_n(o, n, in[from]);
+      else
+        std::copy_n(in + from, n, o);  // stride 1: merged dims are contiguous in the source
+      o += n;
+      std::size_t k = last;
+      for (; k-- > 0;) {
+        from += stride[k];
+        if (++idx[k] < size[k]) break;
+        from -= stride[k] * size[k];
+        idx[k] = 0;
+      }
+      if (k == static_cast<std::size_t>(-1)) break;
+    }
   });
   return out;
 }

@@ -21,6 +21,9 @@ void axpy_(Tensor& a, double s, const Tensor& b);
 /// t[..., start + k * step, ...] += g[..., k, ...] along `dim`, in place; g's other dims match t's.
 void add_slice_(Tensor& t, const Tensor& g, int dim, std::int64_t start, std::int64_t step);
 
+/// The sum over the dimensions flagged in `reduce` (one flag per dimension), with those dimensions
+/// kept at size 1. Deterministic: a fixed order of additions.
+Tensor sum_dims(const Tensor& t, const std::vector<bool>& reduce);
 /// Sums `t` down to `shape` (the inverse of broadcasting `shape` up to t's shape).
 Tensor sum_to(const Tensor& t, const Shape& shape);
 /// Broadcasts `t` up to `shape`, materialised.

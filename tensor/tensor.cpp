@@ -65,6 +65,17 @@ Tensor Tensor::reshape(const std::vector<std::int64_t>& dims) const {
   return out;
 }
 
+Tensor Tensor::view_range(std::int64_t offset, const Shape& shape) const {
+  KILN_CHECK(defined(), "view_range: the tensor is undefined");
+  KILN_CHECK(offset >= 0 && shape.numel() >= 0 && offset + shape.numel() <= numel(),
+             "view_range: elements [{}, {}) as {} do not fit in a tensor of shape {} ({} elements)", offset,
+             offset + shape.numel(), shape, shape_, numel());
+  Tensor out = *this;
+  out.shape_ = shape;
+  out.offset_ += static_cast<std::size_t>(offset) * element_size(dtype_);
+  return out;
+}
+
 Tensor Tensor::clone() const {
   if (!defined()) return {};
   Tensor out(shape_, dtype_);

@@ -1,6 +1,11 @@
 #pragma once
 // Tensor: a dense, contiguous, row-major array of one dtype. Copies share storage (like torch::Tensor);
 // clone() makes a deep copy. Tensors carry no autograd state: see autograd/variable.hpp.
+//
+// Note [Views]: a tensor may cover a contiguous range of a larger storage (view_range), e.g. one
+// direction's outputs inside a fused kernel's packed result, so taking them costs no copy. Such a
+// view shares the storage: a write through either is seen by both (as torch's views), and use_count()
+// counts both, so code that writes in place only when it holds the storage alone stays correct.
 
 #include <cstdint>
 #include <initializer_list>
@@ -35,7 +40,7 @@ class Tensor {
   /// Typed pointer to the elements; throws when T does not match dtype().
   template <class T> T* data();
   template <class T> const T* data() const;
-  void* raw_data() const { return storage_ ? storage_->data() : nullptr; }
+  void* raw_data() const { return storage_ ? static_cast<char*>(storage_->data()) + offset_ : nullptr; }
 
   /// The single element of a one-element tensor, converted to double.
   double item() const;
@@ -44,6 +49,9 @@ class Tensor {
 
   /// Same storage, new shape (one dim may be -1). Throws naming both shapes when sizes differ.
   Tensor reshape(const std::vector<std::int64_t>& shape) const;
+  /// A tensor of `shape` over elements [offset, offset + shape.numel()) of this one, sharing its
+  /// storage (Note [Views]). Throws naming both shapes when the range does not fit.
+  Tensor view_range(std::int64_t offset, const Shape& shape) const;
   Tensor clone() const;
   /// A copy converted to `dtype` (the same tensor when it already has that dtype).
   Tensor to(DType dtype) const;
@@ -52,10 +60,12 @@ class Tensor {
 
   /// How many tensors share this storage (1 means this one owns it alone).
   long use_count() const { return storage_.use_count(); }
-  bool is_same(const Tensor& other) const { return storage_ == other.storage_; }
+  /// Whether both see the same elements from the same start (copies and reshapes of one another).
+  bool is_same(const Tensor& other) const { return storage_ == other.storage_ && offset_ == other.offset_; }
 
  private:
   std::shared_ptr<Storage> storage_;
+  std::size_t offset_ = 0;  // bytes from the storage's start (Note [Views])
   Shape shape_;
   DType dtype_ = DType::Float32;
 };
@@ -98,7 +108,7 @@ T* Tensor::data() {
   KILN_CHECK(defined(), "tensor: data() of an undefined tensor");
   KILN_CHECK(dtype_of<T>() == dtype_, "tensor: data<{}>() of a {} tensor", dtype_name(dtype_of<T>()),
              dtype_);
-  return static_cast<T*>(storage_->data());
+  return static_cast<T*>(raw_data());
 }
 
 template <class T>
@@ -111,7 +121,7 @@ template <>
 inline bool* Tensor::data<bool>() {
   KILN_CHECK(defined(), "tensor: data() of an undefined tensor");
   KILN_CHECK(dtype_ == DType::Bool, "tensor: data<bool>() of a {} tensor", dtype_);
-  return static_cast<bool*>(storage_->data());
+  return static_cast<bool*>(raw_data());
 }
 
 }  // namespace kiln
