@@ -73,7 +73,7 @@ class Pool {
     t_in_region = true;
     for (;;) {
       int spins = 0;
-      while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
+      while (generation_.load(std::memory_order_acquire) == seen && spins < 2000000) {
         ++spins;
         if (stop_) return;
       }

@@ -17,13 +17,17 @@ struct Result {
   std::vector<double> values;  // output, h_n, c_n, then every gradient, flattened
 };
 
-Result run(Recurrent& layer, Impl impl, const Tensor& x, const Tensor& lengths, bool train, std::uint64_t seed) {
+// initial: the initial state tensors (their gradients are compared too), or none for zeros.
+Result run(Recurrent& layer, Impl impl, const Tensor& x, const Tensor& lengths, bool train, std::uint64_t seed,
+           const std::vector<Tensor>& initial = {}) {
   layer.set_impl(impl);
   layer.zero_grad();
   layer.train(train);
   manual_seed(seed);
   Variable xv(x.clone(), true);
-  const RecurrentOutput r = layer.forward(xv, {}, lengths.defined() ? Variable(lengths) : Variable());
+  std::vector<Variable> state;
+  for (const Tensor& s : initial) state.emplace_back(s.clone(), true);
+  const RecurrentOutput r = layer.forward(xv, state, lengths.defined() ? Variable(lengths) : Variable());
   Variable loss = sum(r.output * r.output) + sum(r.h_n * 0.5);
   if (r.c_n.defined()) loss = loss + sum(r.c_n * r.c_n);
   loss.backward();
@@ -34,6 +38,8 @@ Result run(Recurrent& layer, Impl impl, const Tensor& x, const Tensor& lengths, 
     for (double v : r.c_n.value().to_vector()) out.values.push_back(v);
   for (const auto& [name, p] : layer.named_parameters())
     for (double v : p.grad().to_vector()) out.values.push_back(v);
+  for (const Variable& s : state)
+    for (double v : s.grad().to_vector()) out.values.push_back(v);
   return out;
 }
 
@@ -81,17 +87,25 @@ TEST(FusedLayers, EqualTheGenericGraphWithEveryOption) {
       }
 }
 
-// Large enough that the gate pass splits the batch across threads and the GEMMs split too.
+// Large enough that the batch runs as one block of rows per thread for the whole sequence (Note [Rows
+// side by side] in kiln/recurrent_kernel.hpp: 65 rows of 256 units, the smallest cell's gates, per
+// thread), with uneven blocks (129 rows) and every length from 0 to T, and that the batched GEMMs split
+// too.
 TEST(FusedLayers, SplitAcrossThreadsEqualTheGenericGraph) {
   const int before = num_threads();
   set_num_threads(2);
   for (const auto& lc : kLayers) {
     manual_seed(3);
-    auto layer = lc.make(RecurrentOptions(64, 128).bidirectional(true));
+    auto layer = lc.make(RecurrentOptions(16, 256).bidirectional(true));
     layer->to(kFloat64);
-    const Tensor x = randn({3, 40, 64}, kFloat64);
-    const Tensor lengths = from_data(std::vector<std::int64_t>(40, 2), {40});
-    expect_same(run(*layer, Impl::Fused, x, lengths, false, 0), run(*layer, Impl::Generic, x, lengths, false, 0), 1e-10, lc.name);
+    const Tensor x = randn({3, 129, 16}, kFloat64);
+    std::vector<std::int64_t> len;
+    for (std::int64_t b = 0; b < 129; ++b) len.push_back(b % 4);
+    const Tensor lengths = from_data(len, {129});
+    std::vector<Tensor> initial{randn({2, 129, 256}, kFloat64)};
+    if (lc.name == std::string("LSTM")) initial.push_back(randn({2, 129, 256}, kFloat64));
+    expect_same(run(*layer, Impl::Fused, x, lengths, false, 0, initial), run(*layer, Impl::Generic, x, lengths, false, 0, initial),
+                1e-10, lc.name);
   }
   set_num_threads(before);
 }

@@ -32,6 +32,9 @@
 
 namespace kiln::sdk {
 
+/// Products up to this many multiply-adds go to the packed kernel in gemm_small(); larger ones to BLAS.
+inline constexpr std::int64_t kSmallGemmMacs = std::int64_t(1) << 25;
+
 namespace packed {
 
 #if KILN_SDK_HAS_XSIMD
@@ -47,12 +50,13 @@ inline constexpr std::int64_t kWidth = 1;
 inline constexpr std::int64_t kMR = 8;  // rows of C per kernel call
 inline constexpr std::int64_t kNV = 3;  // vectors per row: 8 x 3 accumulators leave room for B and A
 template <class T>
-inline constexpr std::int64_t kNR = kNV * kWidth<T>;  // columns per panel
+inline constexpr std::int64_t kNR = kNV * kWidth<T>;  // columns per full panel
 
 // C[0..rows, 0..cols) (+)= A[0..rows, 0..K) * panel: MR rows, NV vectors of columns (cols <= NV * W).
+// A's element (i, k) is a[i * ars + k * acs], so A may be read transposed (ars = 1).
 template <class T, std::int64_t MR, std::int64_t NV>
-inline void kernel(std::int64_t K, const T* a, std::int64_t lda, const T* panel, std::int64_t ldp, T* c, std::int64_t ldc,
-                   std::int64_t cols, bool accumulate) {
+inline void kernel(std::int64_t K, const T* a, std::int64_t ars, std::int64_t acs, const T* panel, std::int64_t ldp, T* c,
+                   std::int64_t ldc, std::int64_t cols, bool accumulate) {
   constexpr std::int64_t W = kWidth<T>;
 #if KILN_SDK_HAS_XSIMD
   using V = Vec<T>;
@@ -62,8 +66,9 @@ inline void kernel(std::int64_t K, const T* a, std::int64_t lda, const T* panel,
   for (std::int64_t k = 0; k < K; ++k) {
     V b[NV];
     for (std::int64_t v = 0; v < NV; ++v) b[v] = V::load_unaligned(panel + k * ldp + v * W);
+    const T* ak = a + k * acs;
     for (std::int64_t i = 0; i < MR; ++i) {
-      const V av(a[i * lda + k]);
+      const V av(ak[i * ars]);
       for (std::int64_t v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(av, b[v], acc[i][v]);
     }
   }
@@ -84,54 +89,80 @@ inline void kernel(std::int64_t K, const T* a, std::int64_t lda, const T* panel,
   T acc[MR][NV * W] = {};
   for (std::int64_t k = 0; k < K; ++k)
     for (std::int64_t i = 0; i < MR; ++i)
-      for (std::int64_t j = 0; j < NV * W; ++j) acc[i][j] += a[i * lda + k] * panel[k * ldp + j];
+      for (std::int64_t j = 0; j < NV * W; ++j) acc[i][j] += a[i * ars + k * acs] * panel[k * ldp + j];
   for (std::int64_t i = 0; i < MR; ++i)
     for (std::int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 #endif
 }
 
+// Everything a kernel call needs but its rows.
+template <class T>
+struct Tile {
+  std::int64_t K;
+  std::int64_t ars, acs;
+  const T* panel;
+  std::int64_t ldp;
+  std::int64_t ldc, cols;
+  bool accumulate;
+};
+
 // kernel<T, MR, nv> for a run-time nv in [1, kNV].
 template <class T, std::int64_t MR, std::int64_t NV = kNV>
-inline void block(std::int64_t nv, std::int64_t K, const T* a, std::int64_t lda, const T* panel, std::int64_t ldp, T* c,
-                  std::int64_t ldc, std::int64_t cols, bool accumulate) {
+inline void block(std::int64_t nv, const Tile<T>& t, const T* a, T* c) {
   if constexpr (NV > 0) {
     if (nv == NV)
-      kernel<T, MR, NV>(K, a, lda, panel, ldp, c, ldc, cols, accumulate);
+      kernel<T, MR, NV>(t.K, a, t.ars, t.acs, t.panel, t.ldp, c, t.ldc, t.cols, t.accumulate);
     else
-      block<T, MR, NV - 1>(nv, K, a, lda, panel, ldp, c, ldc, cols, accumulate);
+      block<T, MR, NV - 1>(nv, t, a, c);
   }
 }
 
 // block<T, rows> for a run-time rows in [1, MR].
 template <class T, std::int64_t MR>
-inline void tail(std::int64_t rows, std::int64_t nv, std::int64_t K, const T* a, std::int64_t lda, const T* panel,
-                 std::int64_t ldp, T* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
+inline void tail(std::int64_t rows, std::int64_t nv, const Tile<T>& t, const T* a, T* c) {
   if constexpr (MR > 0) {
     if (rows == MR)
-      block<T, MR>(nv, K, a, lda, panel, ldp, c, ldc, cols, accumulate);
+      block<T, MR>(nv, t, a, c);
     else
-      tail<T, MR - 1>(rows, nv, K, a, lda, panel, ldp, c, ldc, cols, accumulate);
+      tail<T, MR - 1>(rows, nv, t, a, c);
   }
 }
 
-// Columns of the last, partial panel rounded up to whole vectors (0 when N fills its panels).
+// How N columns split into panels: kNV vectors each, except that a last single vector is not left
+// alone (a 1-vector kernel is bound by its broadcasts of A): ... 3, 3, 1 becomes ... 3, 2, 2.
 template <class T>
-constexpr std::int64_t rest_width(std::int64_t N) {
-  return (N % kNR<T> + kWidth<T> - 1) / kWidth<T> * kWidth<T>;
-}
+struct Panels {
+  std::int64_t N, vectors, wide, count;  // wide: panels of kNV vectors before the narrow ones
+  explicit constexpr Panels(std::int64_t n) : N(n), vectors((n + kWidth<T> - 1) / kWidth<T>), wide(0), count(0) {
+    const std::int64_t q = vectors / kNV, r = vectors % kNV;
+    const bool two_twos = kNV == 3 && r == 1 && q > 0;
+    wide = two_twos ? q - 1 : q;
+    count = wide + (two_twos ? 2 : r > 0 ? 1 : 0);
+  }
+  constexpr std::int64_t nv(std::int64_t p) const {
+    return p < wide ? kNV : (count - wide == 2 ? 2 : vectors - wide * kNV);
+  }
+  constexpr std::int64_t first(std::int64_t p) const {  // first column
+    return p <= wide ? p * kNV * kWidth<T> : (wide * kNV + 2) * kWidth<T>;
+  }
+  constexpr std::int64_t cols(std::int64_t p) const { return std::min(nv(p) * kWidth<T>, N - first(p)); }
+  // Whether panel p has fewer columns than its vectors (it is then copied and zero-padded).
+  constexpr bool partial(std::int64_t p) const { return cols(p) < nv(p) * kWidth<T>; }
+};
 
 }  // namespace packed
 
-/// Elements the buffer of a PackedB of op(B) [K, N] needs: every panel when trans, else the last
-/// partial one only (exactly K * N when trans and N is a whole number of vectors).
+/// Elements the buffer of a PackedB of op(B) [K, N] needs: every panel when trans (K * N when N is a
+/// whole number of vectors), else the last panel only, and only when it is partial.
 template <class T>
 constexpr std::int64_t packed_elements(std::int64_t K, std::int64_t N, bool trans) {
-  const std::int64_t rest = packed::rest_width<T>(N) * K;
-  return trans ? N / packed::kNR<T> * packed::kNR<T> * K + rest : rest;
+  const packed::Panels<T> P(N);
+  if (trans) return K * P.vectors * packed::kWidth<T>;
+  return P.count > 0 && P.partial(P.count - 1) ? K * P.nv(P.count - 1) * packed::kWidth<T> : 0;
 }
 
-/// op(B) [K, N] as panels of NR columns, each [K][NR] with rows panel_stride(p) apart; the last
-/// panel may be narrower (vectors(p) < kNV).
+/// op(B) [K, N] as panels of up to kNV vectors of columns (packed::Panels), each [K][vectors * W] with
+/// rows panel_stride(p) apart.
 template <class T>
 struct PackedB {
   std::int64_t K = 0, N = 0;
@@ -139,29 +170,28 @@ struct PackedB {
   T* data = nullptr;  // packed_elements<T>(K, N, trans), owned by the caller
 
   PackedB() = default;
-  PackedB(std::int64_t k, std::int64_t n, bool transposed, T* buffer) : K(k), N(n), trans(transposed), data(buffer) {}
+  PackedB(std::int64_t k, std::int64_t n, bool transposed, T* buffer) : K(k), N(n), trans(transposed), data(buffer), P_(n) {}
 
-  std::int64_t full() const { return N / packed::kNR<T>; }
-  std::int64_t panels() const { return (N + packed::kNR<T> - 1) / packed::kNR<T>; }
+  std::int64_t panels() const { return P_.count; }
+  std::int64_t first(std::int64_t p) const { return P_.first(p); }
+  std::int64_t cols(std::int64_t p) const { return P_.cols(p); }
+  std::int64_t vectors(std::int64_t p) const { return P_.nv(p); }
   const T* panel(std::int64_t p) const {
-    constexpr std::int64_t NR = packed::kNR<T>;
-    if (p < full()) return trans ? data + p * K * NR : b_ + p * NR;
-    return trans ? data + full() * K * NR : data;
+    if (trans) return data + K * P_.first(p);
+    return P_.partial(p) ? data : b_ + P_.first(p);
   }
   std::int64_t panel_stride(std::int64_t p) const {
-    return p < full() ? (trans ? packed::kNR<T> : ldb_) : packed::rest_width<T>(N);
-  }
-  std::int64_t vectors(std::int64_t p) const {
-    return p < full() ? packed::kNV : packed::rest_width<T>(N) / packed::kWidth<T>;
+    return trans || P_.partial(p) ? P_.nv(p) * packed::kWidth<T> : ldb_;
   }
 
   /// Packs op(B): b is [N, ldb] read transposed when trans, else [K, ldb] (kept by pointer: it must
   /// outlive the products).
   void pack(const T* b, std::int64_t ldb) {
     b_ = b, ldb_ = ldb;
-    for (std::int64_t p = trans ? 0 : full(); p < panels(); ++p) {
-      T* out = trans ? data + p * K * packed::kNR<T> : data;  // = panel(p), writable
-      const std::int64_t n0 = p * packed::kNR<T>, cols = std::min(packed::kNR<T>, N - n0), ld = panel_stride(p);
+    for (std::int64_t p = 0; p < panels(); ++p) {
+      if (!trans && !P_.partial(p)) continue;  // read where it lies
+      T* out = const_cast<T*>(panel(p));       // inside data, which this object was given to fill
+      const std::int64_t n0 = P_.first(p), cols = P_.cols(p), ld = panel_stride(p);
       if (trans) {  // row n of b is column n of op(B): walk each source row once
         for (std::int64_t j = 0; j < ld; ++j)
           for (std::int64_t k = 0; k < K; ++k) out[k * ld + j] = j < cols ? b[(n0 + j) * ldb + k] : T(0);
@@ -175,31 +205,60 @@ struct PackedB {
  private:
   const T* b_ = nullptr;
   std::int64_t ldb_ = 0;
+  packed::Panels<T> P_{0};
 };
 
-/// C[M, N] = A[M, K] op(B) (accumulate false) or C += A op(B) (accumulate true), on Kiln's threads
-/// when the product is large enough to pay for the split.
+/// C[M, N] = op(A) op(B) (accumulate false) or C += op(A) op(B) (accumulate true), where op(A) is A
+/// [M, K] with rows lda apart, or A^T when trans_a (A [K, M], rows lda apart). Runs on Kiln's threads,
+/// split over panels and blocks of rows, when the product is large enough to pay for the split.
 template <class T>
 void packed_gemm(const kiln_host* host, std::int64_t M, const T* a, std::int64_t lda, const PackedB<T>& b, bool accumulate,
-                 T* c, std::int64_t ldc) {
-  constexpr std::int64_t NR = packed::kNR<T>, MR = packed::kMR;
-  const std::int64_t K = b.K, N = b.N;
+                 T* c, std::int64_t ldc, bool trans_a = false) {
+  constexpr std::int64_t MR = packed::kMR;
+  const std::int64_t K = b.K, N = b.N, ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
   if (M == 0 || N == 0) return;
-  auto run = [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      const T* panel = b.panel(p);
-      const std::int64_t ldp = b.panel_stride(p), cols = std::min(NR, N - p * NR), nv = b.vectors(p);
-      T* cp = c + p * NR;
-      std::int64_t m = 0;
-      for (; m + MR <= M; m += MR) packed::block<T, MR>(nv, K, a + m * lda, lda, panel, ldp, cp + m * ldc, ldc, cols, accumulate);
-      if (m < M) packed::tail<T, MR - 1>(M - m, nv, K, a + m * lda, lda, panel, ldp, cp + m * ldc, ldc, cols, accumulate);
+  // Tasks: (panel, block of rows); rows per block a multiple of MR, at most 64 blocks per panel.
+  const std::int64_t blocks = std::min<std::int64_t>((M + MR - 1) / MR, 64);
+  const std::int64_t rows = ((M + blocks - 1) / blocks + MR - 1) / MR * MR;
+  const std::int64_t per_panel = (M + rows - 1) / rows;
+  auto run = [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t p = t / per_panel, m0 = t % per_panel * rows, m1 = std::min(M, m0 + rows);
+      const packed::Tile<T> tile{K, ars, acs, b.panel(p), b.panel_stride(p), ldc, b.cols(p), accumulate};
+      const std::int64_t nv = b.vectors(p);
+      T* cp = c + b.first(p);
+      std::int64_t m = m0;
+      for (; m + MR <= m1; m += MR) packed::block<T, MR>(nv, tile, a + m * ars, cp + m * ldc);
+      if (m < m1) packed::tail<T, MR - 1>(m1 - m, nv, tile, a + m * ars, cp + m * ldc);
     }
   };
+  const std::int64_t tasks = b.panels() * per_panel;
   constexpr std::int64_t kSplitMacs = std::int64_t(1) << 20;
-  if (M * N * K < kSplitMacs || b.panels() < 2)
-    run(0, b.panels());
+  if (M * N * K < kSplitMacs || tasks < 2)
+    run(0, tasks);
   else
-    parallel_for(host, b.panels(), 1, run);
+    parallel_for(host, tasks, 1, run);
+}
+
+/// Scratch elements gemm_small() needs for these sizes (0 when it will call BLAS).
+template <class T>
+constexpr std::int64_t gemm_small_scratch(std::int64_t M, std::int64_t N, std::int64_t K, bool trans_b) {
+  return M * N * K <= kSmallGemmMacs ? packed_elements<T>(K, N, trans_b) : 0;
+}
+
+/// C = op(A) op(B), or C += op(A) op(B) when accumulate: below kSmallGemmMacs multiply-adds on the
+/// packed kernel (BLAS packs and dispatches at a cost that is a large share of a product this small),
+/// above it through the host's BLAS. scratch: gemm_small_scratch<T>(M, N, K, trans_b) elements.
+template <class T>
+void gemm_small(const kiln_host* host, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, const T* a,
+                std::int64_t lda, const T* b, std::int64_t ldb, bool accumulate, T* c, std::int64_t ldc, T* scratch) {
+  if (M * N * K > kSmallGemmMacs) {
+    gemm<T>(host, trans_a, trans_b, M, N, K, T(1), a, lda, b, ldb, T(accumulate ? 1 : 0), c, ldc);
+    return;
+  }
+  PackedB<T> pb(K, N, trans_b, scratch);
+  pb.pack(b, ldb);
+  packed_gemm(host, M, a, lda, pb, accumulate, c, ldc, trans_a);
 }
 
 }  // namespace kiln::sdk
