@@ -158,6 +158,12 @@ struct Layout {
     pack1 = fwd ? fwd_work : bwd_work;
     pack2 = pack1 + elements(K1, N1);
     (fwd ? fwd_work : bwd_work) = pack2 + elements(K2, N2);
+    if (!fwd) {  // after the steps, gemm_small's scratch for dX and dW_ih starts at pack1
+      auto small = [f32](std::int64_t m, std::int64_t n, std::int64_t k) {
+        return f32 ? gemm_small_scratch<float>(m, n, k, false) : gemm_small_scratch<double>(m, n, k, false);
+      };
+      bwd_work = std::max(bwd_work, pack1 + std::max(small(TB, I, GH), small(GH, I, TB)));
+    }
   }
 };
 
@@ -382,10 +388,13 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   };
   side_by_side(host, B, GH, steps);
   if (L.T % 2 == 1) std::swap(dcarry, dprev);  // where the last step left the state gradients
-  if (dx->data != nullptr) gemm<T>(host, false, false, TB, L.I, GH, T(1), dgates, GH, ptr<T>(params[0]), L.I, T(0), ptr<T>(*dx), L.I);
+  T* scratch = work + L.pack1;  // W_hh's packed panels are done with
+  if (dx->data != nullptr)
+    gemm_small<T>(host, false, false, TB, L.I, GH, dgates, GH, ptr<T>(params[0]), L.I, false, ptr<T>(*dx), L.I, scratch);
   for (int s = 0; s < L.S; ++s)
     if (d_states[s].data != nullptr) std::memcpy(ptr<T>(d_states[s]), dcarry + s * BH, sizeof(T) * BH);
-  if (d_params[0].data != nullptr) gemm<T>(host, true, false, GH, L.I, TB, T(1), dgates, GH, ptr<T>(*x), L.I, T(0), ptr<T>(d_params[0]), L.I);
+  if (d_params[0].data != nullptr)
+    gemm_small<T>(host, true, false, GH, L.I, TB, dgates, GH, ptr<T>(*x), L.I, false, ptr<T>(d_params[0]), L.I, scratch);
   if (d_params[1].data != nullptr) {
     const T* hprev = saved + L.prev;
     T* dw = ptr<T>(d_params[1]);
