@@ -116,7 +116,7 @@ template <class Cell>
 struct Layout {
   std::int64_t T, B, I, H, G, S, G1, G2;
   std::int64_t gates, prev, extra, m, saved;                   // saved block
-  std::int64_t carry, next, hp, bias, fwd_work;                // forward work block
+  std::int64_t hp, bias, fwd_work;                             // forward work block
   std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
   // W_hh for the per-step GEMMs (packed copies at the end of either work block), in two parts: forward
   // packs W_hh^T for the gates read from h (pack1) and for the late gates (pack2); backward reads W_hh's
@@ -131,12 +131,10 @@ struct Layout {
     const std::int64_t BH = B * H, TB = T * B;
     gates = 0;
     prev = gates + TB * G * H;
-    extra = prev + S * TB * H;
+    extra = prev + S * (TB + B) * H;
     m = extra + TB * Cell::extras * H;
     saved = m + (G2 > 0 ? TB * H : 0);
-    carry = 0;
-    next = carry + S * BH;
-    hp = next + S * BH;
+    hp = 0;
     bias = hp + (Cell::split_recurrent ? B * G * H : 0);
     fwd_work = bias + G * H;
     dgates = 0;
@@ -166,6 +164,13 @@ struct Layout {
     }
   }
 };
+
+// Note [State history]: saved keeps every state the sequence passes through, T + 1 slots of [B, H] per
+// state tensor: the initial one, then each step's result. Step t reads slot prev_slot(t) and writes
+// slot next_slot(t) (forward: t and t + 1; reverse: t + 1 and t), so no state is copied between steps,
+// and the states before each step, in time order, start at slot prev_slot(0): the operand of dW_hh.
+inline std::int64_t prev_slot(const kiln_recurrent_problem& p, std::int64_t t) { return t + (p.reverse ? 1 : 0); }
+inline std::int64_t next_slot(const kiln_recurrent_problem& p, std::int64_t t) { return t + (p.reverse ? 0 : 1); }
 
 inline bool live(const kiln_recurrent_problem& p, std::int64_t t, std::int64_t b) {
   return p.lengths == nullptr || t < p.lengths[b];
@@ -239,13 +244,13 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
     const T* bh = ptr<T>(params[3]);
     for (std::int64_t k = 0; k < GH; ++k) bias[k] = Cell::split_recurrent ? bi[k] : bi[k] + bh[k];
   }
-  T* carry = work + L.carry;
-  T* next = work + L.next;
   T* hp = work + L.hp;
+  auto state = [&](int s, std::int64_t slot) { return saved + L.prev + (s * (L.T + 1) + slot) * BH; };  // Note [State history]
+  const std::int64_t first = p.reverse ? L.T - 1 : 0, last = p.reverse ? 0 : L.T - 1;
   PackedB<T> w1(L.K1, L.N1, true, work + L.pack1), w2(L.K2, L.N2, true, work + L.pack2);  // W_hh^T, rows split as the gates
   w1.pack(w_hh, H);
   if (L.N2 > 0) w2.pack(w_hh + L.N1 * H, H);
-  for (int s = 0; s < L.S; ++s) std::memcpy(carry + s * BH, ptr<T>(states[s]), sizeof(T) * BH);
+  for (int s = 0; s < L.S; ++s) std::memcpy(state(s, prev_slot(p, first)), ptr<T>(states[s]), sizeof(T) * BH);
   T* out = ptr<T>(*y);
   // Every step for batch rows [r0, r1) (Note [Rows side by side]).
   auto steps = [&](std::int64_t r0, std::int64_t r1) {
@@ -254,8 +259,7 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
       const std::int64_t t = p.reverse ? L.T - 1 - k : k;
       T* gt = gates + t * B * GH;
       T* mt = saved + L.m + t * BH;
-      for (int s = 0; s < L.S; ++s)
-        std::memcpy(saved + L.prev + (s * TB + t * B + r0) * H, carry + s * BH + r0 * H, sizeof(T) * R * H);
+      T* carry = state(0, prev_slot(p, t));
       if constexpr (Cell::split_recurrent) {
         for (std::int64_t b = r0; b < r1; ++b) {
           if (p.has_bias)
@@ -273,8 +277,8 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
       auto row = [&](std::int64_t b) {
         Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Cell::extras * H, mt + b * H};
         for (int s = 0; s < L.S; ++s) {
-          f.prev[s] = carry + s * BH + b * H;
-          f.next[s] = next + s * BH + b * H;
+          f.prev[s] = state(s, prev_slot(p, t)) + b * H;
+          f.next[s] = state(s, next_slot(p, t)) + b * H;
         }
         return f;
       };
@@ -289,21 +293,22 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
       }
       rows_of(host, r0, r1, GH, [&](std::int64_t b) {
         T* o = out + t * BH + b * H;
-        if (!live(p, t, b)) {
+        if (!live(p, t, b)) {  // the state carries through; the output is zero
           std::fill(o, o + H, T(0));
+          for (int s = 0; s < L.S; ++s)
+            std::memcpy(state(s, next_slot(p, t)) + b * H, state(s, prev_slot(p, t)) + b * H, sizeof(T) * H);
           return;
         }
         if constexpr (Cell::late_gates > 0)
           Cell::forward_late(row(b));
         else
           Cell::forward(row(b));
-        std::memcpy(o, next + b * H, sizeof(T) * H);
-        for (int s = 0; s < L.S; ++s) std::memcpy(carry + s * BH + b * H, next + s * BH + b * H, sizeof(T) * H);
+        std::memcpy(o, state(0, next_slot(p, t)) + b * H, sizeof(T) * H);
       });
     }
   };
   side_by_side(host, B, GH, steps);
-  for (int s = 0; s < L.S; ++s) std::memcpy(ptr<T>(final_states[s]), carry + s * BH, sizeof(T) * BH);
+  for (int s = 0; s < L.S; ++s) std::memcpy(ptr<T>(final_states[s]), state(s, next_slot(p, last)), sizeof(T) * BH);
 }
 
 // out[k] = sum over rows of a[r * ld + k], k < cols.
@@ -349,7 +354,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
         Backward<T> r{H, saved + L.gates + (t * B + b) * GH, saved + L.extra + (t * B + b) * Cell::extras * H, {}, mt + b * H,
                       {}, {}, dgt + b * GH, dht + b * H, dm + b * H};
         for (int s = 0; s < L.S; ++s) {
-          r.prev[s] = saved + L.prev + (s * TB + t * B) * H + b * H;
+          r.prev[s] = saved + L.prev + (s * (L.T + 1) + prev_slot(p, t)) * BH + b * H;
           r.dnext[s] = s == 0 ? dnext + b * H : dc + s * BH + b * H;
           r.dprev[s] = dp + s * BH + b * H;
         }
@@ -396,7 +401,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   if (d_params[0].data != nullptr)
     gemm_small<T>(host, true, false, GH, L.I, TB, dgates, GH, ptr<T>(*x), L.I, false, ptr<T>(d_params[0]), L.I, scratch);
   if (d_params[1].data != nullptr) {
-    const T* hprev = saved + L.prev;
+    const T* hprev = saved + L.prev + prev_slot(p, 0) * BH;  // h before each step, in time order
     T* dw = ptr<T>(d_params[1]);
     if constexpr (Cell::split_recurrent) {
       gemm<T>(host, true, false, GH - H, H, TB, T(1), dgates, GH, hprev, H, T(0), dw, H);
