@@ -74,7 +74,7 @@ Variable matmul_nd(const Variable& a, const Variable& b) {
           blas::gemm<T>(false, true, rows, k, n, T(1), dy.data<T>() + i * m * n, n, bv.data<T>() + ib * k * n, n,
                         T(a_bcast ? 1 : 0), da.data<T>() + ia * m * k, k);
         }
-        g.add(0, da);
+        g.add(0, std::move(da));
       }
       if (g.needs(1)) {  // dB = A^T dC
         Tensor db = b_bcast && !fold ? zeros(bs, dy.dtype()) : Tensor(bs, dy.dtype());
@@ -84,7 +84,7 @@ Variable matmul_nd(const Variable& a, const Variable& b) {
           blas::gemm<T>(true, false, k, n, rows, T(1), av.data<T>() + ia * m * k, k, dy.data<T>() + i * m * n, n,
                         T(b_bcast && !fold ? 1 : 0), db.data<T>() + ib * k * n, n);
         }
-        g.add(1, db);
+        g.add(1, std::move(db));
       }
     });
   });
@@ -143,12 +143,12 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
       if (g.needs(0)) {
         Tensor dx(xv.shape(), dy.dtype());
         blas::gemm<T>(false, false, rows, in, out_f, T(1), dy.data<T>(), out_f, wv.data<T>(), in, T(0), dx.data<T>(), in);
-        g.add(0, dx);
+        g.add(0, std::move(dx));
       }
       if (g.needs(1)) {
         Tensor dw(wv.shape(), dy.dtype());
         blas::gemm<T>(true, false, out_f, in, rows, T(1), dy.data<T>(), out_f, xv.data<T>(), in, T(0), dw.data<T>(), in);
-        g.add(1, dw);
+        g.add(1, std::move(dw));
       }
       if (g.size() > 2 && g.needs(2)) {
         Tensor db = zeros(Shape{out_f}, dy.dtype());
@@ -156,7 +156,7 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
         const T* d = dy.data<T>();
         for (std::int64_t r = 0; r < rows; ++r)
           for (std::int64_t j = 0; j < out_f; ++j) bp[j] += d[r * out_f + j];
-        g.add(2, db);
+        g.add(2, std::move(db));
       }
     });
   });

@@ -51,13 +51,13 @@ Variable binary_cross_entropy_with_logits(const Variable& logits, const Variable
         Tensor dx(x.shape(), x.dtype());
         auto v = xtv::flat<T>(dx);
         xt::noalias(v) = xtv::flat<T>(dy) * (T(1) / (T(1) + xt::exp(-xtv::flat<T>(x))) - xtv::flat<T>(t));
-        g.add(0, dx);
+        g.add(0, std::move(dx));
       }
       if (g.needs(1)) {
         Tensor dt(x.shape(), x.dtype());
         auto v = xtv::flat<T>(dt);
         xt::noalias(v) = -xtv::flat<T>(dy) * xtv::flat<T>(x);
-        g.add(1, dt);
+        g.add(1, std::move(dt));
       }
     });
   });
@@ -128,7 +128,7 @@ Variable nll_loss(const Variable& log_probs, const Variable& target, std::int64_
         out[i * c + tp[i]] = -(reduction == Reduction::None ? d[i] : d[0] * static_cast<T>(scale));
       }
     });
-    g.add(0, dx);
+    g.add(0, std::move(dx));
   });
 }
 

@@ -45,7 +45,7 @@ Variable softmax(const Variable& x, std::int64_t dim) {
       auto vdy = xtv::nd<T>(dy, s3);
       auto vdx = xtv::nd<T>(dx, s3);
       xt::noalias(vdx) = vy * (vdy - xt::sum(vdy * vy, kMiddle, kKeep));
-      g.add(0, dx);
+      g.add(0, std::move(dx));
     });
   });
 }
@@ -70,7 +70,7 @@ Variable log_softmax(const Variable& x, std::int64_t dim) {
       auto vdy = xtv::nd<T>(dy, s3);
       auto vdx = xtv::nd<T>(dx, s3);
       xt::noalias(vdx) = vdy - xt::exp(vy) * xt::sum(vdy, kMiddle, kKeep);
-      g.add(0, dx);
+      g.add(0, std::move(dx));
     });
   });
 }
@@ -175,7 +175,7 @@ Variable layer_norm(const Variable& x, const Shape& normalized_shape, const Vari
           for (std::int64_t i = 0; i < n; ++i)
             dxr[i] = rs[r] * (dyr[i] * (ws ? ws[i] : T(1)) - mean_g - hr[i] * mean_gh);
         }
-        g.add(0, dx);
+        g.add(0, std::move(dx));
       }
       const std::size_t wi = 1, bi = has_w ? 2 : 1;
       const bool need_w = has_w && g.needs(wi), need_b = has_b && g.needs(bi);

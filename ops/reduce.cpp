@@ -137,7 +137,7 @@ Variable logsumexp(const Variable& x, const Axes& axes, bool keepdim) {
       Tensor dx(xs.shape(), xs.dtype());
       auto vdx = xtv::nd<T>(dx);
       xt::noalias(vdx) = xtv::nd<T>(dy, p.kept) * xt::exp(xtv::nd<T>(xs) - xtv::nd<T>(y, p.kept));
-      g.add(0, dx);
+      g.add(0, std::move(dx));
     });
   });
 }
@@ -165,7 +165,7 @@ Variable var(const Variable& x, const Axes& axes, bool unbiased, bool keepdim) {
       Tensor dx(centered.shape(), centered.dtype());
       auto vdx = xtv::nd<T>(dx);
       xt::noalias(vdx) = xtv::nd<T>(dy, p.kept) * xtv::nd<T>(centered) * (T(2) / static_cast<T>(denom));
-      g.add(0, dx);
+      g.add(0, std::move(dx));
     });
   });
 }

@@ -143,7 +143,7 @@ Variable concat(const std::vector<Variable>& xs, std::int64_t dim) {
       if (!g.needs(i)) continue;
       Tensor dx(shapes[i], dy.dtype());
       copy_rows(dy, yo, offsets[i], 1, dx, Around(shapes[i], d), 0, shapes[i][d]);
-      g.add(i, dx);
+      g.add(i, std::move(dx));
     }
   });
 }
@@ -244,7 +244,7 @@ Variable index_select(const Variable& x, std::int64_t dim, const Variable& index
           for (std::int64_t k = 0; k < xa.inner; ++k) t[k] += s[k];
         }
     });
-    g.add(0, dx);
+    g.add(0, std::move(dx));
   });
 }
 
@@ -293,7 +293,7 @@ Variable gather(const Variable& x, std::int64_t dim, const Variable& index) {
       T* dst = dx.data<T>();
       for (std::size_t e = 0; e < offsets->size(); ++e) dst[(*offsets)[e]] += src[e];
     });
-    g.add(0, dx);
+    g.add(0, std::move(dx));
   });
 }
 
@@ -332,7 +332,7 @@ Variable embedding(const Variable& weight, const Variable& ids, std::int64_t pad
         for (std::int64_t k = 0; k < d; ++k) w[ip[j] * d + k] += s[j * d + k];
       }
     });
-    g.add(0, dw);
+    g.add(0, std::move(dw));
   });
 }
 

@@ -183,7 +183,7 @@ FusedAttentionOutput run_fused_attention(const AttentionKernel& kernel, const At
                               &d[2], work.raw_data(), err, sizeof err) == 0,
                "fused attention kernel '{}' from plugin '{}' ({}) failed in backward: {}", k.name, k.plugin, k.origin, err);
     for (std::size_t i = 0; i < g.size(); ++i)
-      if (g[i].defined()) grads.add(i, g[i]);
+      if (g[i].defined()) grads.add(i, std::move(g[i]));
   });
   return result;
 }

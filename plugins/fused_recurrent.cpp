@@ -219,13 +219,14 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
         errors[d] = err.data();
     });
     check_errors(k, "backward", errors);
+    // Moved, not copied: a gradient held only by the tape becomes the leaf's .grad without a copy.
     for (std::size_t d = 0; d < n; ++d) {
       const Run& run = node->runs[d];
-      if (dx[d].defined()) grads.add(0, dx[d]);
+      if (dx[d].defined()) grads.add(0, std::move(dx[d]));
       for (std::size_t s = 0; s < run.states.size(); ++s)
-        if (dstates[d][s].defined()) grads.add(static_cast<std::size_t>(run.state_input[s]), dstates[d][s]);
+        if (dstates[d][s].defined()) grads.add(static_cast<std::size_t>(run.state_input[s]), std::move(dstates[d][s]));
       for (std::size_t p = 0; p < run.params.size(); ++p)
-        if (dparams[d][p].defined()) grads.add(static_cast<std::size_t>(run.param_input[p]), dparams[d][p]);
+        if (dparams[d][p].defined()) grads.add(static_cast<std::size_t>(run.param_input[p]), std::move(dparams[d][p]));
     }
   });
 

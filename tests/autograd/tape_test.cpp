@@ -3,6 +3,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/tape.hpp"
 #include "ops/ops.hpp"
+#include "tensor/storage.hpp"
 
 namespace kiln {
 namespace {
@@ -161,6 +162,23 @@ TEST_F(TapeTest, LeafGradsDoNotAlias) {
   Variable a = param({1, 2}, {2}), b = param({3, 4}, {2});
   sum(a + b).backward();
   EXPECT_FALSE(a.grad().is_same(b.grad()));
+}
+
+// An op's gradient that only the tape holds becomes the leaf's .grad as it is: no copy. With a copy the
+// peak of this backward would hold the weight's gradient twice (2 x 16 MiB).
+TEST_F(TapeTest, LeafGradientsAreTakenNotCopied) {
+  Variable w(zeros({2048, 2048}), true), x(ones({1, 2048}));
+  sum(linear(x, w)).backward();  // warms the allocator's cache
+  w.zero_grad();
+  const Variable loss = sum(linear(x, w));
+  empty_cache();
+  reset_peak_memory_stats();
+  const std::int64_t before = memory_stats().allocated_bytes;
+  loss.backward();
+  const std::int64_t grown = memory_stats().peak_allocated_bytes - before;
+  EXPECT_GE(grown, std::int64_t(16) << 20);
+  EXPECT_LT(grown, std::int64_t(20) << 20) << "the weight's gradient was copied on its way to .grad";
+  EXPECT_EQ(w.grad().use_count(), 1);
 }
 
 TEST_F(TapeTest, SameSeedGivesBitIdenticalGradients) {
