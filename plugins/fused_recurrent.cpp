@@ -6,6 +6,7 @@
 #include "autograd/tape.hpp"
 #include "plugins/host.hpp"
 #include "ops/ops.hpp"
+#include "tensor/math.hpp"
 #include "tensor/parallel.hpp"
 
 namespace kiln::plugins {
@@ -217,9 +218,17 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
       if (k.abi.backward(&host_services(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
                          &dxa, ds.data(), dp.data(), works[d].raw_data(), err.data(), err.size()) != 0)
         errors[d] = err.data();
+      // The last backward frees a direction's saved memory as soon as it is done with it.
+      if (phase == KILN_LAST_BACKWARD) node->runs[d].saved = Tensor();
     });
     check_errors(k, "backward", errors);
-    // Moved, not copied: a gradient held only by the tape becomes the leaf's .grad without a copy.
+    // The directions' input gradients summed in place into one, and every gradient moved, not copied:
+    // one held only by the tape becomes the leaf's .grad as it is.
+    for (std::size_t d = 1; d < n; ++d)
+      if (dx[d].defined()) {
+        math::add_(dx[0], dx[d]);
+        dx[d] = Tensor();
+      }
     for (std::size_t d = 0; d < n; ++d) {
       const Run& run = node->runs[d];
       if (dx[d].defined()) grads.add(0, std::move(dx[d]));

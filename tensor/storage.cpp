@@ -4,13 +4,14 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
-#include <unordered_map>
+#include <map>
 #include <vector>
 
 namespace kiln {
 namespace {
 
 constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kBestFitFrom = std::size_t{1} << 20;  // blocks from 1 MiB may serve smaller requests
 
 std::size_t size_class(std::size_t bytes) {
   if (bytes <= kAlignment) return kAlignment;
@@ -23,7 +24,7 @@ std::size_t size_class(std::size_t bytes) {
 
 struct Pool {
   std::mutex mutex;
-  std::unordered_map<std::size_t, std::vector<void*>> free_lists;
+  std::map<std::size_t, std::vector<void*>> free_lists;  // by class size, ordered for best fit
   MemoryStats stats;
   std::size_t limit = std::size_t{4} << 30;
 
@@ -46,8 +47,8 @@ Pool& pool() {
 
 }  // namespace
 
-Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
-  const std::size_t cls = size_class(bytes);
+Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(size_class(bytes)) {
+  const std::size_t cls = capacity_;
   Pool& p = pool();
   {
     std::lock_guard<std::mutex> lock(p.mutex);
@@ -56,11 +57,19 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
     g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
     if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes)
       p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
-    auto it = p.free_lists.find(cls);
-    if (it != p.free_lists.end() && !it->second.empty()) {
+    // Best fit: the request's class, else (for large blocks) the smallest cached class up to twice it.
+    // A block one class too big serves the request instead of a fresh one being added beside it.
+    const std::size_t up_to = cls >= kBestFitFrom ? 2 * cls : cls;
+    for (auto it = p.free_lists.lower_bound(cls); it != p.free_lists.end() && it->first <= up_to; ++it) {
+      if (it->second.empty()) continue;
       data_ = it->second.back();
       it->second.pop_back();
-      p.stats.cached_bytes -= static_cast<std::int64_t>(cls);
+      capacity_ = it->first;
+      p.stats.allocated_bytes += static_cast<std::int64_t>(capacity_ - cls);
+      g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
+      if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes)
+        p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
+      p.stats.cached_bytes -= static_cast<std::int64_t>(capacity_);
       ++p.stats.cache_hits;
       return;
     }
@@ -76,7 +85,7 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
 }
 
 Storage::~Storage() {
-  const std::size_t cls = size_class(bytes_);
+  const std::size_t cls = capacity_;
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
   p.stats.allocated_bytes -= static_cast<std::int64_t>(cls);

@@ -5,8 +5,10 @@
 // 4 KiB page, and a training loop allocates the same sizes every step. Freed buffers therefore go
 // back to a size-class free list instead of to the system, and the next request of that class reuses
 // them (already faulted in). Sizes are rounded up to a class (64-byte multiples below 4 KiB, then four
-// classes per power of two) so that slightly different shapes share buffers. The cache holds at most
-// cache_limit() bytes; empty_cache() returns everything to the system.
+// classes per power of two) so that slightly different shapes share buffers; from 1 MiB on, a request
+// its class can't serve takes the smallest cached block up to twice its size rather than adding a new
+// one beside the cache (a fused layer's forward and backward ask for different large sizes). The cache
+// holds at most cache_limit() bytes; empty_cache() returns everything to the system.
 
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +27,8 @@ class Storage {
 
  private:
   void* data_;
-  std::size_t bytes_;  // requested size; the block's class size may be larger
+  std::size_t bytes_;     // requested size
+  std::size_t capacity_;  // the block's class size: at least bytes_, at most twice it
 };
 
 struct MemoryStats {
