@@ -110,6 +110,28 @@ TEST(FusedLayers, SplitAcrossThreadsEqualTheGenericGraph) {
   set_num_threads(before);
 }
 
+// Long enough for backward's weight gradients to come in several blocks of steps, the last one partial
+// (Note [Weight gradients by blocks]): run after each block on one thread, beside the steps on two.
+// Both equal the generic graph, and each other bit for bit.
+TEST(FusedLayers, WeightGradientsByBlocksEqualTheGenericGraph) {
+  const int before = num_threads();
+  for (const auto& lc : kLayers)
+    for (bool both : {false, true}) {  // one direction: the steps and the blocks on two threads at once
+      manual_seed(5);
+      auto layer = lc.make(RecurrentOptions(3, 8).bidirectional(both));
+      layer->to(kFloat64);
+      const Tensor x = randn({150, 4, 3}, kFloat64);  // 256 rows a block: 64 steps, so blocks of 64, 64, 22
+      const Tensor lengths = from_data(std::vector<std::int64_t>{150, 149, 90, 1}, {4});
+      set_num_threads(1);
+      const Result one = run(*layer, Impl::Fused, x, lengths, false, 0);
+      expect_same(one, run(*layer, Impl::Generic, x, lengths, false, 0), 1e-10, lc.name);
+      set_num_threads(2);
+      const Result two = run(*layer, Impl::Fused, x, lengths, false, 0);
+      EXPECT_EQ(one.values, two.values) << lc.name;
+    }
+  set_num_threads(before);
+}
+
 // The last backward reuses the kernel's saved memory (KILN_LAST_BACKWARD); with retain_graph the first
 // must leave it intact, so a second backward accumulates the same gradients again.
 TEST(FusedLayers, BackwardTwiceWithRetainGraph) {

@@ -29,6 +29,7 @@
 //   or forward_early / forward_late and backward_late / backward_early when late_gates > 0.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -123,6 +124,7 @@ struct Layout {
   // rows for dh where they lie (only a partial last panel is copied): the gates' (pack1) and the split
   // or late gates' (pack2). K1, N1 and K2, N2: the sizes of op(B) in those two GEMMs.
   std::int64_t pack1, pack2, K1, N1, K2, N2;
+  std::int64_t scratch, scratch_each = 0;  // backward: gemm_small's scratch, two regions of scratch_each
   bool consume;  // the last backward: the gates' gradients go where the gates were saved
 
   explicit Layout(const kiln_recurrent_problem& p)
@@ -156,11 +158,15 @@ struct Layout {
     pack1 = fwd ? fwd_work : bwd_work;
     pack2 = pack1 + elements(K1, N1);
     (fwd ? fwd_work : bwd_work) = pack2 + elements(K2, N2);
-    if (!fwd) {  // after the steps, gemm_small's scratch for dX and dW_ih starts at pack1
+    scratch = bwd_work;
+    if (!fwd) {  // gemm_small's for dX and dW_ih, for blocks of up to TB rows (Note [Weight gradients by blocks])
       auto small = [f32](std::int64_t m, std::int64_t n, std::int64_t k) {
         return f32 ? gemm_small_scratch<float>(m, n, k, false) : gemm_small_scratch<double>(m, n, k, false);
       };
-      bwd_work = std::max(bwd_work, pack1 + std::max(small(TB, I, GH), small(GH, I, TB)));
+      std::int64_t most = 0;  // two regions: dX and dW_ih may be made on two threads at once
+      for (std::int64_t rows = B; rows <= TB; rows += B) most = std::max({most, small(rows, I, GH), small(GH, I, rows)});
+      scratch_each = most;
+      bwd_work += 2 * most;
     }
   }
 };
@@ -203,14 +209,62 @@ void rows_of(const kiln_host* host, std::int64_t r0, std::int64_t r1, std::int64
 // so results do not depend on the thread count.
 inline constexpr std::int64_t kSideBySideElements = 16384;
 
+inline std::int64_t rows_per_thread(const kiln_host* host, std::int64_t B) {
+  const std::int64_t threads = std::max<std::int64_t>(1, host->num_threads());
+  return (B + threads - 1) / threads;
+}
+
+inline bool side_by_side_rows(const kiln_host* host, std::int64_t B, std::int64_t width) {
+  return host->num_threads() > 1 && rows_per_thread(host, B) * width >= kSideBySideElements;
+}
+
 template <class F>
 void side_by_side(const kiln_host* host, std::int64_t B, std::int64_t width, F&& steps) {
-  const std::int64_t threads = host->num_threads(), per = (B + threads - 1) / std::max<std::int64_t>(1, threads);
-  if (threads > 1 && per * width >= kSideBySideElements)
-    parallel_for(host, B, per, [&](std::int64_t r0, std::int64_t r1) { steps(r0, r1); });
+  if (side_by_side_rows(host, B, width))
+    parallel_for(host, B, rows_per_thread(host, B), [&](std::int64_t r0, std::int64_t r1) { steps(r0, r1); });
   else
     steps(0, B);
 }
+
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+inline std::int64_t param_elements(const kiln_tensor& t) {
+  std::int64_t n = 1;
+  for (int i = 0; i < t.rank; ++i) n *= t.shape[i];
+  return n;
+}
+
+// Note [Weight gradients by blocks]: backward's dX, dW_ih, dW_hh and bias gradients are made block by
+// block of steps (in the order backward runs them), each block's products added to the last's. On one
+// thread a block runs as soon as its steps are done, while their gate gradients are in cache; with two
+// threads and the steps on one (rows not side by side), that thread makes each block's dX and the other
+// thread its weight gradients meanwhile, so the two threads carry about equal shares. The blocks and their order are the same for any
+// thread count, so are the sums. Small weights take blocks of about 256 rows (many blocks to overlap),
+// large ones about 2048 (each block rereads and rewrites dW).
+struct WeightBlocks {
+  std::int64_t T, steps, blocks;
+  bool reverse, overlap, after;
+  template <class Layout>
+  WeightBlocks(const Layout& L, const kiln_recurrent_problem& p, std::int64_t threads, bool rows_side_by_side)
+      : T(L.T), reverse(p.reverse != 0) {
+    const std::int64_t weights = L.G * L.H * (L.I + L.H) * static_cast<std::int64_t>(p.dtype == KILN_FLOAT64 ? 8 : 4);
+    const std::int64_t rows = weights <= (std::int64_t(1) << 20) ? 256 : 2048;
+    steps = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max<std::int64_t>(T, 1), (rows + L.B - 1) / L.B));
+    blocks = (T + steps - 1) / steps;
+    after = rows_side_by_side;                     // both threads run steps: the blocks come after
+    overlap = !after && threads > 1 && blocks > 1;
+  }
+  // Block j's steps as the time range [t0, t1): the j-th group of `steps` from the end of the run.
+  void times(std::int64_t j, std::int64_t& t0, std::int64_t& t1) const {
+    const std::int64_t a = j * steps, b = std::min(T, (j + 1) * steps);
+    t0 = reverse ? a : T - b;
+    t1 = reverse ? b : T - a;
+  }
+};
 
 template <class Cell>
 void check(const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states, const kiln_tensor* params) {
@@ -311,10 +365,10 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   for (int s = 0; s < L.S; ++s) std::memcpy(ptr<T>(final_states[s]), state(s, next_slot(p, last)), sizeof(T) * BH);
 }
 
-// out[k] = sum over rows of a[r * ld + k], k < cols.
+// out[k] (+)= sum over rows of a[r * ld + k], k < cols.
 template <class T>
-void column_sum(const T* a, std::int64_t rows, std::int64_t cols, std::int64_t ld, T* out) {
-  std::fill(out, out + cols, T(0));
+void column_sum(const T* a, std::int64_t rows, std::int64_t cols, std::int64_t ld, T* out, bool accumulate) {
+  if (!accumulate) std::fill(out, out + cols, T(0));
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t k = 0; k < cols; ++k) out[k] += a[r * ld + k];
 }
@@ -340,9 +394,68 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   if (L.K2 > 0) w2.pack(w_hh + L.K1 * H, H);
   const T* dout = ptr<T>(*dy);
   for (int s = 0; s < L.S; ++s) std::memcpy(dcarry + s * BH, ptr<T>(d_final[s]), sizeof(T) * BH);
+  // The weight gradients, block by block of steps (Note [Weight gradients by blocks]).
+  const WeightBlocks W(L, p, host->num_threads(), side_by_side_rows(host, B, GH));
+  T* scratch = work + L.scratch;
+  // dX for block j's rows: independent rows, made by the thread that ran the block's steps.
+  auto input_block = [&](std::int64_t j) {
+    std::int64_t t0, t1;
+    W.times(j, t0, t1);
+    const std::int64_t rows = (t1 - t0) * B, r = t0 * B;
+    if (dx->data != nullptr)
+      gemm_small<T>(host, false, false, rows, L.I, GH, dgates + r * GH, GH, ptr<T>(params[0]), L.I, false, ptr<T>(*dx) + r * L.I,
+                    L.I, scratch);
+  };
+  // The weights' and biases' gradients: block j's products added to the blocks' before it.
+  auto weight_block = [&](std::int64_t j) {
+    std::int64_t t0, t1;
+    W.times(j, t0, t1);
+    const std::int64_t rows = (t1 - t0) * B, r = t0 * B;
+    const bool acc = j > 0;
+    const T* dg = dgates + r * GH;
+    if (d_params[0].data != nullptr)
+      gemm_small<T>(host, true, false, GH, L.I, rows, dg, GH, ptr<T>(*x) + r * L.I, L.I, acc, ptr<T>(d_params[0]), L.I,
+                    scratch + L.scratch_each);
+    if (d_params[1].data != nullptr) {
+      const T* hprev = saved + L.prev + prev_slot(p, 0) * BH + r * H;  // h before each step, in time order
+      T* dw = ptr<T>(d_params[1]);
+      const T beta(acc ? 1 : 0);
+      if constexpr (Cell::split_recurrent) {
+        gemm<T>(host, true, false, GH - H, H, rows, T(1), dg, GH, hprev, H, beta, dw, H);
+        gemm<T>(host, true, false, H, H, rows, T(1), dhp + r * H, H, hprev, H, beta, dw + (GH - H) * H, H);
+      } else {
+        gemm<T>(host, true, false, G1H, H, rows, T(1), dg, GH, hprev, H, beta, dw, H);
+      }
+      if (Cell::late_gates > 0)
+        gemm<T>(host, true, false, GH - G1H, H, rows, T(1), dg + G1H, GH, saved + L.m + r * H, H, beta, dw + G1H * H, H);
+    }
+    if (p.has_bias) {
+      T* db_ih = ptr<T>(d_params[2]);
+      T* db_hh = ptr<T>(d_params[3]);
+      if (db_ih != nullptr) column_sum(dg, rows, GH, GH, db_ih, acc);
+      if (db_hh != nullptr) {
+        if (Cell::split_recurrent) {
+          column_sum(dg, rows, GH - H, GH, db_hh, acc);
+          column_sum(dhp + r * H, rows, H, H, db_hh + GH - H, acc);
+        } else if (db_ih == nullptr) {
+          column_sum(dg, rows, GH, GH, db_hh, acc);
+        }
+      }
+    }
+  };
+  std::atomic<std::int64_t> done{0};  // blocks whose steps are done (overlap only)
+  auto block_done = [&](std::int64_t j) {
+    if (W.after) return;
+    input_block(j);  // while the block's gate gradients are in cache
+    if (W.overlap)
+      done.store(j + 1, std::memory_order_release);
+    else
+      weight_block(j);
+  };
   // Every step, last to first, for batch rows [r0, r1) (Note [Rows side by side]).
   auto steps = [&](std::int64_t r0, std::int64_t r1) {
     const std::int64_t R = r1 - r0;
+    const bool whole = r0 == 0 && r1 == B;
     T* dc = dcarry;  // the two state-gradient buffers trade places each step
     T* dp = dprev;
     for (std::int64_t k = L.T - 1; k >= 0; --k) {
@@ -389,42 +502,45 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       }
       std::memcpy(dgates + (t * B + r0) * GH, dgt + r0 * GH, sizeof(T) * R * GH);
       std::swap(dc, dp);
+      const std::int64_t q = L.T - 1 - k;  // steps done before this one
+      if (whole && ((q + 1) % W.steps == 0 || k == 0)) block_done(q / W.steps);
     }
   };
-  side_by_side(host, B, GH, steps);
+  if (W.overlap) {
+    // The steps on this thread, the blocks' weight gradients on the other as each block is done.
+    std::atomic<bool> failed{false};
+    parallel_for(host, 2, 1, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) {
+        if (i == 0) {
+          try {
+            steps(0, B);
+          } catch (...) {
+            failed.store(true, std::memory_order_release);
+            done.store(W.blocks, std::memory_order_release);
+            throw;
+          }
+          continue;
+        }
+        for (std::int64_t j = 0; j < W.blocks; ++j) {
+          while (done.load(std::memory_order_acquire) <= j) spin_pause();
+          if (failed.load(std::memory_order_acquire)) return;
+          weight_block(j);
+        }
+      }
+    });
+  } else {
+    side_by_side(host, B, GH, steps);
+    if (W.after)
+      for (std::int64_t j = 0; j < W.blocks; ++j) input_block(j), weight_block(j);
+  }
   if (L.T % 2 == 1) std::swap(dcarry, dprev);  // where the last step left the state gradients
-  T* scratch = work + L.pack1;  // W_hh's packed panels are done with
-  if (dx->data != nullptr)
-    gemm_small<T>(host, false, false, TB, L.I, GH, dgates, GH, ptr<T>(params[0]), L.I, false, ptr<T>(*dx), L.I, scratch);
   for (int s = 0; s < L.S; ++s)
     if (d_states[s].data != nullptr) std::memcpy(ptr<T>(d_states[s]), dcarry + s * BH, sizeof(T) * BH);
-  if (d_params[0].data != nullptr)
-    gemm_small<T>(host, true, false, GH, L.I, TB, dgates, GH, ptr<T>(*x), L.I, false, ptr<T>(d_params[0]), L.I, scratch);
-  if (d_params[1].data != nullptr) {
-    const T* hprev = saved + L.prev + prev_slot(p, 0) * BH;  // h before each step, in time order
-    T* dw = ptr<T>(d_params[1]);
-    if constexpr (Cell::split_recurrent) {
-      gemm<T>(host, true, false, GH - H, H, TB, T(1), dgates, GH, hprev, H, T(0), dw, H);
-      gemm<T>(host, true, false, H, H, TB, T(1), dhp, H, hprev, H, T(0), dw + (GH - H) * H, H);
-    } else {
-      gemm<T>(host, true, false, G1H, H, TB, T(1), dgates, GH, hprev, H, T(0), dw, H);
-    }
-    if (Cell::late_gates > 0) gemm<T>(host, true, false, GH - G1H, H, TB, T(1), dgates + G1H, GH, saved + L.m, H, T(0), dw + G1H * H, H);
-  }
-  if (p.has_bias) {
-    T* db_ih = ptr<T>(d_params[2]);
-    T* db_hh = ptr<T>(d_params[3]);
-    if (db_ih != nullptr) column_sum(dgates, TB, GH, GH, db_ih);
-    if (db_hh != nullptr) {
-      if (Cell::split_recurrent) {
-        column_sum(dgates, TB, GH - H, GH, db_hh);
-        column_sum(dhp, TB, H, H, db_hh + GH - H);
-      } else if (db_ih != nullptr) {
-        std::memcpy(db_hh, db_ih, sizeof(T) * GH);  // both biases enter the same pre-activation
-      } else {
-        column_sum(dgates, TB, GH, GH, db_hh);
-      }
-    }
+  if (p.has_bias && d_params[2].data != nullptr && d_params[3].data != nullptr && !Cell::split_recurrent)
+    std::memcpy(ptr<T>(d_params[3]), ptr<T>(d_params[2]), sizeof(T) * GH);  // both biases enter the same pre-activation
+  if (L.T == 0) {  // no block ran: the gradients of the weights are zero
+    for (int q = 0; q < 4; ++q)
+      if (d_params[q].data != nullptr) std::fill(ptr<T>(d_params[q]), ptr<T>(d_params[q]) + param_elements(d_params[q]), T(0));
   }
 }
 
