@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_model.hpp"
+#include "autograd/tape.hpp"
 #include "bench/heap_tracker.hpp"
 #include "cli/commands.hpp"
 #include "io/atomic_file.hpp"
@@ -52,6 +53,31 @@ std::pair<double, int> time_ms(const std::function<void()>& f, double min_time) 
   return {ms[ms.size() / 2], static_cast<int>(ms.size())};
 }
 
+
+// Note [Interleaved rounds]: the sides of a ratio are timed in turns, a few rounds each, not one after
+// the other: these machines have phases, seconds long, in which everything runs 20-30% slower, and a
+// ratio of two runs taken apart swung by as much. Each side's figure is the median of its calls.
+std::vector<std::pair<double, int>> time_interleaved(const std::vector<std::function<void()>>& fs, double min_time) {
+  constexpr int kRounds = 5;
+  for (const auto& f : fs)
+    for (int i = 0; i < 3; ++i) f();
+  std::vector<std::vector<double>> ms(fs.size());
+  for (int round = 0; round < kRounds; ++round)
+    for (std::size_t i = 0; i < fs.size(); ++i) {
+      const auto start = Clock::now();
+      do {
+        const auto t0 = Clock::now();
+        fs[i]();
+        ms[i].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      } while (std::chrono::duration<double>(Clock::now() - start).count() < min_time / kRounds && ms[i].size() < 1000);
+    }
+  std::vector<std::pair<double, int>> out;
+  for (auto& m : ms) {
+    std::sort(m.begin(), m.end());
+    out.emplace_back(m[m.size() / 2], static_cast<int>(m.size()));
+  }
+  return out;
+}
 
 // GFLOP/s of a 1024^3 sgemm through Kiln's GEMM with the current thread count: the ceiling.
 double sgemm_ceiling(double min_time) {
@@ -105,33 +131,54 @@ int run(const BenchArgs& a) {
         if (!bench::runs_on(cell, c)) continue;
         set_num_threads(t);
         bench::set_torch_threads(t);
+        // Every side built first, then its peak memory alone, then all timed in interleaved rounds.
+        std::vector<Row> here;
+        std::vector<std::unique_ptr<bench::Model>> models;
         for (const auto& impl : a.impls) {
           Row r{cell, c.name, impl};
           r.threads = t;
-          std::unique_ptr<bench::Model> model = impl == "libtorch" ? bench::make_torch(cell, c, &r.note)
-                                                                   : bench::make_kiln(cell, c, impl == "fused", &r.note);
-          if (model) {
-            // Peak heap in use during training steps, above what the model holds before the first.
-            empty_cache();
-            const std::int64_t base = bench::heap_in_use();
-            bench::reset_heap_peak();
-            const auto [step, iters] = time_ms([&] { model->train_step(); }, a.min_time);
-            r.peak_mib = static_cast<double>(bench::heap_peak() - base) / (1 << 20);
-            r.forward_ms = time_ms([&] { model->forward(); }, a.min_time / 2).first;
-            r.step_ms = step;
-            r.iterations = iters;
-            r.gflops = 3 * bench::forward_flops(cell, c) / (step * 1e6);
-            r.ceiling_fraction = r.gflops / ceiling[t];
-            r.ran = true;
-            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10.2f} {:>10.2f} {:>8.1f} {:>6.0f}% {:>9.1f}  {}\n", cell, c.name, t, impl,
+          models.push_back(impl == "libtorch" ? bench::make_torch(cell, c, &r.note) : bench::make_kiln(cell, c, impl == "fused", &r.note));
+          here.push_back(r);
+        }
+        std::vector<std::function<void()>> steps, forwards;
+        std::vector<std::size_t> which;
+        for (std::size_t i = 0; i < models.size(); ++i) {
+          if (!models[i]) continue;
+          // Peak heap in use during training steps, above what the models hold before the first. The
+          // tape is cleared first: the graph of an earlier forward would otherwise be freed during these
+          // steps and lower the figure.
+          Tape::current().clear();
+          empty_cache();
+          const std::int64_t base = bench::heap_in_use();
+          bench::reset_heap_peak();
+          for (int k = 0; k < 3; ++k) models[i]->train_step();
+          here[i].peak_mib = static_cast<double>(bench::heap_peak() - base) / (1 << 20);
+          bench::Model* m = models[i].get();
+          steps.push_back([m] { m->train_step(); });
+          forwards.push_back([m] { m->forward(); });
+          which.push_back(i);
+        }
+        const auto step_times = time_interleaved(steps, a.min_time * static_cast<double>(steps.size()));
+        const auto forward_times = time_interleaved(forwards, a.min_time / 2 * static_cast<double>(forwards.size()));
+        for (std::size_t k = 0; k < which.size(); ++k) {
+          Row& r = here[which[k]];
+          r.forward_ms = forward_times[k].first;
+          r.step_ms = step_times[k].first;
+          r.iterations = step_times[k].second;
+          r.gflops = 3 * bench::forward_flops(cell, c) / (r.step_ms * 1e6);
+          r.ceiling_fraction = r.gflops / ceiling[t];
+          r.ran = true;
+        }
+        for (const Row& r : here) {
+          if (r.ran)
+            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10.2f} {:>10.2f} {:>8.1f} {:>6.0f}% {:>9.1f}  {}\n", cell, c.name, t, r.impl,
                        r.forward_ms, r.step_ms, r.gflops, 100 * r.ceiling_fraction, r.peak_mib, c.describe());
-          } else {
-            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9}  ({})\n", cell, c.name, t, impl, "-", "-", "-", "-",
+          else
+            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9}  ({})\n", cell, c.name, t, r.impl, "-", "-", "-", "-",
                        "-", r.note);
-          }
-          std::fflush(stdout);
           rows.push_back(r);
         }
+        std::fflush(stdout);
       }
 
   // Ratios of training-step times, both sides measured above in this process.

@@ -289,15 +289,33 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   const T* w_ih = ptr<T>(params[0]);
   const T* w_hh = ptr<T>(params[1]);
   T* gates = saved + L.gates;
-  // Input projections of every step in one GEMM. The biases are added step by step, to rows that are
-  // in cache then (spreading them over all T * B rows first cost as much as the GEMM itself).
-  gemm<T>(host, false, true, TB, GH, L.I, T(1), ptr<T>(*x), L.I, w_ih, L.I, T(0), gates, GH);
+  // Input projections, biases first, one GEMM per block of steps (Note [Weight gradients by blocks]:
+  // the same blocks, counted from the start of the run), each made just before its steps, so its rows
+  // are in cache when the steps read them (one GEMM over all T * B rows, biases spread first, cost
+  // twice as much); with two threads and the steps on one, the other makes them ahead of the steps.
+  const WeightBlocks W(L, p, host->num_threads(), side_by_side_rows(host, B, GH));
   T* bias = work + L.bias;
   if (p.has_bias) {
     const T* bi = ptr<T>(params[2]);
     const T* bh = ptr<T>(params[3]);
     for (std::int64_t k = 0; k < GH; ++k) bias[k] = Cell::split_recurrent ? bi[k] : bi[k] + bh[k];
   }
+  auto project = [&](std::int64_t j) {
+    std::int64_t t0, t1;
+    W.times(W.blocks - 1 - j, t0, t1);
+    T* g = gates + t0 * B * GH;
+    if (p.has_bias)
+      for (std::int64_t r = 0; r < (t1 - t0) * B; ++r) std::memcpy(g + r * GH, bias, sizeof(T) * GH);
+    gemm<T>(host, false, true, (t1 - t0) * B, GH, L.I, T(1), ptr<T>(*x) + t0 * B * L.I, L.I, w_ih, L.I, T(p.has_bias ? 1 : 0), g, GH);
+  };
+  std::atomic<std::int64_t> projected{0};  // blocks made (overlap only)
+  auto need_block = [&](std::int64_t j) {  // before the first step of block j (in the order the run goes)
+    if (W.overlap) {
+      while (projected.load(std::memory_order_acquire) <= j) spin_pause();
+    } else if (!W.after) {
+      project(j);
+    }
+  };
   T* hp = work + L.hp;
   auto state = [&](int s, std::int64_t slot) { return saved + L.prev + (s * (L.T + 1) + slot) * BH; };  // Note [State history]
   const std::int64_t first = p.reverse ? L.T - 1 : 0, last = p.reverse ? 0 : L.T - 1;
@@ -311,6 +329,8 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
     const std::int64_t R = r1 - r0;
     for (std::int64_t k = 0; k < L.T; ++k) {
       const std::int64_t t = p.reverse ? L.T - 1 - k : k;
+      if (r0 == 0 && r1 == B && (k == 0 || (L.T - k) % W.steps == 0))  // block k / steps begins
+        need_block(k == 0 ? 0 : W.blocks - (L.T - k) / W.steps);
       T* gt = gates + t * B * GH;
       T* mt = saved + L.m + t * BH;
       T* carry = state(0, prev_slot(p, t));
@@ -325,9 +345,6 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
       } else {
         packed_gemm(host, R, carry + r0 * H, H, w1, true, gt + r0 * GH, GH);
       }
-      if (p.has_bias)
-        for (std::int64_t b = r0; b < r1; ++b)
-          for (std::int64_t j = 0; j < GH; ++j) gt[b * GH + j] += bias[j];
       auto row = [&](std::int64_t b) {
         Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Cell::extras * H, mt + b * H};
         for (int s = 0; s < L.S; ++s) {
@@ -361,7 +378,29 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
       });
     }
   };
-  side_by_side(host, B, GH, steps);
+  if (W.overlap) {
+    parallel_for(host, 2, 1, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) {
+        if (i == 1) {  // the projections, ahead of the steps
+          for (std::int64_t j = 0; j < W.blocks; ++j) {
+            project(j);
+            projected.store(j + 1, std::memory_order_release);
+          }
+          continue;
+        }
+        if (i1 - i0 > 1) {  // both tasks on this thread: the projections first
+          for (std::int64_t j = 0; j < W.blocks; ++j) project(j);
+          projected.store(W.blocks, std::memory_order_release);
+          ++i;
+        }
+        steps(0, B);
+      }
+    });
+  } else {
+    if (W.after)
+      for (std::int64_t j = 0; j < W.blocks; ++j) project(j);
+    side_by_side(host, B, GH, steps);
+  }
   for (int s = 0; s < L.S; ++s) std::memcpy(ptr<T>(final_states[s]), state(s, next_slot(p, last)), sizeof(T) * BH);
 }
 
