@@ -5,14 +5,16 @@
 // installed, for the packed GEMM), so a plugin built apart from Kiln uses it as is. Kiln's own LSTM,
 // GRU and RNN kernels are written with it.
 //
-// Note [Fused recurrent skeleton]: forward projects the inputs of every step in one GEMM (biases
+// Note [Fused recurrent skeleton]: forward projects the inputs in one GEMM per block of steps (biases
 // folded in), then per step runs one recurrent GEMM (against W_hh packed once per sequence:
-// kiln/packed_gemm.hpp) into the gates and the cell's pointwise pass over
-// the batch rows (split across Kiln's threads when large). It keeps the gates the cell leaves in
-// place (post-activations, say), the states each step read and any extra vectors the cell asks for.
-// Backward runs the cell's pointwise backward per step, one GEMM per step for the gradient of the
-// previous h, and dX, dW_ih, dW_hh and the bias gradients for all steps in one GEMM or column sum
-// each. Sequences past their length keep their state and output zeros.
+// kiln/packed_gemm.hpp) into the gates and the cell's pointwise pass over the batch rows. It keeps
+// the gates the cell leaves in place (post-activations, say), every state the sequence passes through
+// (Note [State history]) and any extra vectors the cell asks for. Backward runs the cell's pointwise
+// backward per step and one GEMM per step for the gradient of the previous h; dX, dW_ih, dW_hh and the
+// bias gradients take one GEMM or column sum per block of steps (Note [Weight gradients by blocks]).
+// Two threads either run the steps of half the batch each (Note [Rows side by side]) or split into the
+// steps and the blocks' GEMMs beside them. Sequences past their length keep their state and output
+// zeros.
 //
 // A Cell provides (see plugins/builtin/*.cpp and examples/plugin/mgu_plugin.cpp):
 //   static constexpr const char* name, *description;
