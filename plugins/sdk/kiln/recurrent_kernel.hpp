@@ -37,6 +37,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <thread>
 #include <type_traits>
 
 #include "kiln/host_helpers.hpp"
@@ -228,10 +229,20 @@ void side_by_side(const kiln_host* host, std::int64_t B, std::int64_t width, F&&
     steps(0, B);
 }
 
-inline void spin_pause() {
+// Waits until ready() holds: spins briefly (the other thread is microseconds away), then yields its
+// core each time round, so that when threads outnumber free cores the thread being waited for gets to
+// run (spinning alone cost a whole scheduler time slice, 8 ms a step, with the cores busy elsewhere).
+template <class Ready>
+void wait_until(Ready&& ready) {
+  for (int spins = 0; !ready(); ++spins) {
+    if (spins < 2000) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
+      __builtin_ia32_pause();
 #endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 inline std::int64_t param_elements(const kiln_tensor& t) {
@@ -313,7 +324,7 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   std::atomic<std::int64_t> projected{0};  // blocks made (overlap only)
   auto need_block = [&](std::int64_t j) {  // before the first step of block j (in the order the run goes)
     if (W.overlap) {
-      while (projected.load(std::memory_order_acquire) <= j) spin_pause();
+      wait_until([&] { return projected.load(std::memory_order_acquire) > j; });
     } else if (!W.after) {
       project(j);
     }
@@ -439,7 +450,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   const WeightBlocks W(L, p, host->num_threads(), side_by_side_rows(host, B, GH));
   T* scratch = work + L.scratch;
   // dX for block j's rows: independent rows, made by the thread that ran the block's steps.
-  auto input_block = [&](std::int64_t j) {
+  auto input_block = [&](std::int64_t j, T* scratch) {
     std::int64_t t0, t1;
     W.times(j, t0, t1);
     const std::int64_t rows = (t1 - t0) * B, r = t0 * B;
@@ -487,7 +498,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   std::atomic<std::int64_t> done{0};  // blocks whose steps are done (overlap only)
   auto block_done = [&](std::int64_t j) {
     if (W.after) return;
-    input_block(j);  // while the block's gate gradients are in cache
+    input_block(j, scratch);  // while the block's gate gradients are in cache
     if (W.overlap)
       done.store(j + 1, std::memory_order_release);
     else
@@ -563,7 +574,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
           continue;
         }
         for (std::int64_t j = 0; j < W.blocks; ++j) {
-          while (done.load(std::memory_order_acquire) <= j) spin_pause();
+          wait_until([&] { return done.load(std::memory_order_acquire) > j; });
           if (failed.load(std::memory_order_acquire)) return;
           weight_block(j);
         }
@@ -572,7 +583,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   } else {
     side_by_side(host, B, GH, steps);
     if (W.after)
-      for (std::int64_t j = 0; j < W.blocks; ++j) input_block(j), weight_block(j);
+      for (std::int64_t j = 0; j < W.blocks; ++j) input_block(j, scratch), weight_block(j);
   }
   if (L.T % 2 == 1) std::swap(dcarry, dprev);  // where the last step left the state gradients
   for (int s = 0; s < L.S; ++s)
