@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -14,8 +15,11 @@ namespace {
 
 thread_local bool t_in_region = false;
 
-// Workers wait for a job by spinning briefly (steps of a recurrent kernel come microseconds apart),
-// then sleep on a condition variable so an idle pool costs nothing.
+constexpr std::chrono::microseconds kSpin{1000};
+
+// Workers wait for a job by spinning up to a millisecond (steps of a recurrent kernel come microseconds
+// apart, a training step's regions a few hundred), then sleep on a condition variable so an idle pool
+// costs nothing.
 class Pool {
  public:
   static Pool& get() {
@@ -72,10 +76,16 @@ class Pool {
   void work(int index, std::uint64_t seen) {
     t_in_region = true;
     for (;;) {
-      int spins = 0;
-      while (generation_.load(std::memory_order_acquire) == seen && spins < 2000000) {
-        ++spins;
+      // Spin for up to kSpin before sleeping: a training step's parallel regions come a few hundred
+      // microseconds apart (the graph's own work between them), and waking a sleeping thread here
+      // costs about as much as the region.
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
         if (stop_) return;
+        if (spins % 256 == 255 && std::chrono::steady_clock::now() > until) break;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
       }
       if (generation_.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
