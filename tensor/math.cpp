@@ -6,6 +6,7 @@
 #include <xtensor/xreducer.hpp>
 
 #include "tensor/dispatch.hpp"
+#include "tensor/runs.hpp"
 #include "tensor/xt.hpp"
 
 namespace kiln::math {
@@ -140,26 +141,15 @@ Tensor expand(const Tensor& t, const Shape& shape) {
     using T = decltype(tag);
     const T* in = t.data<T>();
     T* o = out.data<T>();
-    const std::size_t last = size.size() - 1;
-    const std::int64_t n = size[last];
-    // Walks the outer dims like an odometer; each position writes one innermost run.
-    std::vector<std::int64_t> idx(last, 0);
-    std::int64_t from = 0;
-    for (;;) {
-      if (stride[last] == 0)
+    const std::int64_t n = size.back();
+    const bool broadcast = stride.back() == 0;
+    runs::for_each_run(size, stride, [&](std::int64_t from) {
+      if (broadcast)
         std::fill_n(o, n, in[from]);
       else
         std::copy_n(in + from, n, o);  // stride 1: merged dims are contiguous in the source
       o += n;
-      std::size_t k = last;
-      for (; k-- > 0;) {
-        from += stride[k];
-        if (++idx[k] < size[k]) break;
-        from -= stride[k] * size[k];
-        idx[k] = 0;
-      }
-      if (k == static_cast<std::size_t>(-1)) break;
-    }
+    });
   });
   return out;
 }

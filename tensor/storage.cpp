@@ -53,10 +53,6 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(s
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     ++p.stats.allocations;
-    p.stats.allocated_bytes += static_cast<std::int64_t>(cls);
-    g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
-    if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes)
-      p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
     // Best fit: the request's class, else (for large blocks) the smallest cached class up to twice it.
     // A block one class too big serves the request instead of a fresh one being added beside it.
     const std::size_t up_to = cls >= kBestFitFrom ? 2 * cls : cls;
@@ -65,20 +61,19 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(s
       data_ = it->second.back();
       it->second.pop_back();
       capacity_ = it->first;
-      p.stats.allocated_bytes += static_cast<std::int64_t>(capacity_ - cls);
-      g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
-      if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes)
-        p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
       p.stats.cached_bytes -= static_cast<std::int64_t>(capacity_);
       ++p.stats.cache_hits;
-      return;
+      break;
     }
+    p.stats.allocated_bytes += static_cast<std::int64_t>(capacity_);
+    g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
+    if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes) p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
+    if (data_ != nullptr) return;
   }
   data_ = std::aligned_alloc(kAlignment, cls);
   if (data_ == nullptr) {
     std::lock_guard<std::mutex> lock(p.mutex);
     p.stats.allocated_bytes -= static_cast<std::int64_t>(cls);
-  g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
     g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
     throw std::bad_alloc();
   }

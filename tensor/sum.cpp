@@ -8,6 +8,7 @@
 
 #include "tensor/dispatch.hpp"
 #include "tensor/math.hpp"
+#include "tensor/runs.hpp"
 
 namespace kiln::math {
 namespace {
@@ -67,29 +68,19 @@ Tensor sum_dims(const Tensor& t, const std::vector<bool>& reduce) {
     T* o = out.data<T>();
     const std::size_t last = size.size() - 1;
     const std::int64_t n = size[last];
-    // Output strides of the outer runs (0 for reduced ones).
-    std::vector<std::int64_t> ostride(last, 0);
+    // Output strides of the runs (0 for reduced ones; the last is walked within a run).
+    std::vector<std::int64_t> ostride(size.size(), 0);
     std::int64_t step = reduced[last] ? 1 : n;
     for (std::size_t k = last; k-- > 0;) {
       if (!reduced[k]) ostride[k] = step, step *= size[k];
     }
-    std::vector<std::int64_t> idx(last, 0);
-    std::int64_t at = 0;
-    for (;;) {
+    runs::for_each_run(size, ostride, [&](std::int64_t at) {
       if (reduced[last])
         o[at] += sum_run(in, n);
       else
         add_run(o + at, in, n);
       in += n;
-      std::size_t k = last;
-      for (; k-- > 0;) {
-        at += ostride[k];
-        if (++idx[k] < size[k]) break;
-        at -= ostride[k] * size[k];
-        idx[k] = 0;
-      }
-      if (k == static_cast<std::size_t>(-1)) break;
-    }
+    });
   });
   return out;
 }

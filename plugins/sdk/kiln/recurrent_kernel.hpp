@@ -37,12 +37,12 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <thread>
 #include <type_traits>
 
 #include "kiln/host_helpers.hpp"
 #include "kiln/packed_gemm.hpp"
 #include "kiln/plugin.h"
+#include "kiln/recurrent_schedule.hpp"
 
 namespace kiln::sdk {
 
@@ -166,10 +166,11 @@ struct Layout {
       auto small = [f32](std::int64_t m, std::int64_t n, std::int64_t k) {
         return f32 ? gemm_small_scratch<float>(m, n, k, false) : gemm_small_scratch<double>(m, n, k, false);
       };
-      std::int64_t most = 0;  // two regions: dX and dW_ih may be made on two threads at once
-      for (std::int64_t rows = B; rows <= TB; rows += B) most = std::max({most, small(rows, I, GH), small(GH, I, rows)});
-      scratch_each = most;
-      bwd_work += 2 * most;
+      // dX's needs the most at the fewest rows (B); dW_ih's grows with the rows it still packs (rows * GH *
+      // I within gemm_small's limit, whole steps). Two regions: they may be made on two threads at once.
+      const std::int64_t packs = std::min(TB, kSmallGemmMacs / std::max<std::int64_t>(1, GH * I)) / std::max<std::int64_t>(1, B) * B;
+      scratch_each = std::max(small(B, I, GH), packs > 0 ? small(GH, I, packs) : 0);
+      bwd_work += 2 * scratch_each;
     }
   }
 };
@@ -187,97 +188,11 @@ inline bool live(const kiln_recurrent_problem& p, std::int64_t t, std::int64_t b
 
 inline std::size_t element_size(const kiln_recurrent_problem& p) { return p.dtype == KILN_FLOAT64 ? 8 : 4; }
 
-// Rows per chunk of a pointwise pass: small passes stay on one thread.
-inline std::int64_t row_grain(std::int64_t B, std::int64_t width) {
-  return B * width < 16384 ? B : std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, width));
-}
-
-// f(b) for the rows b in [r0, r1), split across Kiln's threads when the pass is large (inside a
-// side_by_side block it runs on the calling thread).
-template <class F>
-void rows_of(const kiln_host* host, std::int64_t r0, std::int64_t r1, std::int64_t width, F&& f) {
-  parallel_for(host, r1 - r0, row_grain(r1 - r0, width), [&](std::int64_t b0, std::int64_t b1) {
-    for (std::int64_t b = r0 + b0; b < r0 + b1; ++b) f(b);
-  });
-}
-
-// Note [Rows side by side]: a row's recurrence reads only that row's state, so with several threads
-// the batch may be cut into one block of rows per thread, each block running every step on its own
-// thread: one parallel region per sequence and no hand-off between steps. It pays only when each
-// thread's rows are wide: two cores writing neighbouring rows of one [T, B, ...] buffer step after step
-// slow each other down (measured here: a 16-row GEMM per thread took 4.1 us instead of 2.7 when the
-// other thread's rows began 16 KiB further on, in reach of the hardware prefetcher). Below
-// kSideBySideElements gate values per thread and step, steps(0, B) runs on the calling thread and
-// splits only the work inside a step that is large enough. A row's arithmetic is the same either way,
-// so results do not depend on the thread count.
-inline constexpr std::int64_t kSideBySideElements = 16384;
-
-inline std::int64_t rows_per_thread(const kiln_host* host, std::int64_t B) {
-  const std::int64_t threads = std::max<std::int64_t>(1, host->num_threads());
-  return (B + threads - 1) / threads;
-}
-
-inline bool side_by_side_rows(const kiln_host* host, std::int64_t B, std::int64_t width) {
-  return host->num_threads() > 1 && rows_per_thread(host, B) * width >= kSideBySideElements;
-}
-
-template <class F>
-void side_by_side(const kiln_host* host, std::int64_t B, std::int64_t width, F&& steps) {
-  if (side_by_side_rows(host, B, width))
-    parallel_for(host, B, rows_per_thread(host, B), [&](std::int64_t r0, std::int64_t r1) { steps(r0, r1); });
-  else
-    steps(0, B);
-}
-
-// Waits until ready() holds: spins briefly (the other thread is microseconds away), then yields its
-// core each time round, so that when threads outnumber free cores the thread being waited for gets to
-// run (spinning alone cost a whole scheduler time slice, 8 ms a step, with the cores busy elsewhere).
-template <class Ready>
-void wait_until(Ready&& ready) {
-  for (int spins = 0; !ready(); ++spins) {
-    if (spins < 2000) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      std::this_thread::yield();
-    }
-  }
-}
-
 inline std::int64_t param_elements(const kiln_tensor& t) {
   std::int64_t n = 1;
   for (int i = 0; i < t.rank; ++i) n *= t.shape[i];
   return n;
 }
-
-// Note [Weight gradients by blocks]: backward's dX, dW_ih, dW_hh and bias gradients are made block by
-// block of steps (in the order backward runs them), each block's products added to the last's. On one
-// thread a block runs as soon as its steps are done, while their gate gradients are in cache; with two
-// threads and the steps on one (rows not side by side), that thread makes each block's dX and the other
-// thread its weight gradients meanwhile, so the two threads carry about equal shares. The blocks and their order are the same for any
-// thread count, so are the sums. Small weights take blocks of about 256 rows (many blocks to overlap),
-// large ones about 2048 (each block rereads and rewrites dW).
-struct WeightBlocks {
-  std::int64_t T, steps, blocks;
-  bool reverse, overlap, after;
-  template <class Layout>
-  WeightBlocks(const Layout& L, const kiln_recurrent_problem& p, std::int64_t threads, bool rows_side_by_side)
-      : T(L.T), reverse(p.reverse != 0) {
-    const std::int64_t weights = L.G * L.H * (L.I + L.H) * static_cast<std::int64_t>(p.dtype == KILN_FLOAT64 ? 8 : 4);
-    const std::int64_t rows = weights <= (std::int64_t(1) << 20) ? 256 : 2048;
-    steps = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max<std::int64_t>(T, 1), (rows + L.B - 1) / L.B));
-    blocks = (T + steps - 1) / steps;
-    after = rows_side_by_side;                     // both threads run steps: the blocks come after
-    overlap = !after && threads > 1 && blocks > 1;
-  }
-  // Block j's steps as the time range [t0, t1): the j-th group of `steps` from the end of the run.
-  void times(std::int64_t j, std::int64_t& t0, std::int64_t& t1) const {
-    const std::int64_t a = j * steps, b = std::min(T, (j + 1) * steps);
-    t0 = reverse ? a : T - b;
-    t1 = reverse ? b : T - a;
-  }
-};
 
 template <class Cell>
 void check(const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states, const kiln_tensor* params) {
@@ -298,7 +213,7 @@ template <class Cell, class T>
 void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
              const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, T* saved, T* work) {
   const Layout<Cell> L(p);
-  const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, TB = L.T * B, G1H = L.G1 * H;
+  const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, G1H = L.G1 * H;
   const T* w_ih = ptr<T>(params[0]);
   const T* w_hh = ptr<T>(params[1]);
   T* gates = saved + L.gates;
@@ -430,7 +345,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
               T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
               kiln_tensor* d_params, T* work) {
   const Layout<Cell> L(p);
-  const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, TB = L.T * B, G1H = L.G1 * H;
+  const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, G1H = L.G1 * H;
   const T* w_hh = ptr<T>(params[1]);
   // Each step's gate gradients are made in dstep; on the last backward they then overwrite that step's
   // saved gates (no longer needed), so no [T, B, G*H] gradient buffer is allocated.
@@ -450,7 +365,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   const WeightBlocks W(L, p, host->num_threads(), side_by_side_rows(host, B, GH));
   T* scratch = work + L.scratch;
   // dX for block j's rows: independent rows, made by the thread that ran the block's steps.
-  auto input_block = [&](std::int64_t j, T* scratch) {
+  auto input_block = [&](std::int64_t j) {
     std::int64_t t0, t1;
     W.times(j, t0, t1);
     const std::int64_t rows = (t1 - t0) * B, r = t0 * B;
@@ -498,7 +413,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   std::atomic<std::int64_t> done{0};  // blocks whose steps are done (overlap only)
   auto block_done = [&](std::int64_t j) {
     if (W.after) return;
-    input_block(j, scratch);  // while the block's gate gradients are in cache
+    input_block(j);  // while the block's gate gradients are in cache
     if (W.overlap)
       done.store(j + 1, std::memory_order_release);
     else
@@ -583,7 +498,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   } else {
     side_by_side(host, B, GH, steps);
     if (W.after)
-      for (std::int64_t j = 0; j < W.blocks; ++j) input_block(j, scratch), weight_block(j);
+      for (std::int64_t j = 0; j < W.blocks; ++j) input_block(j), weight_block(j);
   }
   if (L.T % 2 == 1) std::swap(dcarry, dprev);  // where the last step left the state gradients
   for (int s = 0; s < L.S; ++s)
