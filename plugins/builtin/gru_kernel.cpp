@@ -17,6 +17,7 @@ struct GRU {
   static constexpr const char* description = "GRUCell (reset_after, PyTorch's): n = tanh_of(x_n + r (W_hn h + b_hn))";
   static constexpr int gates = 3, states = 1, extras = 1, late_gates = 0;
   static constexpr bool split_recurrent = true;
+  static constexpr bool gradients_in_place = true;
 
   // Keeps r, z, n in gates and W_hn h + b_hn in extra.
   template <class T>
@@ -57,6 +58,7 @@ struct GRUResetBefore {
   static constexpr const char* description = "GRUCell (reset_after=false, Cho et al.'s): n = tanh_of(x_n + W_hn (r h) + b_hn)";
   static constexpr int gates = 3, states = 1, extras = 0, late_gates = 1;
   static constexpr bool split_recurrent = false;
+  static constexpr bool gradients_in_place = true;  // backward_late writes z, n's; backward_early reads only r
 
   template <class T>
   static void forward_early(const sdk::Forward<T>& f) {

@@ -14,6 +14,7 @@ struct LSTM {
   static constexpr const char* description = "LSTMCell: gates i, f, g, o; c' = f c + i g, h' = o tanh_of(c')";
   static constexpr int gates = 4, states = 2, extras = 0, late_gates = 0;
   static constexpr bool split_recurrent = false;
+  static constexpr bool gradients_in_place = true;  // backward reads a lane's gates, then writes their gradients
 
   // Keeps the post-activations in gates and tanh_of(c') in extra.
   template <class T>

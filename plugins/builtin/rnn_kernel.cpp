@@ -16,6 +16,7 @@ struct RNN {
   static constexpr const char* description = Relu ? "RNNCell, nonlinearity relu" : "RNNCell, nonlinearity tanh";
   static constexpr int gates = 1, states = 1, extras = 0, late_gates = 0;
   static constexpr bool split_recurrent = false;
+  static constexpr bool gradients_in_place = true;  // backward reads a lane's gates, then writes their gradients
 
   // Keeps h' in gates.
   template <class T>

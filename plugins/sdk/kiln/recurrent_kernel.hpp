@@ -26,6 +26,9 @@
 //   static constexpr bool split_recurrent; the cell needs h W_hh^T + b_hh apart from the input's part,
 //                                          and the last gate's recurrent gradient differs from its input
 //                                          one (PyTorch's GRU: n = tanh(x_n + r * (W_hn h + b_hn)))
+//   static constexpr bool gradients_in_place;  optional, default false: backward (and backward_late,
+//                                          backward_early) may write dgates over gates — each reads an
+//                                          element of gates only before writing that element of dgates
 //   template <class T> static void forward(const Forward<T>&)        when late_gates == 0
 //   template <class T> static void backward(const Backward<T>&)
 //   or forward_early / forward_late and backward_late / backward_early when late_gates > 0.
@@ -65,7 +68,8 @@ struct Forward {
 /// pointwise math (Kiln adds the recurrent GEMM's part of dh) — and dgates, the gradient of the
 /// pre-activations (with split_recurrent: dgates for the input side, and dhp [H] for the last gate's
 /// part of hp, the other gates' being the same as their dgates). backward_early gets
-/// dm, finishes the early gates' dgates and adds to dprev.
+/// dm, finishes the early gates' dgates and adds to dprev. dgates is gates itself when the cell says
+/// gradients_in_place.
 template <class T>
 struct Backward {
   std::int64_t H;
@@ -81,6 +85,12 @@ struct Backward {
 };
 
 namespace detail {
+
+// Cell::gradients_in_place, false when the cell does not say.
+template <class Cell, class = void>
+struct InPlace : std::false_type {};
+template <class Cell>
+struct InPlace<Cell, std::void_t<decltype(Cell::gradients_in_place)>> : std::bool_constant<Cell::gradients_in_place> {};
 
 inline constexpr const char* kParamNames[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
 
@@ -129,10 +139,12 @@ struct Layout {
   std::int64_t pack1, pack2, K1, N1, K2, N2;
   std::int64_t scratch, scratch_each = 0;  // backward: gemm_small's scratch, two regions of scratch_each
   bool consume;  // the last backward: the gates' gradients go where the gates were saved
+  bool in_place;  // ... and straight there (Cell::gradients_in_place), not through dstep
 
   explicit Layout(const kiln_recurrent_problem& p)
       : T(p.steps), B(p.batch), I(p.input_size), H(p.hidden_size), G(Cell::gates), S(Cell::states),
-        G1(Cell::gates - Cell::late_gates), G2(Cell::late_gates), consume(p.phase == KILN_LAST_BACKWARD) {
+        G1(Cell::gates - Cell::late_gates), G2(Cell::late_gates), consume(p.phase == KILN_LAST_BACKWARD),
+        in_place(consume && InPlace<Cell>::value) {
     const std::int64_t BH = B * H, TB = T * B;
     gates = 0;
     prev = gates + TB * G * H;
@@ -145,7 +157,7 @@ struct Layout {
     dgates = 0;
     dhp = dgates + (consume ? 0 : TB * G * H);
     dstep = dhp + (Cell::split_recurrent ? TB * H : 0);
-    dcarry = dstep + B * G * H;
+    dcarry = dstep + (consume && !in_place ? B * G * H : 0);
     dprev = dcarry + S * BH;
     dnext = dprev + S * BH;
     dm = dnext + BH;
@@ -347,8 +359,9 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   const Layout<Cell> L(p);
   const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, G1H = L.G1 * H;
   const T* w_hh = ptr<T>(params[1]);
-  // Each step's gate gradients are made in dstep; on the last backward they then overwrite that step's
-  // saved gates (no longer needed), so no [T, B, G*H] gradient buffer is allocated.
+  // On the last backward each step's gate gradients overwrite that step's saved gates (no longer
+  // needed), so no [T, B, G*H] gradient buffer is allocated: written there by the cell when it can
+  // (Cell::gradients_in_place: the gates are in cache, just read), else made in dstep and copied.
   T* dgates = L.consume ? saved + L.gates : work + L.dgates;
   T* dstep = work + L.dstep;
   T* dhp = work + L.dhp;
@@ -373,17 +386,18 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       gemm_small<T>(host, false, false, rows, L.I, GH, dgates + r * GH, GH, ptr<T>(params[0]), L.I, false, ptr<T>(*dx) + r * L.I,
                     L.I, scratch);
   };
-  // The weights' and biases' gradients: block j's products added to the blocks' before it.
-  auto weight_block = [&](std::int64_t j) {
+  // The weights' and biases' gradients in three parts (WeightParts: dW_hh, dW_ih, the biases), each
+  // adding block j's products to the blocks' before it.
+  auto weight_part = [&](int part, std::int64_t j) {
     std::int64_t t0, t1;
     W.times(j, t0, t1);
     const std::int64_t rows = (t1 - t0) * B, r = t0 * B;
     const bool acc = j > 0;
     const T* dg = dgates + r * GH;
-    if (d_params[0].data != nullptr)
+    if (part == WeightParts::kInput && d_params[0].data != nullptr)
       gemm_small<T>(host, true, false, GH, L.I, rows, dg, GH, ptr<T>(*x) + r * L.I, L.I, acc, ptr<T>(d_params[0]), L.I,
                     scratch + L.scratch_each);
-    if (d_params[1].data != nullptr) {
+    if (part == WeightParts::kRecurrent && d_params[1].data != nullptr) {
       const T* hprev = saved + L.prev + prev_slot(p, 0) * BH + r * H;  // h before each step, in time order
       T* dw = ptr<T>(d_params[1]);
       const T beta(acc ? 1 : 0);
@@ -396,7 +410,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       if (Cell::late_gates > 0)
         gemm<T>(host, true, false, GH - G1H, H, rows, T(1), dg + G1H, GH, saved + L.m + r * H, H, beta, dw + G1H * H, H);
     }
-    if (p.has_bias) {
+    if (part == WeightParts::kBias && p.has_bias) {
       T* db_ih = ptr<T>(d_params[2]);
       T* db_hh = ptr<T>(d_params[3]);
       if (db_ih != nullptr) column_sum(dg, rows, GH, GH, db_ih, acc);
@@ -410,12 +424,15 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       }
     }
   };
-  std::atomic<std::int64_t> done{0};  // blocks whose steps are done (overlap only)
+  auto weight_block = [&](std::int64_t j) {
+    for (int q = 0; q < WeightParts::kCount; ++q) weight_part(q, j);
+  };
+  WeightParts parts(W.blocks);  // overlap only
   auto block_done = [&](std::int64_t j) {
     if (W.after) return;
     input_block(j);  // while the block's gate gradients are in cache
     if (W.overlap)
-      done.store(j + 1, std::memory_order_release);
+      parts.ready(j + 1);
     else
       weight_block(j);
   };
@@ -427,7 +444,8 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
     T* dp = dprev;
     for (std::int64_t k = L.T - 1; k >= 0; --k) {
       const std::int64_t t = p.reverse ? L.T - 1 - k : k;
-      T* dgt = dstep;
+      const bool staged = L.consume && !L.in_place;
+      T* dgt = staged ? dstep : dgates + t * B * GH;
       T* dht = dhp + t * BH;
       const T* mt = saved + L.m + t * BH;
       auto row = [&](std::int64_t b) {
@@ -467,32 +485,26 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       } else {
         packed_gemm(host, R, dgt + r0 * GH, GH, w1, true, dp + r0 * H, H);
       }
-      std::memcpy(dgates + (t * B + r0) * GH, dgt + r0 * GH, sizeof(T) * R * GH);
+      if (staged) std::memcpy(dgates + (t * B + r0) * GH, dgt + r0 * GH, sizeof(T) * R * GH);
       std::swap(dc, dp);
       const std::int64_t q = L.T - 1 - k;  // steps done before this one
       if (whole && ((q + 1) % W.steps == 0 || k == 0)) block_done(q / W.steps);
     }
   };
   if (W.overlap) {
-    // The steps on this thread, the blocks' weight gradients on the other as each block is done.
-    std::atomic<bool> failed{false};
+    // The steps on this thread, the blocks' weight gradients on the other as each block is done; this
+    // thread joins in when its steps are done.
     parallel_for(host, 2, 1, [&](std::int64_t i0, std::int64_t i1) {
       for (std::int64_t i = i0; i < i1; ++i) {
         if (i == 0) {
           try {
             steps(0, B);
           } catch (...) {
-            failed.store(true, std::memory_order_release);
-            done.store(W.blocks, std::memory_order_release);
+            parts.fail();
             throw;
           }
-          continue;
         }
-        for (std::int64_t j = 0; j < W.blocks; ++j) {
-          wait_until([&] { return done.load(std::memory_order_acquire) > j; });
-          if (failed.load(std::memory_order_acquire)) return;
-          weight_block(j);
-        }
+        parts.work(weight_part);
       }
     });
   } else {

@@ -4,7 +4,9 @@
 // sequence, and the blocks of steps whose GEMMs run beside the steps. Header-only; needs kiln/plugin.h.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 
 #include "kiln/host_helpers.hpp"
@@ -96,6 +98,71 @@ struct WeightBlocks {
     t0 = reverse ? a : T - b;
     t1 = reverse ? b : T - a;
   }
+};
+
+// The weight gradients' three parts — dW_hh, dW_ih, the biases — each summed over blocks in block
+// order, as tasks two threads share: a part's block j may run once the steps of block j are done and
+// the part's block j - 1 is, on whichever thread asks first. The thread running the steps joins in when
+// they are done, so the last blocks' weights do not wait on one thread. Any thread may run any task:
+// each sum keeps its order, so results do not depend on who ran what.
+class WeightParts {
+ public:
+  enum { kRecurrent, kInput, kBias, kCount };
+
+  explicit WeightParts(std::int64_t blocks) : blocks_(blocks) {}
+
+  /// Blocks [0, n) have had their steps done.
+  void ready(std::int64_t n) { ready_.store(n, std::memory_order_release); }
+  /// The steps failed: no more tasks will become ready; work() returns.
+  void fail() {
+    failed_.store(true, std::memory_order_release);
+    ready_.store(blocks_, std::memory_order_release);
+  }
+
+  /// Runs task(part, block) for tasks as they become ready until every part has every block.
+  template <class Task>
+  void work(Task&& task) {
+    for (;;) {
+      int part = -1;
+      std::int64_t block = 0;
+      bool finished = false;
+      wait_until([&] { return claim(part, block, finished) || finished; });
+      if (part < 0) return;
+      try {
+        task(part, block);
+      } catch (...) {
+        fail();
+        throw;
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++next_[part];
+      busy_[part] = false;
+    }
+  }
+
+ private:
+  // Takes the ready, idle part furthest behind (dW_hh first, the largest, on a tie).
+  bool claim(int& part, std::int64_t& block, bool& finished) {
+    if (failed_.load(std::memory_order_acquire)) return finished = true;
+    const std::int64_t ready = ready_.load(std::memory_order_acquire);
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished = true;
+    for (int q = 0; q < kCount; ++q) {
+      finished = finished && next_[q] == blocks_;
+      if (!busy_[q] && next_[q] < ready && (part < 0 || next_[q] < next_[part])) part = q;
+    }
+    if (part < 0) return false;
+    busy_[part] = true;
+    block = next_[part];
+    return true;
+  }
+
+  const std::int64_t blocks_;
+  std::atomic<std::int64_t> ready_{0};
+  std::atomic<bool> failed_{false};
+  std::mutex mutex_;
+  std::int64_t next_[kCount] = {};
+  bool busy_[kCount] = {};
 };
 
 }  // namespace kiln::sdk::detail
