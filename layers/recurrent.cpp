@@ -185,11 +185,11 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     std::vector<State> states;
     for (int d = 0; d < dirs; ++d) states.push_back(initial(l * dirs + d));
     if (fused && steps > 0) {
-      // Both directions of a layer in one node, side by side on Kiln's threads.
+      // Both directions of a layer in one node, side by side on Kiln's threads, writing one output.
       std::vector<plugins::Direction> run;
       for (int d = 0; d < dirs; ++d)
         run.push_back({cells_[static_cast<std::size_t>(l * dirs + d)].get(), &states[static_cast<std::size_t>(d)], d == 1, params});
-      outs = plugins::run_fused(*kernel, seq, run, len);
+      outs.push_back(plugins::run_fused(*kernel, seq, run, len));
     } else {
       for (int d = 0; d < dirs; ++d) {
         RecurrentCell& cell = *cells_[static_cast<std::size_t>(l * dirs + d)];
@@ -199,7 +199,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     }
     for (const State& s : states)
       for (std::size_t j = 0; j < state_size; ++j) finals[j].push_back(s[j]);
-    seq = dirs == 1 ? outs[0] : concat(outs, 2);
+    seq = outs.size() == 1 ? outs[0] : concat(outs, 2);
     if (l + 1 < L && options_.dropout_ > 0) seq = dropout(seq, options_.dropout_, is_training());
   }
   RecurrentOutput r;

@@ -89,7 +89,7 @@ Outcome run_path(const Kernel* kernel, nn::RecurrentCell& cell, const std::vecto
   }
   Variable y;
   if (kernel != nullptr)
-    y = run_fused(*kernel, x, {{&cell, &state, c.reverse}}, lengths)[0];
+    y = run_fused(*kernel, x, {{&cell, &state, c.reverse}}, lengths);
   else
     y = nn::run_cell(cell, x, state, lengths, c.reverse);
   Variable loss = sum(y * Variable(seeds[0]));

@@ -46,6 +46,24 @@ kiln_tensor view(void* data, DType dtype, const Shape& shape) {
   return t;
 }
 
+// Note [Packed output]: a fused node's one output holds every direction's y, then every direction's
+// final states ([B, H] each). With two directions and a kernel taking strided sequences
+// (KILN_KERNEL_STRIDED_SEQUENCES) the ys are one [T, B, 2H] tensor, each direction writing its half of
+// every row: the layer's output is a view of it, and its gradient reaches the kernels as it is — no
+// concatenation forward, no split backward. Otherwise each direction's y is a contiguous [T, B, H].
+struct PackedLayout {
+  std::int64_t T, B, H, S, D;
+  bool interleaved;
+  std::int64_t ys() const { return T * B * H * D; }
+  std::int64_t size() const { return ys() + D * S * B * H; }
+  std::int64_t final_offset(std::int64_t d, std::int64_t s) const { return ys() + (d * S + s) * B * H; }
+  kiln_tensor y(char* base, DType dt, std::int64_t d) const {
+    kiln_tensor t = view(base + (interleaved ? d * H : d * T * B * H) * static_cast<std::int64_t>(element_size(dt)), dt, {T, B, H});
+    if (interleaved) t.strides[0] = B * D * H, t.strides[1] = D * H;
+    return t;
+  }
+};
+
 kiln_recurrent_problem make_problem(DType dtype, std::int64_t T, std::int64_t B, std::int64_t I, std::int64_t H,
                                     bool has_bias, const std::vector<std::int64_t>& lengths, bool reverse) {
   kiln_recurrent_problem p{};
@@ -111,8 +129,8 @@ bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType 
   return true;
 }
 
-std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const std::vector<Direction>& directions,
-                                const std::vector<std::int64_t>& lengths) {
+Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Direction>& directions,
+                   const std::vector<std::int64_t>& lengths) {
   KILN_CHECK(x.defined() && x.dim() == 3, "fused {}: x must be [T, B, I], got {}", kernel.name, x.defined() ? x.shape() : Shape{});
   KILN_CHECK(!directions.empty(), "fused {}: no directions to run", kernel.name);
   auto node = std::make_shared<Node>();
@@ -151,9 +169,9 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     node->runs.push_back(std::move(run));
   }
 
-  // Packed output: per direction y [T, B, H] then the S final states [B, H].
-  const std::int64_t per = T * B * H + S * B * H;
-  Tensor packed({per * static_cast<std::int64_t>(directions.size())}, x.dtype());
+  const PackedLayout layout{T, B, H, S, static_cast<std::int64_t>(directions.size()),
+                            directions.size() == 2 && (kernel.flags & KILN_KERNEL_STRIDED_SEQUENCES) != 0};
+  Tensor packed({layout.size()}, x.dtype());  // Note [Packed output]
   const std::size_t esize = element_size(x.dtype());
   auto at = [&](const Tensor& t, std::int64_t offset) { return static_cast<char*>(t.raw_data()) + offset * esize; };
   std::vector<Tensor> works;  // allocated here, not on the pool's threads: a fixed order of allocations
@@ -165,8 +183,9 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     std::vector<kiln_tensor> states, params, finals;
     for (const auto& s : run.states) states.push_back(to_abi(s));
     for (const auto& p : run.params) params.push_back(to_abi(p));
-    kiln_tensor y = view(at(packed, d * per), x.dtype(), {T, B, H});
-    for (std::int64_t s = 0; s < S; ++s) finals.push_back(view(at(packed, d * per + T * B * H + s * B * H), x.dtype(), {B, H}));
+    kiln_tensor y = layout.y(at(packed, 0), x.dtype(), static_cast<std::int64_t>(d));
+    for (std::int64_t s = 0; s < S; ++s)
+      finals.push_back(view(at(packed, layout.final_offset(static_cast<std::int64_t>(d), s)), x.dtype(), {B, H}));
     std::array<char, 1024> err{};
     if (kernel.abi.forward(&host_services(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
                            works[d].raw_data(), err.data(), err.size()) != 0)
@@ -175,9 +194,9 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
   check_errors(kernel, "forward", errors);
 
   const std::string& op = kernel.op;
-  const Variable out = record(op.c_str(), packed, inputs, [node, per](const Tensor& dy, Grads& grads) {
+  const Variable out = record(op.c_str(), packed, inputs, [node, layout](const Tensor& dy, Grads& grads) {
     const Kernel& k = *node->kernel;
-    const std::int64_t T = node->T, B = node->B, H = node->H, S = k.abi.state_count;
+    const std::int64_t B = node->B, H = node->H, S = k.abi.state_count;
     const DType dt = dy.dtype();
     const std::size_t esize = element_size(dt);
     const std::size_t n = node->runs.size();
@@ -187,7 +206,7 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     // The last backward of this node may use the saved memory as scratch (plugin.h, KILN_LAST_BACKWARD).
     const std::int32_t phase = grads.retains_graph() ? KILN_BACKWARD : KILN_LAST_BACKWARD;
     std::vector<Tensor> works(n);
-    for (std::size_t d = 0; d < n; ++d) {
+    auto prepare = [&](std::size_t d) {
       const Run& run = node->runs[d];
       kiln_recurrent_problem p = run.problem;
       p.phase = phase;
@@ -199,8 +218,15 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
         const bool need = run.param_input[q] >= 0 && grads.needs(run.param_input[q]);
         dparams[d].push_back(need ? Tensor(run.params[q].shape(), dt) : Tensor());
       }
-    }
+    };
+    // Side by side, the directions' buffers are all allocated here, not on the pool's threads (a fixed
+    // order of allocations); one after the other, each direction allocates when it starts and frees its
+    // scratch when done, after the direction before it has freed its saved memory.
+    const bool in_turn = n == 1 || num_threads() == 1;
+    if (!in_turn)
+      for (std::size_t d = 0; d < n; ++d) prepare(d);
     each(n, [&](std::size_t d) {
+      if (in_turn) prepare(d);
       const Run& run = node->runs[d];
       kiln_recurrent_problem problem = run.problem;
       problem.phase = phase;
@@ -208,9 +234,10 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
       std::vector<kiln_tensor> states, params, dfinal, ds, dp;
       for (const auto& s : run.states) states.push_back(to_abi(s));
       for (const auto& p : run.params) params.push_back(to_abi(p));
-      char* base = static_cast<char*>(dy.raw_data()) + d * per * esize;
-      const kiln_tensor dya = view(base, dt, {T, B, H});
-      for (std::int64_t s = 0; s < S; ++s) dfinal.push_back(view(base + (T * B * H + s * B * H) * esize, dt, {B, H}));
+      char* base = static_cast<char*>(dy.raw_data());
+      const auto dd = static_cast<std::int64_t>(d);
+      const kiln_tensor dya = layout.y(base, dt, dd);
+      for (std::int64_t s = 0; s < S; ++s) dfinal.push_back(view(base + layout.final_offset(dd, s) * esize, dt, {B, H}));
       for (const auto& g : dstates[d]) ds.push_back(to_abi(g));
       for (const auto& g : dparams[d]) dp.push_back(to_abi(g));
       kiln_tensor dxa = to_abi(dx[d]);
@@ -220,6 +247,13 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
         errors[d] = err.data();
       // The last backward frees a direction's saved memory as soon as it is done with it.
       if (phase == KILN_LAST_BACKWARD) node->runs[d].saved = Tensor();
+      if (in_turn) {
+        works[d] = Tensor();
+        if (d > 0 && dx[d].defined()) {
+          math::add_(dx[0], dx[d]);
+          dx[d] = Tensor();
+        }
+      }
     });
     check_errors(k, "backward", errors);
     // The directions' input gradients summed in place into one, and every gradient moved, not copied:
@@ -239,15 +273,16 @@ std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const s
     }
   });
 
-  std::vector<Variable> outputs;
   for (std::size_t d = 0; d < directions.size(); ++d) {
-    const std::int64_t base = static_cast<std::int64_t>(d) * per;
-    outputs.push_back(reshape(narrow(out, 0, base, T * B * H), {T, B, H}));
     nn::State& state = *directions[d].state;
     for (std::int64_t s = 0; s < S; ++s)
-      state[static_cast<std::size_t>(s)] = reshape(narrow(out, 0, base + T * B * H + s * B * H, B * H), {B, H});
+      state[static_cast<std::size_t>(s)] = reshape(narrow(out, 0, layout.final_offset(static_cast<std::int64_t>(d), s), B * H), {B, H});
   }
-  return outputs;
+  const std::int64_t D = layout.D;
+  if (layout.interleaved || D == 1) return reshape(narrow(out, 0, 0, layout.ys()), {T, B, D * H});
+  std::vector<Variable> ys;
+  for (std::int64_t d = 0; d < D; ++d) ys.push_back(reshape(narrow(out, 0, d * T * B * H, T * B * H), {T, B, H}));
+  return concat(ys, 2);
 }
 
 }  // namespace kiln::plugins

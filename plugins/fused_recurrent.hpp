@@ -5,7 +5,7 @@
 // backward and its scratch come from Kiln's caching allocator, so pages are reused across steps.
 //
 //   nn::State state = cell.zero_state(batch, kFloat32);
-//   auto ys = plugins::run_fused(*kernel, x, {{&cell, &state, /*reverse=*/false}}, /*lengths=*/{});
+//   Variable y = plugins::run_fused(*kernel, x, {{&cell, &state, /*reverse=*/false}}, /*lengths=*/{});
 
 #include <map>
 #include <string>
@@ -32,9 +32,10 @@ bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType 
                      std::string* why = nullptr, const ParamMap* params = nullptr);
 
 /// Runs `kernel` over x [T, B, I] for each direction (on Kiln's threads side by side when there are
-/// two), recording one tape node. Returns each direction's output [T, B, H]; lengths: one per
+/// two), recording one tape node. Returns the directions' outputs side by side, [T, B, D*H] (the
+/// first direction's H features first, as a bidirectional layer's output); lengths: one per
 /// sequence, or empty. Throws kiln::Error naming the plugin and kernel when the kernel fails.
-std::vector<Variable> run_fused(const Kernel& kernel, const Variable& x, const std::vector<Direction>& directions,
-                                const std::vector<std::int64_t>& lengths);
+Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Direction>& directions,
+                   const std::vector<std::int64_t>& lengths);
 
 }  // namespace kiln::plugins

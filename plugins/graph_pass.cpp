@@ -112,7 +112,7 @@ bool confirm(const Kernel& kernel, nn::RecurrentCell& cell, const ParamMap& para
   }
   NoGradGuard no_grad;
   const Variable generic = nn::run_cell(cell, x, s1);
-  const Variable fused = run_fused(kernel, x, {{&cell, &s2, false, &params}}, {})[0];
+  const Variable fused = run_fused(kernel, x, {{&cell, &s2, false, &params}}, {});
   const auto a = generic.value().to_vector(), b = fused.value().to_vector();
   double worst = 0;
   for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));

@@ -66,6 +66,12 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
     kernel->op = "fused_" + kernel->name;
     kernel->abi = k;
     for (int p = 0; p < k.param_count; ++p) kernel->param_names.emplace_back(k.param_names[p]);
+    // Version 1 and 2 plugins end before kernel_flags.
+    if (plugin.abi_version >= 3 && plugin.kernel_flags != nullptr) {
+      kernel->flags = plugin.kernel_flags[i];
+      KILN_CHECK((kernel->flags & ~std::uint32_t{KILN_KERNEL_STRIDED_SEQUENCES}) == 0,
+                 "{}: kernel '{}' declares unknown flags {:#x}", who, k.name, kernel->flags);
+    }
     added.push_back(std::move(kernel));
   }
   // Version 1 plugins end before the attention fields.

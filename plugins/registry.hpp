@@ -28,6 +28,7 @@ struct Kernel {
   std::string op;           ///< the tape op's name, "fused_<name>"
   kiln_recurrent_kernel abi;
   std::vector<std::string> param_names;
+  std::uint32_t flags = 0;  ///< kiln_kernel_flag bits (interface version 3; 0 before)
 };
 
 /// A registered attention kernel (interface version 2).

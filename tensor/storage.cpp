@@ -35,6 +35,23 @@ struct Pool {
     stats.cached_bytes = 0;
   }
   ~Pool() { release_all(); }
+
+  // Note [Making room]: a large request no cached block serves first returns cached large blocks to the
+  // system, as many bytes as it asks for, the largest first: they would otherwise sit beside the new
+  // block, unused, and the process would hold both (after a shape change, or while a training step's
+  // pattern of sizes settles). The system allocator can then hand the same memory back for it.
+  void make_room(std::size_t bytes) {
+    std::size_t freed = 0;
+    for (auto it = free_lists.rbegin(); it != free_lists.rend() && it->first >= kBestFitFrom && freed < bytes; ++it) {
+      auto& blocks = it->second;
+      while (!blocks.empty() && freed < bytes) {
+        std::free(blocks.back());
+        blocks.pop_back();
+        freed += it->first;
+        stats.cached_bytes -= static_cast<std::int64_t>(it->first);
+      }
+    }
+  }
 };
 
 // allocated_bytes, readable without the lock (the tape checks it on every record).
@@ -69,6 +86,7 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(s
     g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
     if (p.stats.allocated_bytes > p.stats.peak_allocated_bytes) p.stats.peak_allocated_bytes = p.stats.allocated_bytes;
     if (data_ != nullptr) return;
+    if (cls >= kBestFitFrom) p.make_room(cls);
   }
   data_ = std::aligned_alloc(kAlignment, cls);
   if (data_ == nullptr) {

@@ -67,7 +67,8 @@ struct MGU {
 };
 
 constexpr kiln_recurrent_kernel kKernels[] = {kiln::sdk::make_recurrent_kernel<MGU>()};
-constexpr kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "mgu_example", "1.0", 1, kKernels, 0, nullptr};  // no attention kernels
+constexpr std::uint32_t kFlags[] = {kiln::sdk::kRecurrentKernelFlags};  // what the skeleton can take
+constexpr kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "mgu_example", "1.0", 1, kKernels, 0, nullptr /* no attention */, kFlags};
 
 }  // namespace
 

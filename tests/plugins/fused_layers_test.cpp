@@ -1,9 +1,13 @@
 // Layers on fused kernels against the same layers on the generic graph: every option the layer has.
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 
+#include "autograd/tape.hpp"
 #include "layers/recurrent.hpp"
 #include "layers/research_cells.hpp"
 #include "ops/ops.hpp"
@@ -134,6 +138,40 @@ TEST(FusedLayers, WeightGradientsByBlocksEqualTheGenericGraph) {
 
 // The last backward reuses the kernel's saved memory (KILN_LAST_BACKWARD); with retain_graph the first
 // must leave it intact, so a second backward accumulates the same gradients again.
+// Note [Packed output]: a bidirectional layer on a kernel that takes strided sequences has both
+// directions write into one [T, B, 2H] output (no concat node, the output a view of the fused node's);
+// a kernel without the flag (the layer-norm LSTM) gets contiguous halves, concatenated. Both equal
+// the generic graph.
+TEST(FusedLayers, BidirectionalOutputIsWrittenInPlaceWhenTheKernelTakesStrides) {
+  auto ops_of_forward = [](Recurrent& layer, const Tensor& x) {
+    Tape::current().clear();
+    layer.set_impl(Impl::Fused);
+    const Variable y = layer.forward(Variable(x), {}).output;
+    std::vector<std::string> ops;
+    for (const auto& r : Tape::current().records())
+      if (r.live()) ops.emplace_back(r.op);
+    return ops;
+  };
+  auto count = [](const std::vector<std::string>& ops, const std::string& op) { return std::count(ops.begin(), ops.end(), op); };
+  manual_seed(5);
+  LSTM lstm(RecurrentOptions(3, 4).bidirectional(true));
+  const Tensor x = randn({5, 2, 3});
+  const auto lstm_ops = ops_of_forward(lstm, x);
+  // h_n and c_n are stacks (a concat each); the output is not.
+  EXPECT_EQ(count(lstm_ops, "fused_lstm"), 1);
+  EXPECT_EQ(count(lstm_ops, "concat"), 2) << fmt::format("{}", fmt::join(lstm_ops, " "));
+  LayerNormLSTM ln(RecurrentOptions(3, 4).bidirectional(true));
+  const auto ln_ops = ops_of_forward(ln, x);
+  EXPECT_EQ(count(ln_ops, "fused_layer_norm_lstm"), 1);
+  EXPECT_EQ(count(ln_ops, "concat"), 3) << fmt::format("{}", fmt::join(ln_ops, " "));
+  Tape::current().clear();
+  const Tensor lengths = from_data(std::vector<std::int64_t>{5, 3}, {2});
+  for (Recurrent* layer : {static_cast<Recurrent*>(&lstm), static_cast<Recurrent*>(&ln)}) {
+    const Result fused = run(*layer, Impl::Fused, x, lengths, true, 1), generic = run(*layer, Impl::Generic, x, lengths, true, 1);
+    expect_same(fused, generic, 1e-5, layer->type_name());
+  }
+}
+
 TEST(FusedLayers, BackwardTwiceWithRetainGraph) {
   for (const auto& lc : kLayers) {
     manual_seed(8);

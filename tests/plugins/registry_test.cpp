@@ -38,7 +38,7 @@ TEST(Registry, FindsByKernelNameAndSaysWhyNot) {
 }
 
 kiln_plugin plugin_with(const kiln_recurrent_kernel* kernels, int count, std::uint32_t version = KILN_PLUGIN_ABI_VERSION) {
-  return kiln_plugin{version, "test", "1", count, kernels, 0, nullptr};
+  return kiln_plugin{version, "test", "1", count, kernels, 0, nullptr, nullptr};
 }
 
 TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
@@ -58,7 +58,7 @@ TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
     r.add(wrong, "wrong.so");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks versions 1 to 2"))
+    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks versions 1 to 3"))
         << e.what();
   }
   kiln_recurrent_kernel two[2] = {k, k};  // the same new name twice: nothing is added
@@ -79,6 +79,40 @@ TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
   EXPECT_EQ(r.get("lstm_copy"), nullptr);
   r.add(plugin_with(&k, 1), "copy.so");
   EXPECT_EQ(r.get("lstm_copy")->origin, "copy.so");
+}
+
+// Interface version 3's kernel_flags: read per kernel, refused when unknown, and not read at all from
+// an older plugin (whose struct ends before them).
+TEST(Registry, ReadsKernelFlagsFromVersion3Only) {
+  Registry r;
+  kiln_recurrent_kernel k[2] = {builtin::lstm_kernel(), builtin::gru_kernel()};
+  k[0].name = "strided", k[1].name = "plain";
+  const std::uint32_t flags[] = {KILN_KERNEL_STRIDED_SEQUENCES, 0};
+  kiln_plugin v3 = plugin_with(k, 2);
+  v3.kernel_flags = flags;
+  r.add(v3, "v3.so");
+  EXPECT_EQ(r.get("strided")->flags, std::uint32_t{KILN_KERNEL_STRIDED_SEQUENCES});
+  EXPECT_EQ(r.get("plain")->flags, 0u);
+
+  kiln_recurrent_kernel old = builtin::lstm_kernel();
+  old.name = "old";
+  kiln_plugin v2 = plugin_with(&old, 1, 2);
+  v2.kernel_flags = flags;  // beyond a version 2 plugin's struct: never read
+  r.add(v2, "v2.so");
+  EXPECT_EQ(r.get("old")->flags, 0u);
+
+  kiln_recurrent_kernel odd = builtin::lstm_kernel();
+  odd.name = "odd";
+  const std::uint32_t unknown[] = {0x10};
+  kiln_plugin bad = plugin_with(&odd, 1);
+  bad.kernel_flags = unknown;
+  try {
+    r.add(bad, "odd.so");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "plugin 'test' (odd.so): kernel 'odd' declares unknown flags 0x10")) << e.what();
+  }
+  EXPECT_EQ(r.get("odd"), nullptr);
 }
 
 TEST(Registry, AnEmptyRegistryFindsNothing) {

@@ -43,5 +43,23 @@ TEST(Storage, CacheLimitIsRespected) {
   set_cache_limit(old);
 }
 
+// Note [Making room]: a large request that no cached block serves returns unusable cached large blocks
+// first (largest first, as many bytes as it asks for), so the process does not hold both.
+TEST(Storage, ALargeMissReturnsCachedLargeBlocksFirst) {
+  empty_cache();
+  {
+    Tensor big({16 << 20}, kFloat32);  // 64 MiB
+    Tensor mid({2 << 20}, kFloat32);   // 8 MiB; both cached when freed
+  }
+  const std::int64_t cached = memory_stats().cached_bytes;
+  EXPECT_GE(cached, std::int64_t{72} << 20);
+  Tensor other({4 << 20}, kFloat32);  // 16 MiB: neither fits (8 MiB too small, 64 MiB over twice)
+  // The 64 MiB block (the largest) went back to the system; the 8 MiB one is still cached.
+  EXPECT_EQ(memory_stats().cached_bytes, cached - (std::int64_t{64} << 20));
+  Tensor small({1 << 20}, kFloat32);  // 4 MiB: served by the cached 8 MiB block
+  EXPECT_EQ(memory_stats().cached_bytes, 0);
+  empty_cache();
+}
+
 }  // namespace
 }  // namespace kiln

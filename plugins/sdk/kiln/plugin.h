@@ -1,4 +1,4 @@
-/* Kiln's plugin interface, version 2: the whole boundary between Kiln and a fused-kernel plugin.
+/* Kiln's plugin interface, version 3: the whole boundary between Kiln and a fused-kernel plugin.
  *
  * Plain C, so a plugin built separately (another compiler, other flags, no xtensor) keeps working:
  * tensors cross as raw buffers with shapes, strides and a dtype; Kiln lends the plugin its GEMM and
@@ -20,7 +20,9 @@
  *               the cell does not have arrives with data == NULL and problem->has_bias == 0.
  *   y           [T, B, H]   the output of every step; zero past a sequence's length
  *   final[s]    [B, H]      the state after each sequence's last step
- * Every tensor Kiln passes in version 1 is contiguous and row-major (strides are given anyway).
+ * Every tensor Kiln passes is contiguous and row-major (strides are given anyway), except y and dy for a
+ * kernel that declares KILN_KERNEL_STRIDED_SEQUENCES: their first two dims may then have any strides
+ * (a bidirectional layer has each direction write straight into its half of the [T, B, 2H] output).
  * Backward writes (does not accumulate) dx, d_states and d_params; one with data == NULL is not needed.
  * Functions return 0 on success; otherwise they write a message into err (err_size bytes) and
  * return nonzero, and Kiln raises an error naming the plugin, the kernel and the message.
@@ -35,8 +37,9 @@
 extern "C" {
 #endif
 
-/* Version 2 added attention kernels (at the end of kiln_plugin); Kiln still loads version 1 plugins. */
-#define KILN_PLUGIN_ABI_VERSION 2
+/* Version 2 added attention kernels and version 3 kernel_flags (both at the end of kiln_plugin); Kiln
+ * still loads version 1 and 2 plugins. */
+#define KILN_PLUGIN_ABI_VERSION 3
 #define KILN_PLUGIN_MIN_ABI_VERSION 1
 #define KILN_MAX_RANK 8
 
@@ -48,6 +51,11 @@ extern "C" {
 
 typedef enum kiln_dtype { KILN_FLOAT32 = 0, KILN_FLOAT64 = 1, KILN_BOOL = 2 /* one byte, nonzero = true */ } kiln_dtype;
 typedef enum kiln_phase { KILN_FORWARD = 0, KILN_BACKWARD = 1, KILN_LAST_BACKWARD = 2 } kiln_phase;
+
+/* What a recurrent kernel can take beyond contiguous tensors (kiln_plugin.kernel_flags, version 3). */
+typedef enum kiln_kernel_flag {
+  KILN_KERNEL_STRIDED_SEQUENCES = 1 /* y and dy [T, B, H]: strides[0] and strides[1] any, strides[2] == 1 */
+} kiln_kernel_flag;
 
 typedef struct kiln_tensor {
   void* data;                      /* owned by Kiln; NULL for an absent tensor */
@@ -151,6 +159,8 @@ typedef struct kiln_plugin {
   /* Version 2. */
   int32_t attention_kernel_count;
   const kiln_attention_kernel* attention_kernels;
+  /* Version 3: kernel_count kiln_kernel_flag bit sets, one per kernel; NULL when none has any. */
+  const uint32_t* kernel_flags;
 } kiln_plugin;
 
 typedef const kiln_plugin* (*kiln_plugin_entry_fn)(void);

@@ -206,6 +206,14 @@ inline std::int64_t param_elements(const kiln_tensor& t) {
   return n;
 }
 
+// y or dy: [T, B, H] with any strides but a contiguous last dim (KILN_KERNEL_STRIDED_SEQUENCES).
+inline void expect_sequence(const kiln_tensor& t, const char* what, const kiln_recurrent_problem& p) {
+  if (t.data == nullptr || t.rank != 3 || t.shape[0] != p.steps || t.shape[1] != p.batch || t.shape[2] != p.hidden_size ||
+      (p.hidden_size > 1 && t.strides[2] != 1))
+    fail("%s must be [%lld, %lld, %lld] with a contiguous last dim", what, static_cast<long long>(p.steps),
+         static_cast<long long>(p.batch), static_cast<long long>(p.hidden_size));
+}
+
 template <class Cell>
 void check(const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states, const kiln_tensor* params) {
   static_assert(Cell::states == 1 || Cell::states == 2, "a cell has 1 or 2 state tensors");
@@ -263,7 +271,8 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   w1.pack(w_hh, H);
   if (L.N2 > 0) w2.pack(w_hh + L.N1 * H, H);
   for (int s = 0; s < L.S; ++s) std::memcpy(state(s, prev_slot(p, first)), ptr<T>(states[s]), sizeof(T) * BH);
-  T* out = ptr<T>(*y);
+  T* out = ptr<T>(*y);  // rows through y's strides (KILN_KERNEL_STRIDED_SEQUENCES)
+  const std::int64_t ys0 = y->strides[0], ys1 = y->strides[1];
   // Every step for batch rows [r0, r1) (Note [Rows side by side]).
   auto steps = [&](std::int64_t r0, std::int64_t r1) {
     const std::int64_t R = r1 - r0;
@@ -303,7 +312,7 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
         packed_gemm(host, R, mt + r0 * H, H, w2, true, gt + r0 * GH + G1H, GH);
       }
       rows_of(host, r0, r1, GH, [&](std::int64_t b) {
-        T* o = out + t * BH + b * H;
+        T* o = out + t * ys0 + b * ys1;
         if (!live(p, t, b)) {  // the state carries through; the output is zero
           std::fill(o, o + H, T(0));
           for (int s = 0; s < L.S; ++s)
@@ -373,6 +382,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   w1.pack(w_hh, H);
   if (L.K2 > 0) w2.pack(w_hh + L.K1 * H, H);
   const T* dout = ptr<T>(*dy);
+  const std::int64_t dys0 = dy->strides[0], dys1 = dy->strides[1];
   for (int s = 0; s < L.S; ++s) std::memcpy(dcarry + s * BH, ptr<T>(d_final[s]), sizeof(T) * BH);
   // The weight gradients, block by block of steps (Note [Weight gradients by blocks]).
   const WeightBlocks W(L, p, host->num_threads(), side_by_side_rows(host, B, GH));
@@ -465,7 +475,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
           for (int s = 0; s < L.S; ++s) std::memcpy(dp + s * BH + b * H, dc + s * BH + b * H, sizeof(T) * H);
           return;
         }
-        const T* o = dout + t * BH + b * H;
+        const T* o = dout + t * dys0 + b * dys1;
         for (std::int64_t j = 0; j < H; ++j) dnext[b * H + j] = o[j] + dc[b * H + j];
         if constexpr (Cell::late_gates > 0)
           Cell::backward_late(row(b));
@@ -560,6 +570,7 @@ struct Entry {
                      std::size_t err_size) {
     return guarded(err, err_size, [&] {
       check<Cell>(*p, x, states, params);
+      expect_sequence(*y, "y", *p);
       if (p->dtype == KILN_FLOAT32)
         detail::forward<Cell, float>(host, *p, x, states, params, y, final_states, static_cast<float*>(saved), static_cast<float*>(work));
       else
@@ -571,6 +582,7 @@ struct Entry {
                       kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, std::size_t err_size) {
     return guarded(err, err_size, [&] {
       check<Cell>(*p, x, states, params);
+      expect_sequence(*dy, "dy", *p);
       if (p->dtype == KILN_FLOAT32)
         detail::backward<Cell, float>(host, *p, x, params, static_cast<float*>(saved), dy, d_final, dx, d_states, d_params,
                                       static_cast<float*>(work));
@@ -583,8 +595,12 @@ struct Entry {
 
 }  // namespace detail
 
+/// What a kernel made by make_recurrent_kernel can take (kiln_plugin.kernel_flags): y and dy by strides.
+inline constexpr std::uint32_t kRecurrentKernelFlags = KILN_KERNEL_STRIDED_SEQUENCES;
+
 /// The kiln_recurrent_kernel for Cell: parameters weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's),
-/// any lengths, both directions, float32 and float64.
+/// any lengths, both directions, float32 and float64. List kRecurrentKernelFlags for it in the plugin's
+/// kernel_flags.
 template <class Cell>
 constexpr kiln_recurrent_kernel make_recurrent_kernel() {
   using E = detail::Entry<Cell>;
