@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "autograd/tape.hpp"
+#include "kiln/recurrent_kernel.hpp"
 #include "layers/recurrent.hpp"
 #include "layers/research_cells.hpp"
 #include "ops/ops.hpp"
@@ -136,6 +137,40 @@ TEST(FusedLayers, WeightGradientsByBlocksEqualTheGenericGraph) {
   set_num_threads(before);
 }
 
+// Note [Rows apart]: a narrow batch runs as two groups of rows, each a problem of its own with its
+// strided rows of x, y and dx and its own partial weight gradients. Uneven groups (10 and 11 rows),
+// several blocks of steps, every kind of length, initial states, one and two directions, the
+// retained graph and the last backward: equal to the generic graph, and bit for bit on 1 and 2 threads.
+TEST(FusedLayers, NarrowBatchesRunAsTwoGroupsOfRows) {
+  kiln_recurrent_problem p{};
+  p.batch = 21, p.hidden_size = 6;
+  ASSERT_EQ(sdk::detail::row_groups(p, 4), 2);  // this test's shapes are run in groups
+  p.batch = 15;
+  EXPECT_EQ(sdk::detail::row_groups(p, 4), 1);  // too few rows for two register blocks
+  p.batch = 64, p.hidden_size = 256;
+  EXPECT_EQ(sdk::detail::row_groups(p, 4), 1);  // wide: rows side by side instead
+  const int before = num_threads();
+  for (const auto& lc : kLayers)
+    for (bool both : {false, true}) {
+      manual_seed(6);
+      auto layer = lc.make(RecurrentOptions(5, 6).bidirectional(both).num_layers(2));
+      layer->to(kFloat64);
+      const Tensor x = randn({40, 21, 5}, kFloat64);  // 256-row blocks of 12 and 13 steps
+      std::vector<std::int64_t> len;
+      for (std::int64_t b = 0; b < 21; ++b) len.push_back((b * 7) % 41);
+      const Tensor lengths = from_data(len, {21});
+      const int L = both ? 4 : 2;
+      std::vector<Tensor> initial{randn({L, 21, 6}, kFloat64)};
+      if (lc.name == std::string("LSTM")) initial.push_back(randn({L, 21, 6}, kFloat64));
+      set_num_threads(1);
+      const Result one = run(*layer, Impl::Fused, x, lengths, false, 0, initial);
+      expect_same(one, run(*layer, Impl::Generic, x, lengths, false, 0, initial), 1e-10, lc.name);
+      set_num_threads(2);
+      EXPECT_EQ(one.values, run(*layer, Impl::Fused, x, lengths, false, 0, initial).values) << lc.name;
+    }
+  set_num_threads(before);
+}
+
 // The last backward reuses the kernel's saved memory (KILN_LAST_BACKWARD); with retain_graph the first
 // must leave it intact, so a second backward accumulates the same gradients again.
 // Note [Packed output]: a bidirectional layer on a kernel that takes strided sequences has both
@@ -173,11 +208,12 @@ TEST(FusedLayers, BidirectionalOutputIsWrittenInPlaceWhenTheKernelTakesStrides) 
 }
 
 TEST(FusedLayers, BackwardTwiceWithRetainGraph) {
-  for (const auto& lc : kLayers) {
+  for (const auto& lc : kLayers)
+    for (std::int64_t batch : {2, 20}) {  // 20: two groups of rows (Note [Rows apart])
     manual_seed(8);
     auto layer = lc.make(RecurrentOptions(3, 5).bidirectional(true));
     layer->to(kFloat64);
-    const Variable x(randn({4, 2, 3}, kFloat64));
+    const Variable x(randn({4, batch, 3}, kFloat64));
     const Variable loss = sum(layer->forward(x, {}).output * layer->forward(x, {}).output);
     loss.backward(Tensor(), /*retain_graph=*/true);
     std::vector<std::vector<double>> once;

@@ -12,9 +12,10 @@
 // (Note [State history]) and any extra vectors the cell asks for. Backward runs the cell's pointwise
 // backward per step and one GEMM per step for the gradient of the previous h; dX, dW_ih, dW_hh and the
 // bias gradients take one GEMM or column sum per block of steps (Note [Weight gradients by blocks]).
-// Two threads either run the steps of half the batch each (Note [Rows side by side]) or split into the
-// steps and the blocks' GEMMs beside them. Sequences past their length keep their state and output
-// zeros.
+// A narrow batch of 16 rows or more runs as two groups of rows, each a problem of its own with its own
+// memory, one per thread (Note [Rows apart], kiln/recurrent_groups.hpp); a wide one runs the steps of
+// half the batch on each thread (Note [Rows side by side]); a small one splits into the steps and the
+// blocks' GEMMs beside them. Sequences past their length keep their state and output zeros.
 //
 // A Cell provides (see plugins/builtin/*.cpp and examples/plugin/mgu_plugin.cpp):
 //   static constexpr const char* name, *description;
@@ -229,9 +230,36 @@ void check(const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_ten
   }
 }
 
+// x or dx [T, B, n] has its steps' rows back to back ([T * B, n] with rows n apart).
+inline bool rows_dense(const kiln_tensor& t, std::int64_t B) {
+  const std::int64_t n = t.shape[2];
+  return (B <= 1 || t.strides[1] == n) && (t.shape[0] <= 1 || t.strides[0] == B * n);
+}
+
+// The rows of steps [t0, t1) of x [T, B, n] as one [(t1 - t0) * B, n] matrix: x's own when dense, else
+// copied into gather (Note [Rows apart]: a group's rows of a larger batch).
+template <class T>
+const T* step_rows(const kiln_tensor& x, std::int64_t B, std::int64_t t0, std::int64_t t1, T* gather) {
+  const std::int64_t n = x.shape[2];
+  if (rows_dense(x, B)) return ptr<T>(x) + t0 * x.strides[0];
+  for (std::int64_t t = t0; t < t1; ++t)
+    for (std::int64_t b = 0; b < B; ++b)
+      std::memcpy(gather + ((t - t0) * B + b) * n, ptr<T>(x) + t * x.strides[0] + b * x.strides[1], sizeof(T) * n);
+  return gather;
+}
+
+// The inverse: rows [(t1 - t0) * B, n] into steps [t0, t1) of a strided dx.
+template <class T>
+void scatter_rows(const T* rows, const kiln_tensor& dx, std::int64_t B, std::int64_t t0, std::int64_t t1) {
+  const std::int64_t n = dx.shape[2];
+  for (std::int64_t t = t0; t < t1; ++t)
+    for (std::int64_t b = 0; b < B; ++b)
+      std::memcpy(ptr<T>(dx) + t * dx.strides[0] + b * dx.strides[1], rows + ((t - t0) * B + b) * n, sizeof(T) * n);
+}
+
 template <class Cell, class T>
 void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
-             const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, T* saved, T* work) {
+             const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, T* saved, T* work, T* gather = nullptr) {
   const Layout<Cell> L(p);
   const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, G1H = L.G1 * H;
   const T* w_ih = ptr<T>(params[0]);
@@ -254,7 +282,8 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
     T* g = gates + t0 * B * GH;
     if (p.has_bias)
       for (std::int64_t r = 0; r < (t1 - t0) * B; ++r) std::memcpy(g + r * GH, bias, sizeof(T) * GH);
-    gemm<T>(host, false, true, (t1 - t0) * B, GH, L.I, T(1), ptr<T>(*x) + t0 * B * L.I, L.I, w_ih, L.I, T(p.has_bias ? 1 : 0), g, GH);
+    gemm<T>(host, false, true, (t1 - t0) * B, GH, L.I, T(1), step_rows(*x, B, t0, t1, gather), L.I, w_ih, L.I,
+            T(p.has_bias ? 1 : 0), g, GH);
   };
   std::atomic<std::int64_t> projected{0};  // blocks made (overlap only)
   auto need_block = [&](std::int64_t j) {  // before the first step of block j (in the order the run goes)
@@ -364,7 +393,7 @@ void column_sum(const T* a, std::int64_t rows, std::int64_t cols, std::int64_t l
 template <class Cell, class T>
 void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* params,
               T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
-              kiln_tensor* d_params, T* work) {
+              kiln_tensor* d_params, T* work, T* gather = nullptr) {
   const Layout<Cell> L(p);
   const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, G1H = L.G1 * H;
   const T* w_hh = ptr<T>(params[1]);
@@ -392,9 +421,11 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
     std::int64_t t0, t1;
     W.times(j, t0, t1);
     const std::int64_t rows = (t1 - t0) * B, r = t0 * B;
-    if (dx->data != nullptr)
-      gemm_small<T>(host, false, false, rows, L.I, GH, dgates + r * GH, GH, ptr<T>(params[0]), L.I, false, ptr<T>(*dx) + r * L.I,
-                    L.I, scratch);
+    if (dx->data == nullptr) return;
+    const bool dense = rows_dense(*dx, B);
+    T* out = dense ? ptr<T>(*dx) + t0 * dx->strides[0] : gather;  // a strided dx: made in gather, then scattered
+    gemm_small<T>(host, false, false, rows, L.I, GH, dgates + r * GH, GH, ptr<T>(params[0]), L.I, false, out, L.I, scratch);
+    if (!dense) scatter_rows(out, *dx, B, t0, t1);
   };
   // The weights' and biases' gradients in three parts (WeightParts: dW_hh, dW_ih, the biases), each
   // adding block j's products to the blocks' before it.
@@ -405,7 +436,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
     const bool acc = j > 0;
     const T* dg = dgates + r * GH;
     if (part == WeightParts::kInput && d_params[0].data != nullptr)
-      gemm_small<T>(host, true, false, GH, L.I, rows, dg, GH, ptr<T>(*x) + r * L.I, L.I, acc, ptr<T>(d_params[0]), L.I,
+      gemm_small<T>(host, true, false, GH, L.I, rows, dg, GH, step_rows(*x, B, t0, t1, gather), L.I, acc, ptr<T>(d_params[0]), L.I,
                     scratch + L.scratch_each);
     if (part == WeightParts::kRecurrent && d_params[1].data != nullptr) {
       const T* hprev = saved + L.prev + prev_slot(p, 0) * BH + r * H;  // h before each step, in time order
@@ -533,6 +564,14 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   }
 }
 
+}  // namespace detail
+}  // namespace kiln::sdk
+
+#include "kiln/recurrent_groups.hpp"  // Note [Rows apart]: needs forward and backward above
+
+namespace kiln::sdk {
+namespace detail {
+
 // Runs f, turning an exception into a message and a nonzero return: nothing may unwind into Kiln.
 template <class F>
 int guarded(char* err, std::size_t err_size, F&& f) {
@@ -559,11 +598,33 @@ struct Entry {
     return 0;
   }
   static std::size_t saved_bytes(const kiln_recurrent_problem* p) {
-    return static_cast<std::size_t>(Layout<Cell>(*p).saved) * element_size(*p);
+    Group<Cell> g[2];
+    std::int64_t saved, work;
+    plan_groups<Cell>(*p, g, &saved, &work);
+    return static_cast<std::size_t>(saved) * element_size(*p);
   }
   static std::size_t work_bytes(const kiln_recurrent_problem* p) {
-    const Layout<Cell> L(*p);
-    return static_cast<std::size_t>(p->phase == KILN_FORWARD ? L.fwd_work : L.bwd_work) * element_size(*p);
+    Group<Cell> g[2];
+    std::int64_t saved, work;
+    plan_groups<Cell>(*p, g, &saved, &work);
+    return static_cast<std::size_t>(work) * element_size(*p);
+  }
+  template <class T>
+  static void run_forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
+                          const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work) {
+    if (row_groups(p, Cell::gates) > 1)
+      forward_groups<Cell, T>(host, p, x, states, params, y, final_states, static_cast<T*>(saved), static_cast<T*>(work));
+    else
+      detail::forward<Cell, T>(host, p, x, states, params, y, final_states, static_cast<T*>(saved), static_cast<T*>(work));
+  }
+  template <class T>
+  static void run_backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* params,
+                           void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
+                           kiln_tensor* d_params, void* work) {
+    if (row_groups(p, Cell::gates) > 1)
+      backward_groups<Cell, T>(host, p, x, params, static_cast<T*>(saved), dy, d_final, dx, d_states, d_params, static_cast<T*>(work));
+    else
+      detail::backward<Cell, T>(host, p, x, params, static_cast<T*>(saved), dy, d_final, dx, d_states, d_params, static_cast<T*>(work));
   }
   static int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
                      const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work, char* err,
@@ -572,9 +633,9 @@ struct Entry {
       check<Cell>(*p, x, states, params);
       expect_sequence(*y, "y", *p);
       if (p->dtype == KILN_FLOAT32)
-        detail::forward<Cell, float>(host, *p, x, states, params, y, final_states, static_cast<float*>(saved), static_cast<float*>(work));
+        run_forward<float>(host, *p, x, states, params, y, final_states, saved, work);
       else
-        detail::forward<Cell, double>(host, *p, x, states, params, y, final_states, static_cast<double*>(saved), static_cast<double*>(work));
+        run_forward<double>(host, *p, x, states, params, y, final_states, saved, work);
     });
   }
   static int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
@@ -584,11 +645,9 @@ struct Entry {
       check<Cell>(*p, x, states, params);
       expect_sequence(*dy, "dy", *p);
       if (p->dtype == KILN_FLOAT32)
-        detail::backward<Cell, float>(host, *p, x, params, static_cast<float*>(saved), dy, d_final, dx, d_states, d_params,
-                                      static_cast<float*>(work));
+        run_backward<float>(host, *p, x, params, saved, dy, d_final, dx, d_states, d_params, work);
       else
-        detail::backward<Cell, double>(host, *p, x, params, static_cast<double*>(saved), dy, d_final, dx, d_states, d_params,
-                                       static_cast<double*>(work));
+        run_backward<double>(host, *p, x, params, saved, dy, d_final, dx, d_states, d_params, work);
     });
   }
 };
