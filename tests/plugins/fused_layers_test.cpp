@@ -149,6 +149,8 @@ TEST(FusedLayers, NarrowBatchesRunAsTwoGroupsOfRows) {
   EXPECT_EQ(sdk::detail::row_groups(p, 4), 1);  // too few rows for two register blocks
   p.batch = 64, p.hidden_size = 256;
   EXPECT_EQ(sdk::detail::row_groups(p, 4), 1);  // wide: rows side by side instead
+  p.batch = 32, p.hidden_size = 256, p.input_size = 512;
+  EXPECT_EQ(sdk::detail::row_groups(p, 3), 1);  // narrow, but weights of 2.4 MB
   const int before = num_threads();
   for (const auto& lc : kLayers)
     for (bool both : {false, true}) {

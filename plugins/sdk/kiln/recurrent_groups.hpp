@@ -21,11 +21,13 @@
 
 namespace kiln::sdk::detail {
 
-// How many groups of rows: two when the batch is narrow and each group keeps at least one register
-// block of rows (packed::kMR), else one.
+// How many groups of rows: two when the batch is narrow, each group keeps at least one register block
+// of rows (packed::kMR) and the weights are small (up to 1 MiB: each group beyond the first keeps its
+// own weight gradients, and gathers its rows of a block of steps), else one.
 inline std::int64_t row_groups(const kiln_recurrent_problem& p, std::int64_t gates) {
-  const std::int64_t half = (p.batch + 1) / 2;
-  return p.batch >= 2 * packed::kMR && half * gates * p.hidden_size < kSideBySideElements ? 2 : 1;
+  const std::int64_t half = (p.batch + 1) / 2, GH = gates * p.hidden_size;
+  const std::int64_t weights = GH * (p.input_size + p.hidden_size) * (p.dtype == KILN_FLOAT64 ? 8 : 4);
+  return p.batch >= 2 * packed::kMR && half * GH < kSideBySideElements && weights <= (std::int64_t(1) << 20) ? 2 : 1;
 }
 
 // One group's rows, sub-problem and memory (in elements, each region 64-byte aligned).
