@@ -153,9 +153,10 @@ TEST(FusedLayers, NarrowBatchesRunAsTwoGroupsOfRows) {
   EXPECT_EQ(sdk::detail::row_groups(p, 3), 1);  // narrow, but weights of 2.4 MB
   const int before = num_threads();
   for (const auto& lc : kLayers)
-    for (bool both : {false, true}) {
+    for (int variant = 0; variant < 3; ++variant) {  // one direction; both; one without biases
+      const bool both = variant == 1;
       manual_seed(6);
-      auto layer = lc.make(RecurrentOptions(5, 6).bidirectional(both).num_layers(2));
+      auto layer = lc.make(RecurrentOptions(5, 6).bidirectional(both).num_layers(2).bias(variant != 2));
       layer->to(kFloat64);
       const Tensor x = randn({40, 21, 5}, kFloat64);  // 256-row blocks of 12 and 13 steps
       std::vector<std::int64_t> len;
