@@ -125,7 +125,7 @@ int run(const DemoArgs& a) {
   for (const OpCheck& c : op_checks()) {
     const GradcheckResult r = run_op_check(c);
     passed += r.ok;
-    worst = std::max(worst, r.max_abs_error);
+    worst = std::max(worst, std::isnan(r.max_abs_error) ? INFINITY : r.max_abs_error);
     if (!r.ok) fmt::print("  FAILED {}: {}\n", c.name, r.message);
   }
   fmt::print("  generic ops: {} of {} cases pass, worst |error| {:.1e}\n", passed, op_checks().size(), worst);

@@ -1,6 +1,7 @@
 // kiln gradcheck: runs the gradient-check table of every generic op and prints one row per case.
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -24,7 +25,7 @@ int run(const GradcheckArgs& args) {
     if (!args.filter.empty() && check.op.find(args.filter) == std::string::npos) continue;
     const GradcheckResult r = run_op_check(check);
     (r.ok ? passed : failed)++;
-    worst = std::max(worst, r.max_abs_error);
+    worst = std::max(worst, std::isnan(r.max_abs_error) ? INFINITY : r.max_abs_error);
     if (args.failures_only && r.ok) continue;
     fmt::print("{:<22} {:<28} {:>8} {:>12.2e}  {}\n", check.op, check.name, r.checked, r.max_abs_error,
                r.ok ? "ok" : "FAILED: " + r.message);

@@ -56,12 +56,12 @@ int main() {
   kiln::sum(a.output * a.output).backward();
   kiln::sum(b.output * b.output).backward();
   const auto fa = a.output.value().to_vector(), fb = b.output.value().to_vector();
-  for (std::size_t i = 0; i < fa.size(); ++i) worst = std::max(worst, std::abs(fa[i] - fb[i]));
+  for (std::size_t i = 0; i < fa.size(); ++i) worst = std::max(worst, std::isnan(fa[i] - fb[i]) ? INFINITY : std::abs(fa[i] - fb[i]));
   double worst_grad = 0;
   const auto pf = fused.named_parameters(), pg = generic.named_parameters();
   for (std::size_t p = 0; p < pf.size(); ++p) {
     const auto ga = pf[p].second.grad().to_vector(), gb = pg[p].second.grad().to_vector();
-    for (std::size_t i = 0; i < ga.size(); ++i) worst_grad = std::max(worst_grad, std::abs(ga[i] - gb[i]));
+    for (std::size_t i = 0; i < ga.size(); ++i) worst_grad = std::max(worst_grad, std::isnan(ga[i] - gb[i]) ? INFINITY : std::abs(ga[i] - gb[i]));
   }
   std::printf("fused vs generic graph: max |output difference| %.2e, max |gradient difference| %.2e over %zu parameters\n",
               worst, worst_grad, pf.size());

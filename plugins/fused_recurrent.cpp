@@ -26,6 +26,7 @@ struct Node {
   std::vector<std::int64_t> lengths;
   std::vector<Run> runs;
   std::int64_t T, B, H;
+  Tensor packed;  // forward's output, for a kernel that reads y in backward (KILN_KERNEL_BACKWARD_READS_Y)
 };
 
 Tensor bytes(std::size_t n) { return Tensor({static_cast<std::int64_t>((n + 7) / 8)}, kFloat64); }
@@ -192,6 +193,8 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
       errors[d] = err.data();
   });
   check_errors(kernel, "forward", errors);
+  // Kept for backward: a view of the same storage, which the next layer or the loss usually keeps anyway.
+  if ((kernel.flags & KILN_KERNEL_BACKWARD_READS_Y) != 0) node->packed = packed;
 
   const std::string& op = kernel.op;
   const Variable out = record(op.c_str(), packed, inputs, [node, layout](const Tensor& dy, Grads& grads) {
@@ -237,6 +240,11 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
       char* base = static_cast<char*>(dy.raw_data());
       const auto dd = static_cast<std::int64_t>(d);
       const kiln_tensor dya = layout.y(base, dt, dd);
+      kiln_tensor ya{};
+      if (node->packed.defined()) {
+        ya = layout.y(static_cast<char*>(node->packed.raw_data()), dt, dd);
+        problem.y = &ya;
+      }
       for (std::int64_t s = 0; s < S; ++s) dfinal.push_back(view(base + layout.final_offset(dd, s) * esize, dt, {B, H}));
       for (const auto& g : dstates[d]) ds.push_back(to_abi(g));
       for (const auto& g : dparams[d]) dp.push_back(to_abi(g));

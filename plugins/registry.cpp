@@ -66,11 +66,12 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
     kernel->op = "fused_" + kernel->name;
     kernel->abi = k;
     for (int p = 0; p < k.param_count; ++p) kernel->param_names.emplace_back(k.param_names[p]);
-    // Version 1 and 2 plugins end before kernel_flags.
+    // Version 1 and 2 plugins end before kernel_flags; a flag is known from the version that added it.
     if (plugin.abi_version >= 3 && plugin.kernel_flags != nullptr) {
       kernel->flags = plugin.kernel_flags[i];
-      KILN_CHECK((kernel->flags & ~std::uint32_t{KILN_KERNEL_STRIDED_SEQUENCES}) == 0,
-                 "{}: kernel '{}' declares unknown flags {:#x}", who, k.name, kernel->flags);
+      const std::uint32_t known = KILN_KERNEL_STRIDED_SEQUENCES | (plugin.abi_version >= 4 ? KILN_KERNEL_BACKWARD_READS_Y : 0u);
+      KILN_CHECK((kernel->flags & ~known) == 0, "{}: kernel '{}' declares flags {:#x} unknown to interface version {}", who,
+                 k.name, kernel->flags & ~known, plugin.abi_version);
     }
     added.push_back(std::move(kernel));
   }

@@ -44,7 +44,8 @@ TEST(CheckPlugin, ABrokenKernelFailsAndTheReportSaysWhere) {
   kiln_recurrent_kernel k = real();
   k.name = "broken_lstm";
   k.backward = &broken_backward;
-  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "broken", "0", 1, &k, 0, nullptr};
+  const std::uint32_t flags[] = {KILN_KERNEL_STRIDED_SEQUENCES | KILN_KERNEL_BACKWARD_READS_Y};  // the real kernel's
+  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "broken", "0", 1, &k, 0, nullptr, flags};
   Registry r;
   r.add(plugin, "test");
   const CheckReport report = check_plugin(*r.get("broken_lstm"), {}, reference_cell("lstm"));

@@ -2,7 +2,9 @@
 
 #include "layers/recurrent.hpp"
 #include "layers/research_cells.hpp"
+#include "ops/ops.hpp"
 #include "plugins/builtin/builtin.hpp"
+#include "plugins/fused_recurrent.hpp"
 #include "plugins/registry.hpp"
 
 namespace kiln::plugins {
@@ -58,7 +60,7 @@ TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
     r.add(wrong, "wrong.so");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks versions 1 to 3"))
+    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks versions 1 to 4"))
         << e.what();
   }
   kiln_recurrent_kernel two[2] = {k, k};  // the same new name twice: nothing is added
@@ -81,18 +83,27 @@ TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
   EXPECT_EQ(r.get("lstm_copy")->origin, "copy.so");
 }
 
-// Interface version 3's kernel_flags: read per kernel, refused when unknown, and not read at all from
-// an older plugin (whose struct ends before them).
-TEST(Registry, ReadsKernelFlagsFromVersion3Only) {
+// Interface version 3's kernel_flags: read per kernel, refused when unknown to the plugin's version
+// (KILN_KERNEL_BACKWARD_READS_Y came with version 4), and not read at all from an older plugin (whose
+// struct ends before them).
+TEST(Registry, ReadsKernelFlagsFromVersion3On) {
   Registry r;
   kiln_recurrent_kernel k[2] = {builtin::lstm_kernel(), builtin::gru_kernel()};
   k[0].name = "strided", k[1].name = "plain";
   const std::uint32_t flags[] = {KILN_KERNEL_STRIDED_SEQUENCES, 0};
-  kiln_plugin v3 = plugin_with(k, 2);
+  kiln_plugin v3 = plugin_with(k, 2, 3);
   v3.kernel_flags = flags;
   r.add(v3, "v3.so");
   EXPECT_EQ(r.get("strided")->flags, std::uint32_t{KILN_KERNEL_STRIDED_SEQUENCES});
   EXPECT_EQ(r.get("plain")->flags, 0u);
+
+  kiln_recurrent_kernel reads = builtin::lstm_kernel();
+  reads.name = "reads_y";
+  const std::uint32_t both[] = {KILN_KERNEL_STRIDED_SEQUENCES | KILN_KERNEL_BACKWARD_READS_Y};
+  kiln_plugin v4 = plugin_with(&reads, 1, 4);
+  v4.kernel_flags = both;
+  r.add(v4, "v4.so");
+  EXPECT_EQ(r.get("reads_y")->flags, both[0]);
 
   kiln_recurrent_kernel old = builtin::lstm_kernel();
   old.name = "old";
@@ -101,18 +112,43 @@ TEST(Registry, ReadsKernelFlagsFromVersion3Only) {
   r.add(v2, "v2.so");
   EXPECT_EQ(r.get("old")->flags, 0u);
 
-  kiln_recurrent_kernel odd = builtin::lstm_kernel();
-  odd.name = "odd";
+  auto refusal = [&](const char* name, std::uint32_t version, const std::uint32_t* f) {
+    kiln_recurrent_kernel odd = builtin::lstm_kernel();
+    odd.name = name;
+    kiln_plugin bad = plugin_with(&odd, 1, version);
+    bad.kernel_flags = f;
+    try {
+      r.add(bad, "odd.so");
+    } catch (const Error& e) {
+      EXPECT_EQ(r.get(name), nullptr);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
   const std::uint32_t unknown[] = {0x10};
-  kiln_plugin bad = plugin_with(&odd, 1);
-  bad.kernel_flags = unknown;
+  EXPECT_TRUE(contains(refusal("odd", 4, unknown), "plugin 'test' (odd.so): kernel 'odd' declares flags 0x10 unknown to interface version 4"));
+  EXPECT_TRUE(contains(refusal("early", 3, both), "kernel 'early' declares flags 0x2 unknown to interface version 3"));
+}
+
+// A kernel made with the SDK's skeleton reads y in backward: listed without kRecurrentKernelFlags, it
+// is never handed y, and its backward says what to do instead of reading a null pointer.
+TEST(Registry, ASkeletonKernelWithoutItsFlagsSaysSoInBackward) {
+  Registry r;
+  kiln_recurrent_kernel k = builtin::lstm_kernel();
+  k.name = "lstm";
+  r.add(plugin_with(&k, 1), "noflags.so");
+  nn::LSTMCell cell(nn::LSTMCellOptions(3, 4));
+  nn::State state = cell.zero_state(2, kFloat32);
+  Variable x = Variable(zeros({5, 2, 3})).requires_grad_();
+  Variable y = run_fused(*r.get("lstm"), x, {{&cell, &state, false}}, {});
   try {
-    r.add(bad, "odd.so");
+    sum(y).backward();
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "plugin 'test' (odd.so): kernel 'odd' declares unknown flags 0x10")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "fused kernel 'lstm' from plugin 'test' (noflags.so) failed in backward: lstm: backward needs "
+                                   "forward's y (problem->y): list kiln::sdk::kRecurrentKernelFlags in the plugin's kernel_flags"))
+        << e.what();
   }
-  EXPECT_EQ(r.get("odd"), nullptr);
 }
 
 TEST(Registry, AnEmptyRegistryFindsNothing) {

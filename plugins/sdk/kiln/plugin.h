@@ -1,4 +1,4 @@
-/* Kiln's plugin interface, version 3: the whole boundary between Kiln and a fused-kernel plugin.
+/* Kiln's plugin interface, version 4: the whole boundary between Kiln and a fused-kernel plugin.
  *
  * Plain C, so a plugin built separately (another compiler, other flags, no xtensor) keeps working:
  * tensors cross as raw buffers with shapes, strides and a dtype; Kiln lends the plugin its GEMM and
@@ -24,6 +24,8 @@
  * kernel that declares KILN_KERNEL_STRIDED_SEQUENCES: their first two dims may then have any strides
  * (a bidirectional layer has each direction write straight into its half of the [T, B, 2H] output).
  * Backward writes (does not accumulate) dx, d_states and d_params; one with data == NULL is not needed.
+ * A kernel that declares KILN_KERNEL_BACKWARD_READS_Y gets forward's y back in backward (problem->y), so
+ * it need not keep its own copy of the states it output.
  * Functions return 0 on success; otherwise they write a message into err (err_size bytes) and
  * return nonzero, and Kiln raises an error naming the plugin, the kernel and the message.
  */
@@ -37,9 +39,10 @@
 extern "C" {
 #endif
 
-/* Version 2 added attention kernels and version 3 kernel_flags (both at the end of kiln_plugin); Kiln
- * still loads version 1 and 2 plugins. */
-#define KILN_PLUGIN_ABI_VERSION 3
+/* Version 2 added attention kernels and version 3 kernel_flags (both at the end of kiln_plugin);
+ * version 4 KILN_KERNEL_BACKWARD_READS_Y and kiln_recurrent_problem.y (at its end). Kiln still loads
+ * version 1, 2 and 3 plugins. */
+#define KILN_PLUGIN_ABI_VERSION 4
 #define KILN_PLUGIN_MIN_ABI_VERSION 1
 #define KILN_MAX_RANK 8
 
@@ -54,7 +57,8 @@ typedef enum kiln_phase { KILN_FORWARD = 0, KILN_BACKWARD = 1, KILN_LAST_BACKWAR
 
 /* What a recurrent kernel can take beyond contiguous tensors (kiln_plugin.kernel_flags, version 3). */
 typedef enum kiln_kernel_flag {
-  KILN_KERNEL_STRIDED_SEQUENCES = 1 /* y and dy [T, B, H]: strides[0] and strides[1] any, strides[2] == 1 */
+  KILN_KERNEL_STRIDED_SEQUENCES = 1, /* y and dy [T, B, H]: strides[0] and strides[1] any, strides[2] == 1 */
+  KILN_KERNEL_BACKWARD_READS_Y = 2   /* version 4: Kiln keeps forward's y and passes it to backward as problem->y */
 } kiln_kernel_flag;
 
 typedef struct kiln_tensor {
@@ -74,6 +78,9 @@ typedef struct kiln_recurrent_problem {
                                       of this forward, which may overwrite `saved` as scratch */
   int64_t steps, batch, input_size, hidden_size;
   const int64_t* lengths;          /* [batch], each in [0, steps]; NULL when every sequence has `steps` */
+  /* Version 4. In backward, for a kernel declaring KILN_KERNEL_BACKWARD_READS_Y: the y its forward wrote,
+   * unchanged (same strides); NULL otherwise. */
+  const kiln_tensor* y;
 } kiln_recurrent_problem;
 
 /* What Kiln lends a kernel. GEMMs are row-major, C = alpha op(A) op(B) + beta C (like cblas), and

@@ -61,7 +61,8 @@ int plan_groups(const kiln_recurrent_problem& p, Group<Cell>* g, std::int64_t* s
     gi.work = work;
     work += aligned(p.phase == KILN_FORWARD ? L.fwd_work : L.bwd_work);
     gi.gather = work;
-    work += n > 1 ? aligned(rows_per_block * std::max(p.input_size, std::int64_t(1))) : 0;
+    // x's (or dx's) rows of a block of steps, or h's before them (Note [h from y]), one at a time
+    work += n > 1 ? aligned(rows_per_block * std::max({p.input_size, p.hidden_size, std::int64_t(1)})) : 0;
     gi.partial = work;
     work += p.phase != KILN_FORWARD && i > 0 ? aligned(params) : 0;
   }
@@ -111,13 +112,15 @@ void forward_groups(const kiln_host* host, const kiln_recurrent_problem& p, cons
 }
 
 template <class Cell, class T>
-void backward_groups(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* params,
-                     T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
+void backward_groups(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
+                     const kiln_tensor* params, T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
                      kiln_tensor* d_params, T* work) {
   Group<Cell> g[2];
   const int n = each_group<Cell, T>(host, p, g, [&](int i, const kiln_host* alone, auto&& rows) {
-    kiln_tensor xs = rows(*x, 1), dys = rows(*dy, 1), dxs = rows(*dx, 1), dfs[2], dss[2], dps[4];
-    for (int s = 0; s < Cell::states; ++s) dfs[s] = rows(d_final[s], 0), dss[s] = rows(d_states[s], 0);
+    kiln_tensor xs = rows(*x, 1), dys = rows(*dy, 1), dxs = rows(*dx, 1), ys = rows(*p.y, 1), hs[2], dfs[2], dss[2], dps[4];
+    for (int s = 0; s < Cell::states; ++s) hs[s] = rows(states[s], 0), dfs[s] = rows(d_final[s], 0), dss[s] = rows(d_states[s], 0);
+    kiln_recurrent_problem gp = g[i].p;
+    gp.y = &ys;
     // The first group writes the weight gradients themselves; the others their own partial ones.
     T* partial = work + g[i].partial;
     for (int q = 0; q < 4; ++q) {
@@ -127,7 +130,7 @@ void backward_groups(const kiln_host* host, const kiln_recurrent_problem& p, con
         partial += param_elements(d_params[q]);
       }
     }
-    backward<Cell, T>(alone, g[i].p, &xs, params, saved + g[i].saved, &dys, dfs, &dxs, dss, dps, work + g[i].work,
+    backward<Cell, T>(alone, gp, &xs, hs, params, saved + g[i].saved, &dys, dfs, &dxs, dss, dps, work + g[i].work,
                       work + g[i].gather);
   });
   for (int i = 1; i < n; ++i) {  // in group order, whatever the thread count

@@ -8,8 +8,9 @@
 // Note [Fused recurrent skeleton]: forward projects the inputs in one GEMM per block of steps (biases
 // folded in), then per step runs one recurrent GEMM (against W_hh packed once per sequence:
 // kiln/packed_gemm.hpp) into the gates and the cell's pointwise pass over the batch rows. It keeps
-// the gates the cell leaves in place (post-activations, say), every state the sequence passes through
-// (Note [State history]) and any extra vectors the cell asks for. Backward runs the cell's pointwise
+// the gates the cell leaves in place (post-activations, say), every state besides h the sequence passes
+// through (Note [State history]; h is y, which Kiln hands back to backward) and any extra vectors the
+// cell asks for. Backward runs the cell's pointwise
 // backward per step and one GEMM per step for the gradient of the previous h; dX, dW_ih, dW_hh and the
 // bias gradients take one GEMM or column sum per block of steps (Note [Weight gradients by blocks]).
 // A narrow batch of 16 rows or more runs as two groups of rows, each a problem of its own with its own
@@ -131,7 +132,7 @@ template <class Cell>
 struct Layout {
   std::int64_t T, B, I, H, G, S, G1, G2;
   std::int64_t gates, prev, extra, m, saved;                   // saved block
-  std::int64_t hp, bias, fwd_work;                             // forward work block
+  std::int64_t hp, bias, ring, fwd_work;                       // forward work block
   std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
   // W_hh for the per-step GEMMs (packed copies at the end of either work block), in two parts: forward
   // packs W_hh^T for the gates read from h (pack1) and for the late gates (pack2); backward reads W_hh's
@@ -149,12 +150,13 @@ struct Layout {
     const std::int64_t BH = B * H, TB = T * B;
     gates = 0;
     prev = gates + TB * G * H;
-    extra = prev + S * (TB + B) * H;
+    extra = prev + (S - 1) * (TB + B) * H;
     m = extra + TB * Cell::extras * H;
     saved = m + (G2 > 0 ? TB * H : 0);
     hp = 0;
     bias = hp + (Cell::split_recurrent ? B * G * H : 0);
-    fwd_work = bias + G * H;
+    ring = bias + G * H;
+    fwd_work = ring + 2 * BH;
     dgates = 0;
     dhp = dgates + (consume ? 0 : TB * G * H);
     dstep = dhp + (Cell::split_recurrent ? TB * H : 0);
@@ -188,10 +190,13 @@ struct Layout {
   }
 };
 
-// Note [State history]: saved keeps every state the sequence passes through, T + 1 slots of [B, H] per
-// state tensor: the initial one, then each step's result. Step t reads slot prev_slot(t) and writes
-// slot next_slot(t) (forward: t and t + 1; reverse: t + 1 and t), so no state is copied between steps,
-// and the states before each step, in time order, start at slot prev_slot(0): the operand of dW_hh.
+// Note [State history]: saved keeps every state but h the sequence passes through (c, for an LSTM),
+// T + 1 slots of [B, H] per state tensor: the initial one, then each step's result. Step t reads slot
+// prev_slot(t) and writes slot next_slot(t) (forward: t and t + 1; reverse: t + 1 and t), so no state is
+// copied between steps. h needs no history of its own: each step's h is its row of y, which Kiln keeps
+// and hands back to backward (KILN_KERNEL_BACKWARD_READS_Y). Forward runs h through two slots of its
+// work block (slot parity); backward reads h before step t from y at the step before it in the run
+// (Note [h from y]). For an LSTM layer that is a fifth of what forward keeps.
 inline std::int64_t prev_slot(const kiln_recurrent_problem& p, std::int64_t t) { return t + (p.reverse ? 1 : 0); }
 inline std::int64_t next_slot(const kiln_recurrent_problem& p, std::int64_t t) { return t + (p.reverse ? 0 : 1); }
 
@@ -294,7 +299,9 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
     }
   };
   T* hp = work + L.hp;
-  auto state = [&](int s, std::int64_t slot) { return saved + L.prev + (s * (L.T + 1) + slot) * BH; };  // Note [State history]
+  auto state = [&](int s, std::int64_t slot) {  // Note [State history]: h in two slots, the rest kept
+    return s == 0 ? work + L.ring + (slot & 1) * BH : saved + L.prev + ((s - 1) * (L.T + 1) + slot) * BH;
+  };
   const std::int64_t first = p.reverse ? L.T - 1 : 0, last = p.reverse ? 0 : L.T - 1;
   PackedB<T> w1(L.K1, L.N1, true, work + L.pack1), w2(L.K2, L.N2, true, work + L.pack2);  // W_hh^T, rows split as the gates
   w1.pack(w_hh, H);
@@ -382,6 +389,56 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   for (int s = 0; s < L.S; ++s) std::memcpy(ptr<T>(final_states[s]), state(s, next_slot(p, last)), sizeof(T) * BH);
 }
 
+// Note [h from y]: backward needs h before each step, for the cell's pointwise backward (a GRU reads
+// it) and as the operand of dW_hh. It is y at the step before it in the run (forward: t - 1, reverse:
+// t + 1), except where a row's run starts: step 0 (reverse: T - 1) and, reversed with lengths, a row's
+// last step (its state until then was h0, and y after it is zero). dW_hh takes one GEMM per stretch of
+// steps whose rows of y lie evenly apart (all of a block, for Kiln's own layouts), one with h0 for the
+// first step and a rank-1 update per row whose start y does not hold; or, given a gather buffer
+// (Note [Rows apart]: a group's rows of y lie unevenly), one GEMM over the block's h rows copied there.
+template <class T>
+const T* h_before(const kiln_recurrent_problem& p, const T* h0, std::int64_t t, std::int64_t b) {
+  const std::int64_t s = p.reverse ? t + 1 : t - 1;
+  if (s < 0 || s >= p.steps || !live(p, s, b)) return h0 + b * p.hidden_size;
+  return static_cast<const T*>(p.y->data) + s * p.y->strides[0] + b * p.y->strides[1];
+}
+
+// dw (+)= dg^T h over steps [t0, t1), h before each step (Note [h from y]): dg's rows in time order,
+// ldg apart; dw is [M, H].
+template <class T>
+void add_recurrent_product(const kiln_host* host, const kiln_recurrent_problem& p, const T* h0, std::int64_t t0, std::int64_t t1,
+                           std::int64_t M, const T* dg, std::int64_t ldg, bool accumulate, T* dw, T* gather) {
+  const std::int64_t B = p.batch, H = p.hidden_size, ys0 = p.y->strides[0], ys1 = p.y->strides[1];
+  T beta(accumulate ? 1 : 0);
+  if (gather != nullptr) {
+    for (std::int64_t t = t0; t < t1; ++t)
+      for (std::int64_t b = 0; b < B; ++b) std::memcpy(gather + ((t - t0) * B + b) * H, h_before(p, h0, t, b), sizeof(T) * H);
+    gemm<T>(host, true, false, M, H, (t1 - t0) * B, T(1), dg, ldg, gather, H, beta, dw, H);
+    return;
+  }
+  const bool even = B == 1 || ys0 == B * ys1;  // consecutive steps' rows make one matrix, rows ld apart
+  const std::int64_t ld = B == 1 ? ys0 : ys1;
+  for (std::int64_t t = t0; t < t1; beta = T(1)) {
+    const std::int64_t s = p.reverse ? t + 1 : t - 1;
+    const T* a = dg + (t - t0) * B * ldg;
+    if (s < 0 || s >= p.steps) {
+      gemm<T>(host, true, false, M, H, B, T(1), a, ldg, h0, H, beta, dw, H);
+      ++t;
+      continue;
+    }
+    std::int64_t e = t + 1;  // steps [t, e) read rows of y from step s on
+    while (even && e < t1 && (!p.reverse || e + 1 < p.steps)) ++e;
+    gemm<T>(host, true, false, M, H, (e - t) * B, T(1), a, ldg, static_cast<const T*>(p.y->data) + s * ys0, ld, beta, dw, H);
+    t = e;
+  }
+  if (p.reverse && p.lengths != nullptr)
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::int64_t t = p.lengths[b] - 1;
+      if (t >= t0 && t < t1 && t + 1 < p.steps)
+        gemm<T>(host, true, false, M, H, 1, T(1), dg + ((t - t0) * B + b) * ldg, ldg, h0 + b * H, H, T(1), dw, H);
+    }
+}
+
 // out[k] (+)= sum over rows of a[r * ld + k], k < cols.
 template <class T>
 void column_sum(const T* a, std::int64_t rows, std::int64_t cols, std::int64_t ld, T* out, bool accumulate) {
@@ -391,12 +448,13 @@ void column_sum(const T* a, std::int64_t rows, std::int64_t cols, std::int64_t l
 }
 
 template <class Cell, class T>
-void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* params,
-              T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
-              kiln_tensor* d_params, T* work, T* gather = nullptr) {
+void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
+              const kiln_tensor* params, T* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
+              kiln_tensor* d_states, kiln_tensor* d_params, T* work, T* gather = nullptr) {
   const Layout<Cell> L(p);
   const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, G1H = L.G1 * H;
   const T* w_hh = ptr<T>(params[1]);
+  const T* h0 = ptr<T>(states[0]);
   // On the last backward each step's gate gradients overwrite that step's saved gates (no longer
   // needed), so no [T, B, G*H] gradient buffer is allocated: written there by the cell when it can
   // (Cell::gradients_in_place: the gates are in cache, just read), else made in dstep and copied.
@@ -439,17 +497,15 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       gemm_small<T>(host, true, false, GH, L.I, rows, dg, GH, step_rows(*x, B, t0, t1, gather), L.I, acc, ptr<T>(d_params[0]), L.I,
                     scratch + L.scratch_each);
     if (part == WeightParts::kRecurrent && d_params[1].data != nullptr) {
-      const T* hprev = saved + L.prev + prev_slot(p, 0) * BH + r * H;  // h before each step, in time order
       T* dw = ptr<T>(d_params[1]);
-      const T beta(acc ? 1 : 0);
       if constexpr (Cell::split_recurrent) {
-        gemm<T>(host, true, false, GH - H, H, rows, T(1), dg, GH, hprev, H, beta, dw, H);
-        gemm<T>(host, true, false, H, H, rows, T(1), dhp + r * H, H, hprev, H, beta, dw + (GH - H) * H, H);
+        add_recurrent_product(host, p, h0, t0, t1, GH - H, dg, GH, acc, dw, gather);
+        add_recurrent_product(host, p, h0, t0, t1, H, dhp + r * H, H, acc, dw + (GH - H) * H, gather);
       } else {
-        gemm<T>(host, true, false, G1H, H, rows, T(1), dg, GH, hprev, H, beta, dw, H);
+        add_recurrent_product(host, p, h0, t0, t1, G1H, dg, GH, acc, dw, gather);
       }
       if (Cell::late_gates > 0)
-        gemm<T>(host, true, false, GH - G1H, H, rows, T(1), dg + G1H, GH, saved + L.m + r * H, H, beta, dw + G1H * H, H);
+        gemm<T>(host, true, false, GH - G1H, H, rows, T(1), dg + G1H, GH, saved + L.m + r * H, H, T(acc ? 1 : 0), dw + G1H * H, H);
     }
     if (part == WeightParts::kBias && p.has_bias) {
       T* db_ih = ptr<T>(d_params[2]);
@@ -492,8 +548,9 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       auto row = [&](std::int64_t b) {
         Backward<T> r{H, saved + L.gates + (t * B + b) * GH, saved + L.extra + (t * B + b) * Cell::extras * H, {}, mt + b * H,
                       {}, {}, dgt + b * GH, dht + b * H, dm + b * H};
+        r.prev[0] = h_before(p, h0, t, b);  // Note [h from y]
         for (int s = 0; s < L.S; ++s) {
-          r.prev[s] = saved + L.prev + (s * (L.T + 1) + prev_slot(p, t)) * BH + b * H;
+          if (s > 0) r.prev[s] = saved + L.prev + ((s - 1) * (L.T + 1) + prev_slot(p, t)) * BH + b * H;
           r.dnext[s] = s == 0 ? dnext + b * H : dc + s * BH + b * H;
           r.dprev[s] = dp + s * BH + b * H;
         }
@@ -618,13 +675,16 @@ struct Entry {
       detail::forward<Cell, T>(host, p, x, states, params, y, final_states, static_cast<T*>(saved), static_cast<T*>(work));
   }
   template <class T>
-  static void run_backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* params,
+  static void run_backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
+                           const kiln_tensor* params,
                            void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
                            kiln_tensor* d_params, void* work) {
     if (row_groups(p, Cell::gates) > 1)
-      backward_groups<Cell, T>(host, p, x, params, static_cast<T*>(saved), dy, d_final, dx, d_states, d_params, static_cast<T*>(work));
+      backward_groups<Cell, T>(host, p, x, states, params, static_cast<T*>(saved), dy, d_final, dx, d_states, d_params,
+                               static_cast<T*>(work));
     else
-      detail::backward<Cell, T>(host, p, x, params, static_cast<T*>(saved), dy, d_final, dx, d_states, d_params, static_cast<T*>(work));
+      detail::backward<Cell, T>(host, p, x, states, params, static_cast<T*>(saved), dy, d_final, dx, d_states, d_params,
+                                static_cast<T*>(work));
   }
   static int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
                      const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work, char* err,
@@ -644,18 +704,23 @@ struct Entry {
     return guarded(err, err_size, [&] {
       check<Cell>(*p, x, states, params);
       expect_sequence(*dy, "dy", *p);
+      if (p->y == nullptr)
+        fail("%s: backward needs forward's y (problem->y): list kiln::sdk::kRecurrentKernelFlags in the plugin's kernel_flags",
+             Cell::name);
+      expect_sequence(*p->y, "y", *p);
       if (p->dtype == KILN_FLOAT32)
-        run_backward<float>(host, *p, x, params, saved, dy, d_final, dx, d_states, d_params, work);
+        run_backward<float>(host, *p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work);
       else
-        run_backward<double>(host, *p, x, params, saved, dy, d_final, dx, d_states, d_params, work);
+        run_backward<double>(host, *p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work);
     });
   }
 };
 
 }  // namespace detail
 
-/// What a kernel made by make_recurrent_kernel can take (kiln_plugin.kernel_flags): y and dy by strides.
-inline constexpr std::uint32_t kRecurrentKernelFlags = KILN_KERNEL_STRIDED_SEQUENCES;
+/// What a kernel made by make_recurrent_kernel can take and needs (kiln_plugin.kernel_flags): y and dy
+/// by strides, and forward's y back in backward (Note [h from y]).
+inline constexpr std::uint32_t kRecurrentKernelFlags = KILN_KERNEL_STRIDED_SEQUENCES | KILN_KERNEL_BACKWARD_READS_Y;
 
 /// The kiln_recurrent_kernel for Cell: parameters weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's),
 /// any lengths, both directions, float32 and float64. List kRecurrentKernelFlags for it in the plugin's
