@@ -8,6 +8,14 @@
 # and check it with `kiln check-plugin path/my_kernels.so`.
 
 set(KILN_PLUGIN_SDK_DIR "${CMAKE_CURRENT_LIST_DIR}/../plugins/sdk" CACHE PATH "Kiln's plugin SDK headers")
+# Only C crosses the plugin boundary (kiln/plugin.h), so a plugin may pick its own instruction set: built
+# on its own it targets this machine, so the SDK's SIMD helpers (kiln/lanes.hpp, kiln/packed_gemm.hpp)
+# use its widest vectors. Inside Kiln's build it takes Kiln's choice (KILN_NATIVE).
+if(DEFINED KILN_NATIVE)
+  set(KILN_PLUGIN_NATIVE ${KILN_NATIVE} CACHE BOOL "Compile plugins for this machine's CPU (-march=native)")
+else()
+  option(KILN_PLUGIN_NATIVE "Compile plugins for this machine's CPU (-march=native)" ON)
+endif()
 
 function(kiln_add_plugin name)
   cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
@@ -21,5 +29,11 @@ function(kiln_add_plugin name)
                                            VISIBILITY_INLINES_HIDDEN ON)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${name} PRIVATE -O2 -Wall -Wextra)
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")  # g++ 12 warns inside its own AVX-512 intrinsics as xsimd uses them
+      target_compile_options(${name} PRIVATE -Wno-maybe-uninitialized)
+    endif()
+    if(KILN_PLUGIN_NATIVE AND NOT KILN_NATIVE)  # Kiln's own build sets -march=native once, for every target
+      target_compile_options(${name} PRIVATE -march=native)
+    endif()
   endif()
 endfunction()

@@ -4,19 +4,15 @@
 //   n = tanh(W_in x + b_in + W_hn (f h) + b_hn)
 //   h' = (1 - f) h + f n
 // With the SDK's skeleton the plugin writes only the pointwise math of one batch row: f is an early
-// gate that makes m = f h, and n a late gate that reads m through W_hn. Plain loops: the compiler
-// may vectorise them, and the plugin needs no library but the SDK headers.
+// gate that makes m = f h, and n a late gate that reads m through W_hn. Each pass is written once with
+// generic arithmetic and run by kiln::sdk::simd::lanes on SIMD batches, then on the scalar tail.
 
-#include <cmath>
-
+#include "kiln/lanes.hpp"
 #include "kiln/recurrent_kernel.hpp"
 
 namespace {
 
-template <class T>
-T sigmoid(T v) {
-  return T(1) / (T(1) + std::exp(-v));
-}
+using namespace kiln::sdk::simd;  // lanes, load, put, sigmoid, tanh_of
 
 struct MGU {
   static constexpr const char* name = "mgu";
@@ -26,48 +22,54 @@ struct MGU {
 
   template <class T>
   static void forward_early(const kiln::sdk::Forward<T>& r) {
-    for (std::int64_t j = 0; j < r.H; ++j) {
-      const T f = sigmoid(r.gates[j]);
-      r.gates[j] = f;
-      r.m[j] = f * r.prev[0][j];
-    }
+    lanes<T>(r.H, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const V f = sigmoid(load<V>(r.gates + j));
+      put(r.gates + j, f);
+      put(r.m + j, f * load<V>(r.prev[0] + j));
+    });
   }
 
   template <class T>
   static void forward_late(const kiln::sdk::Forward<T>& r) {
     const std::int64_t H = r.H;
-    for (std::int64_t j = 0; j < H; ++j) {
-      const T f = r.gates[j], n = std::tanh(r.gates[H + j]);
-      r.gates[H + j] = n;
-      r.next[0][j] = (T(1) - f) * r.prev[0][j] + f * n;
-    }
+    lanes<T>(H, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const V f = load<V>(r.gates + j), n = tanh_of(load<V>(r.gates + H + j)), h = load<V>(r.prev[0] + j);
+      put(r.gates + H + j, n);
+      put(r.next[0] + j, (V(T(1)) - f) * h + f * n);
+    });
   }
 
   // Leaves dL/df (after the sigmoid) in the f slot for backward_early to finish.
   template <class T>
   static void backward_late(const kiln::sdk::Backward<T>& r) {
     const std::int64_t H = r.H;
-    for (std::int64_t j = 0; j < H; ++j) {
-      const T f = r.gates[j], n = r.gates[H + j], h = r.prev[0][j], dh = r.dnext[0][j];
-      r.dgates[H + j] = dh * f * (T(1) - n * n);
-      r.dgates[j] = dh * (n - h);
-      r.dprev[0][j] = dh * (T(1) - f);
-    }
+    lanes<T>(H, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const V one(T(1));
+      const V f = load<V>(r.gates + j), n = load<V>(r.gates + H + j), h = load<V>(r.prev[0] + j), dh = load<V>(r.dnext[0] + j);
+      put(r.dgates + H + j, dh * f * (one - n * n));
+      put(r.dgates + j, dh * (n - h));
+      put(r.dprev[0] + j, dh * (one - f));
+    });
   }
 
   // m = f h: df += dm h, dh += dm f; then through the sigmoid.
   template <class T>
   static void backward_early(const kiln::sdk::Backward<T>& r) {
-    for (std::int64_t j = 0; j < r.H; ++j) {
-      const T f = r.gates[j], df = r.dgates[j] + r.dm[j] * r.prev[0][j];
-      r.dgates[j] = df * f * (T(1) - f);
-      r.dprev[0][j] += r.dm[j] * f;
-    }
+    lanes<T>(r.H, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const V f = load<V>(r.gates + j), dm = load<V>(r.dm + j);
+      const V df = load<V>(r.dgates + j) + dm * load<V>(r.prev[0] + j);
+      put(r.dgates + j, df * f * (V(T(1)) - f));
+      put(r.dprev[0] + j, load<V>(r.dprev[0] + j) + dm * f);
+    });
   }
 };
 
 constexpr kiln_recurrent_kernel kKernels[] = {kiln::sdk::make_recurrent_kernel<MGU>()};
-constexpr std::uint32_t kFlags[] = {kiln::sdk::kRecurrentKernelFlags};  // what the skeleton can take
+constexpr std::uint32_t kFlags[] = {kiln::sdk::kRecurrentKernelFlags};  // what the skeleton can take and needs
 constexpr kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "mgu_example", "1.0", 1, kKernels, 0, nullptr /* no attention */, kFlags};
 
 }  // namespace

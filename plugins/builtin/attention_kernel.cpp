@@ -14,7 +14,7 @@
 
 #include "kiln/host_helpers.hpp"
 #include "plugins/builtin/builtin.hpp"
-#include "plugins/builtin/lanes.hpp"
+#include "kiln/lanes.hpp"
 
 namespace kiln::plugins::builtin {
 namespace {
@@ -87,9 +87,9 @@ void forward_pair(const Call& c, Pair pr) {
     T* row = s + i * lk;
     const T mx = *std::max_element(row, row + lk);
     T total = 0;
-    simd::lanes<T>(lk, [&](auto x, std::int64_t j) {
+    sdk::simd::lanes<T>(lk, [&](auto x, std::int64_t j) {
       using V = decltype(x);
-      simd::put(row + j, simd::exp_of(simd::load<V>(row + j) - V(mx)));
+      sdk::simd::put(row + j, sdk::simd::exp_of(sdk::simd::load<V>(row + j) - V(mx)));
     });
     for (std::int64_t j = 0; j < lk; ++j) total += row[j];
     const T inv = T(1) / total;

@@ -5,12 +5,12 @@
 
 #include "kiln/recurrent_kernel.hpp"
 #include "plugins/builtin/builtin.hpp"
-#include "plugins/builtin/lanes.hpp"
+#include "kiln/lanes.hpp"
 
 namespace kiln::plugins::builtin {
 namespace {
 
-using namespace simd;
+using namespace sdk::simd;
 
 struct GRU {
   static constexpr const char* name = "gru";

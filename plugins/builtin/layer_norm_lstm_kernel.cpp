@@ -18,12 +18,12 @@
 #include "kiln/host_helpers.hpp"
 #include "kiln/packed_gemm.hpp"
 #include "plugins/builtin/builtin.hpp"
-#include "plugins/builtin/lanes.hpp"
+#include "kiln/lanes.hpp"
 
 namespace kiln::plugins::builtin {
 namespace {
 
-using namespace simd;
+using namespace sdk::simd;
 
 constexpr double kEps = 1e-5;
 const char* const kParams[] = {"weight_ih",   "weight_hh",    "bias",        "ln_ih_weight", "ln_ih_bias",

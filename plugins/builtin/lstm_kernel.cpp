@@ -2,12 +2,12 @@
 
 #include "kiln/recurrent_kernel.hpp"
 #include "plugins/builtin/builtin.hpp"
-#include "plugins/builtin/lanes.hpp"
+#include "kiln/lanes.hpp"
 
 namespace kiln::plugins::builtin {
 namespace {
 
-using namespace simd;
+using namespace sdk::simd;
 
 struct LSTM {
   static constexpr const char* name = "lstm";
