@@ -16,12 +16,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#if __has_include(<xsimd/xsimd.hpp>)
-#include <xsimd/xsimd.hpp>
-#define KILN_SDK_HAS_XSIMD 1
-#else
-#define KILN_SDK_HAS_XSIMD 0
-#endif
+#include "kiln/has_xsimd.hpp"
 
 namespace kiln::sdk::simd {
 

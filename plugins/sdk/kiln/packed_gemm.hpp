@@ -21,12 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#if __has_include(<xsimd/xsimd.hpp>)
-#include <xsimd/xsimd.hpp>
-#define KILN_SDK_HAS_XSIMD 1
-#else
-#define KILN_SDK_HAS_XSIMD 0
-#endif
+#include "kiln/has_xsimd.hpp"
 
 #include "kiln/host_helpers.hpp"
 
