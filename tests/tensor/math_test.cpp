@@ -130,3 +130,26 @@ TEST(Views, NarrowOfAContiguousRangeIsAViewAndDifferentiates) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// Note [In place without a temporary]: add_ and axpy_ write straight into a; b may be a itself or a
+// view overlapping it at another offset, and the result is as if b had been read before any write.
+TEST(MathInPlace, AxpyReadsAnOverlappingOperandAsItWas) {
+  Tensor a = from_data(std::vector<double>{1, 2, 3, 4, 5, 6}, {6});
+  math::add_(a, a);
+  EXPECT_EQ(a.to_vector(), (std::vector<double>{2, 4, 6, 8, 10, 12}));
+
+  Tensor base = from_data(std::vector<double>{1, 2, 3, 4, 5, 6}, {6});
+  Tensor head = base.view_range(0, {4}), tail = base.view_range(2, {4});  // tail starts inside head
+  math::axpy_(head, 10.0, tail);  // head += 10 * {3, 4, 5, 6}, read before head's writes reach them
+  EXPECT_EQ(base.to_vector(), (std::vector<double>{31, 42, 53, 64, 5, 6}));
+  Tensor base2 = from_data(std::vector<double>{1, 2, 3, 4, 5, 6}, {6});
+  Tensor later = base2.view_range(2, {4}), earlier = base2.view_range(0, {4});
+  math::add_(later, earlier);  // {3, 4, 5, 6} += {1, 2, 3, 4}
+  EXPECT_EQ(base2.to_vector(), (std::vector<double>{1, 2, 4, 6, 8, 10}));
+}
+
+}  // namespace
+}  // namespace kiln
