@@ -24,7 +24,10 @@ if(CMAKE_BUILD_TYPE STREQUAL "Debug")
   add_compile_options(-O1)
 endif()
 
+# Note [Sanitizer build size]: with full debug info (-g) every sanitized test and example binary
+# carried its own ~300 MB copy of libkiln's DWARF, 5 GB a build; a CI run once failed with the
+# disk full. Line tables (-g1) are all a sanitizer report needs to name file:line.
 if(KILN_SANITIZE)
-  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g1)
   add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
 endif()
