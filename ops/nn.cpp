@@ -35,7 +35,8 @@ Variable softmax(const Variable& x, std::int64_t dim) {
     auto vx = xtv::nd<T>(x.value(), s3);
     auto vy = xtv::nd<T>(y, s3);
     xt::noalias(vy) = xt::exp(vx - xt::amax(vx, kMiddle, kKeep));
-    vy /= xt::sum(vy, kMiddle, kKeep);
+    const auto total = xt::eval(xt::sum(vy, kMiddle, kKeep));  // [outer, 1, inner], then y in place:
+    xt::noalias(vy) /= total;  // a plain `vy /= ...` evaluates through a temporary as large as y
   });
   return record("softmax", y, {x}, [y, s3](const Tensor& dy, Grads& g) {
     dispatch_float(dy.dtype(), "softmax", [&](auto tag) {
@@ -60,7 +61,8 @@ Variable log_softmax(const Variable& x, std::int64_t dim) {
     auto vx = xtv::nd<T>(x.value(), s3);
     auto vy = xtv::nd<T>(y, s3);
     xt::noalias(vy) = vx - xt::amax(vx, kMiddle, kKeep);
-    vy -= xt::log(xt::sum(xt::exp(vy), kMiddle, kKeep));
+    const auto log_total = xt::eval(xt::log(xt::sum(xt::exp(vy), kMiddle, kKeep)));
+    xt::noalias(vy) -= log_total;
   });
   return record("log_softmax", y, {x}, [y, s3](const Tensor& dy, Grads& g) {
     dispatch_float(dy.dtype(), "log_softmax", [&](auto tag) {

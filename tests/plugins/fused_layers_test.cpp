@@ -94,7 +94,7 @@ TEST(FusedLayers, EqualTheGenericGraphWithEveryOption) {
 }
 
 // Large enough that the batch runs as one block of rows per thread for the whole sequence (Note [Rows
-// side by side] in kiln/recurrent_kernel.hpp: 65 rows of 256 units, the smallest cell's gates, per
+// side by side] in kiln/recurrent_schedule.hpp: 65 rows of 256 units, the smallest cell's gates, per
 // thread), with uneven blocks (129 rows) and every length from 0 to T, and that the batched GEMMs split
 // too.
 TEST(FusedLayers, SplitAcrossThreadsEqualTheGenericGraph) {

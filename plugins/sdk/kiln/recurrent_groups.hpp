@@ -1,7 +1,6 @@
 #pragma once
 // The plugin SDK's recurrent-kernel skeleton (kiln/recurrent_kernel.hpp), continued: a narrow batch run
-// as two groups of rows apart, each a whole problem of its own. Included by recurrent_kernel.hpp after
-// detail::forward and detail::backward; not meant to be included alone.
+// as two groups of rows apart, each a whole problem of its own.
 //
 // Note [Rows apart]: on these machines a cache line one core has read costs the other core about 20x
 // more to write again (benchmarks/RESULTS.md), so two threads sharing one problem's buffers — one making
@@ -18,6 +17,9 @@
 #include <cstring>
 
 #include "kiln/plugin.h"
+#include "kiln/recurrent_backward.hpp"
+#include "kiln/recurrent_forward.hpp"
+#include "kiln/recurrent_layout.hpp"
 
 namespace kiln::sdk::detail {
 

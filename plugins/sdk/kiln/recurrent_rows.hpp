@@ -1,14 +1,14 @@
 #pragma once
 // The plugin SDK's recurrent-kernel skeleton (kiln/recurrent_kernel.hpp), continued: the rows of a
 // sequence as matrices — x's rows of a block of steps, gathered when strided, and h before each step
-// read back from y (Note [h from y]). Included by recurrent_kernel.hpp after ptr and live; not meant to
-// be included alone.
+// read back from y (Note [h from y]).
 
 #include <cstdint>
 #include <cstring>
 
 #include "kiln/host_helpers.hpp"
 #include "kiln/plugin.h"
+#include "kiln/recurrent_layout.hpp"
 
 namespace kiln::sdk::detail {
 
