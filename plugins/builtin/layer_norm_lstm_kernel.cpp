@@ -7,8 +7,11 @@
 //             h' = s(o) tanh(LN_c(c')).
 //   backward: per step the pointwise chain and the three layer-norm backwards, dh_prev = dR W_hh (one
 //             GEMM); then dX = dA W_ih, dW_ih = dA^T X, dW_hh = dR^T H_prev (one GEMM each).
-// Saved per step: the normalised A, R and c with their inverse deviations, the gate activations, the
-// previous c and h. Layer-norm eps is 1e-5 (LayerNormLSTMCell names this kernel only then).
+// Saved per step: the normalised A, R and c with their inverse deviations, the previous c and h. The gate
+// activations are not kept: backward computes them again from A and R (one pointwise pass per row, against
+// a quarter of the saved memory). The last backward (KILN_LAST_BACKWARD) writes each row's dA and dR over
+// its normalised A and R, so its only large work buffer is gone too (Note [Gradients over saved rows]).
+// Layer-norm eps is 1e-5 (LayerNormLSTMCell names this kernel only then).
 
 #include <algorithm>
 #include <cmath>
@@ -32,11 +35,11 @@ enum Param { kWih, kWhh, kBias, kLnIhW, kLnIhB, kLnHhW, kLnHhB, kLnCW, kLnCB };
 
 // Offsets (in elements) of the saved arrays, for T steps, B rows, H hidden.
 struct Layout {
-  std::int64_t ahat, rstd_a, rhat, rstd_r, act, cprev, chat, rstd_c, hprev, total;
+  std::int64_t ahat, rstd_a, rhat, rstd_r, cprev, chat, rstd_c, hprev, total;
   Layout(std::int64_t t, std::int64_t b, std::int64_t h) {
     const std::int64_t g = 4 * h, n = t * b;
-    ahat = 0, rstd_a = ahat + n * g, rhat = rstd_a + n, rstd_r = rhat + n * g, act = rstd_r + n;
-    cprev = act + n * g, chat = cprev + n * h, rstd_c = chat + n * h, hprev = rstd_c + n, total = hprev + n * h;
+    ahat = 0, rstd_a = ahat + n * g, rhat = rstd_a + n, rstd_r = rhat + n * g;
+    cprev = rstd_r + n, chat = cprev + n * h, rstd_c = chat + n * h, hprev = rstd_c + n, total = hprev + n * h;
   }
 };
 
@@ -47,8 +50,9 @@ std::size_t esize(const kiln_recurrent_problem* p) { return p->dtype == KILN_FLO
 std::int64_t chunks(std::int64_t batch) { return std::min<std::int64_t>(4, batch); }
 
 // Per-chunk scratch in the work buffer: sums of dpre, dpre * a_hat, dpre * r_hat (4H each), of dn * c_hat and
-// dn (H each); then dpre (4H) and dn (H) for the row at hand.
-std::int64_t chunk_size(std::int64_t hid) { return 3 * 4 * hid + 2 * hid + 4 * hid + hid; }
+// dn (H each); then for the row at hand dpre (4H), dn (H), the gate activations (4H) and dA, dR before
+// they are written to their rows (4H each).
+std::int64_t chunk_size(std::int64_t hid) { return 3 * 4 * hid + 2 * hid + 4 * hid + hid + 3 * 4 * hid; }
 
 // Normalises row x[0..n) in place: x <- (x - mean) * rstd; returns rstd.
 template <class T>
@@ -67,9 +71,10 @@ T normalise(T* x, std::int64_t n) {
   return rstd;
 }
 
-// Layer-norm backward for one row: dx = rstd (dxh - mean(dxh) - xh mean(dxh xh)), written over dxh.
+// Layer-norm backward for one row: dx = rstd (dxh - mean(dxh) - xh mean(dxh xh)), written to dx, which may
+// be dxh or xh (element j is read before it is written).
 template <class T>
-void normalise_backward(T* dxh, const T* xh, T rstd, std::int64_t n) {
+void normalise_backward(const T* dxh, const T* xh, T rstd, std::int64_t n, T* dx) {
   const T m1 = sum_lanes<T>(n, [&](auto v, std::int64_t j) { return load<decltype(v)>(dxh + j); }) / T(n);
   const T m2 = sum_lanes<T>(n, [&](auto v, std::int64_t j) {
                  using V = decltype(v);
@@ -77,7 +82,7 @@ void normalise_backward(T* dxh, const T* xh, T rstd, std::int64_t n) {
                }) / T(n);
   lanes<T>(n, [&](auto v, std::int64_t j) {
     using V = decltype(v);
-    put(dxh + j, V(rstd) * (load<V>(dxh + j) - V(m1) - load<V>(xh + j) * V(m2)));
+    put(dx + j, V(rstd) * (load<V>(dxh + j) - V(m1) - load<V>(xh + j) * V(m2)));
   });
 }
 
@@ -88,6 +93,29 @@ void add_to(T* a, const T* b, std::int64_t n) {
     using V = decltype(v);
     put(a + j, load<V>(a + j) + load<V>(b + j));
   });
+}
+
+// The gates of one row from its normalised pre-activations: i, f, o through the sigmoid, g through tanh.
+// Forward and backward both call this, so backward sees the activations forward used.
+template <class T>
+void gate_activations(const T* const* w, const T* bias, const T* ah, const T* rh, std::int64_t hid, T* act) {
+  for (std::int64_t q = 0; q < 4; ++q) {
+    const std::int64_t off = q * hid;
+    lanes<T>(hid, [&](auto v, std::int64_t j) {
+      using V = decltype(v);
+      const std::int64_t i = off + j;
+      const V pre = load<V>(w[kLnIhW] + i) * load<V>(ah + i) + load<V>(w[kLnHhW] + i) * load<V>(rh + i) + load<V>(bias + i);
+      put(act + i, q == 2 ? tanh_of(pre) : sigmoid(pre));
+    });
+  }
+}
+
+// The three biases added to every row, summed once.
+template <class T>
+std::vector<T> summed_bias(const T* const* w, std::int64_t g4) {
+  std::vector<T> bias(static_cast<std::size_t>(g4));
+  for (std::int64_t j = 0; j < g4; ++j) bias[j] = w[kBias][j] + w[kLnIhB][j] + w[kLnHhB][j];
+  return bias;
 }
 
 bool active(const kiln_recurrent_problem* p, std::int64_t t, std::int64_t b) {
@@ -102,15 +130,14 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   T* s = static_cast<T*>(saved);
   const T* w[9];
   for (int i = 0; i < 9; ++i) w[i] = static_cast<const T*>(params[i].data);
-  // The three biases added to every row, summed once.
-  std::vector<T> bias(static_cast<std::size_t>(g4));
-  for (std::int64_t j = 0; j < g4; ++j) bias[j] = w[kBias][j] + w[kLnIhB][j] + w[kLnHhB][j];
+  const std::vector<T> bias = summed_bias(w, g4);
   T* ys = static_cast<T*>(y->data);
   std::memset(ys, 0, sizeof(T) * static_cast<std::size_t>(steps * batch * hid));
   T* h = static_cast<T*>(finals[0].data);
   T* c = static_cast<T*>(finals[1].data);
   sdk::PackedB<T> w_hh(hid, g4, true, static_cast<T*>(work));  // W_hh^T, packed once for every step
   w_hh.pack(w[kWhh], hid);
+  T* acts = static_cast<T*>(work) + sdk::packed_elements<T>(hid, g4, true);  // one row of gates per batch row
   std::memcpy(h, states[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(c, states[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   // A = X W_ih^T for every step at once, then each row normalised in place.
@@ -130,19 +157,8 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
         const std::int64_t row = t * batch + b;
         if (!active(p, t, b)) continue;  // backward skips this row: nothing of it is needed
         s[L.rstd_r + row] = normalise(rh + b * g4, g4);
-        const T* ah = s + L.ahat + row * g4;
-        const T* rr = rh + b * g4;
-        T* act = s + L.act + row * g4;
-        for (std::int64_t q = 0; q < 4; ++q) {
-          const std::int64_t off = q * hid;
-          lanes<T>(hid, [&](auto v, std::int64_t j) {
-            using V = decltype(v);
-            const std::int64_t i = off + j;
-            const V pre = load<V>(w[kLnIhW] + i) * load<V>(ah + i) + load<V>(w[kLnHhW] + i) * load<V>(rr + i) +
-                          load<V>(bias.data() + i);
-            put(act + i, q == 2 ? tanh_of(pre) : sigmoid(pre));
-          });
-        }
+        T* act = acts + b * g4;
+        gate_activations(w, bias.data(), s + L.ahat + row * g4, rh + b * g4, hid, act);
         T* cb = c + b * hid;
         T* ch = s + L.chat + row * hid;
         lanes<T>(hid, [&](auto v, std::int64_t j) {
@@ -163,21 +179,32 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   return 0;
 }
 
-// One row's backward through time step t: reads dh, dc of the row, writes its dA and dR rows, leaves dc for
-// the previous step in dc and adds to the chunk's parameter-gradient sums.
+// Note [Gradients over saved rows]
+// A row's dA and dR are the layer-norm backwards of its normalised A and R, which nothing reads after them.
+// So the last backward writes them over those saved rows (normalise_backward reads element j before it
+// writes it) and runs the dX, dW_ih and dW_hh GEMMs on the saved memory: no T x B x 8H work buffer, the
+// largest allocation of a step. Rows past a sequence's length hold forward's values there and are zeroed.
+// An earlier backward (retain_graph) must leave the saved memory as it is, and uses a work buffer.
+
+// One row's backward through time step t: reads dh, dc of the row, writes its dA and dR rows (da, dr: rows
+// of the work buffer or the saved rows themselves), leaves dc for the previous step in dc and adds to the
+// chunk's parameter-gradient sums.
 template <class T>
 struct RowBackward {
   const kiln_recurrent_problem* p;
   const T* s;
   const T* const* w;
+  const T* bias;
   Layout L;
   std::int64_t hid;
 
   void operator()(std::int64_t row, T* dhb, T* dcb, T* da, T* dr, T* chunk) const {
     const std::int64_t g4 = 4 * hid;
     T *g_sum = chunk, *g_ih = g_sum + g4, *g_hh = g_ih + g4, *gc_w = g_hh + g4, *gc_b = gc_w + hid;
-    T *dpre = gc_b + hid, *dn = dpre + g4;
-    const T* act = s + L.act + row * g4;
+    T *dpre = gc_b + hid, *dn = dpre + g4, *act = dn + hid, *da_hat = act + g4, *dr_hat = da_hat + g4;
+    const T* ah = s + L.ahat + row * g4;
+    const T* rh = s + L.rhat + row * g4;
+    gate_activations(w, bias, ah, rh, hid, act);
     const T* ch = s + L.chat + row * hid;
     const T* cp = s + L.cprev + row * hid;
     // h = o tanh(n), n = ln_c_w c_hat + ln_c_b
@@ -192,7 +219,7 @@ struct RowBackward {
       put(gc_b + j, load<V>(gc_b + j) + dnv);
       put(dn + j, dnv * cw);
     });
-    normalise_backward(dn, ch, s[L.rstd_c + row], hid);
+    normalise_backward(dn, ch, s[L.rstd_c + row], hid, dn);
     lanes<T>(hid, [&](auto v, std::int64_t j) {
       using V = decltype(v);
       const V one(T(1)), dct = load<V>(dcb + j) + load<V>(dn + j);
@@ -202,19 +229,17 @@ struct RowBackward {
       put(dpre + 2 * hid + j, dct * i * (one - gg * gg));
       put(dcb + j, dct * f);
     });
-    const T* ah = s + L.ahat + row * g4;
-    const T* rh = s + L.rhat + row * g4;
     lanes<T>(g4, [&](auto v, std::int64_t j) {
       using V = decltype(v);
       const V d = load<V>(dpre + j);
       put(g_sum + j, load<V>(g_sum + j) + d);
       put(g_ih + j, load<V>(g_ih + j) + d * load<V>(ah + j));
       put(g_hh + j, load<V>(g_hh + j) + d * load<V>(rh + j));
-      put(da + j, d * load<V>(w[kLnIhW] + j));
-      put(dr + j, d * load<V>(w[kLnHhW] + j));
+      put(da_hat + j, d * load<V>(w[kLnIhW] + j));
+      put(dr_hat + j, d * load<V>(w[kLnHhW] + j));
     });
-    normalise_backward(da, ah, s[L.rstd_a + row], g4);
-    normalise_backward(dr, rh, s[L.rstd_r + row], g4);
+    normalise_backward(da_hat, ah, s[L.rstd_a + row], g4, da);
+    normalise_backward(dr_hat, rh, s[L.rstd_r + row], g4, dr);
   }
 };
 
@@ -224,12 +249,15 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
                   kiln_tensor* d_params, void* work) {
   const std::int64_t steps = p->steps, batch = p->batch, in = p->input_size, hid = p->hidden_size, g4 = 4 * hid;
   const Layout L(steps, batch, hid);
-  const T* s = static_cast<const T*>(saved);
+  T* s = static_cast<T*>(saved);
   const T* w[9];
   for (int i = 0; i < 9; ++i) w[i] = static_cast<const T*>(params[i].data);
-  T* dA = static_cast<T*>(work);
-  T* dR = dA + steps * batch * g4;
-  T* dh = dR + steps * batch * g4;
+  const std::vector<T> bias = summed_bias(w, g4);
+  // Note [Gradients over saved rows]
+  const bool over_saved = p->phase == KILN_LAST_BACKWARD;
+  T* dA = over_saved ? s + L.ahat : static_cast<T*>(work);
+  T* dR = over_saved ? s + L.rhat : dA + steps * batch * g4;
+  T* dh = over_saved ? static_cast<T*>(work) : dR + steps * batch * g4;
   T* dc = dh + batch * hid;
   T* dhp = dc + batch * hid;
   T* scratch = dhp + batch * hid;
@@ -239,16 +267,20 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   std::memset(scratch, 0, sizeof(T) * static_cast<std::size_t>(K * CS));
   std::memcpy(dh, d_final[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(dc, d_final[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
-  std::memset(dA, 0, sizeof(T) * static_cast<std::size_t>(2 * steps * batch * g4));
+  if (!over_saved) std::memset(dA, 0, sizeof(T) * static_cast<std::size_t>(2 * steps * batch * g4));
   const T* dys = static_cast<const T*>(dy->data);
-  const RowBackward<T> row_backward{p, s, w, L, hid};
+  const RowBackward<T> row_backward{p, s, w, bias.data(), L, hid};
   for (std::int64_t k = steps - 1; k >= 0; --k) {
     const std::int64_t t = p->reverse ? steps - 1 - k : k;
     sdk::parallel_for(host, K, 1, [&](std::int64_t k0, std::int64_t k1) {
       for (std::int64_t ck = k0; ck < k1; ++ck)
         for (std::int64_t b = ck * batch / K; b < (ck + 1) * batch / K; ++b) {
           const std::int64_t row = t * batch + b;
-          if (!active(p, t, b)) continue;  // the state passed through unchanged: so do its gradients
+          if (!active(p, t, b)) {  // the state passed through unchanged: so do its gradients
+            if (over_saved) std::memset(dA + row * g4, 0, sizeof(T) * static_cast<std::size_t>(g4));
+            if (over_saved) std::memset(dR + row * g4, 0, sizeof(T) * static_cast<std::size_t>(g4));
+            continue;
+          }
           add_to(dh + b * hid, dys + row * hid, hid);
           row_backward(row, dh + b * hid, dc + b * hid, dA + row * g4, dR + row * g4, scratch + ck * CS);
         }
@@ -299,9 +331,10 @@ size_t work_bytes(const kiln_recurrent_problem* p) {
   const bool fwd = p->phase == KILN_FORWARD;
   const std::int64_t k = fwd ? hid : g4, n = fwd ? g4 : hid;  // the per-step GEMM's W_hh operand, packed
   const std::int64_t packed = p->dtype == KILN_FLOAT32 ? sdk::packed_elements<float>(k, n, fwd) : sdk::packed_elements<double>(k, n, fwd);
-  if (fwd) return static_cast<size_t>(packed) * esize(p);
-  return static_cast<size_t>(2 * p->steps * p->batch * g4 + 3 * p->batch * hid + chunks(p->batch) * chunk_size(hid) + packed) *
-         esize(p);
+  if (fwd) return static_cast<size_t>(packed + p->batch * g4) * esize(p);  // and a row of gates per batch row
+  // Note [Gradients over saved rows]: only an earlier backward keeps dA and dR of every step in work.
+  const std::int64_t grads = p->phase == KILN_LAST_BACKWARD ? 0 : 2 * p->steps * p->batch * g4;
+  return static_cast<size_t>(grads + 3 * p->batch * hid + chunks(p->batch) * chunk_size(hid) + packed) * esize(p);
 }
 
 int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,

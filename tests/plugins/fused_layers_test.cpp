@@ -15,6 +15,7 @@
 #include "ops/ops.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/storage.hpp"
 
 namespace kiln::nn {
 namespace {
@@ -211,8 +212,11 @@ TEST(FusedLayers, BidirectionalOutputIsWrittenInPlaceWhenTheKernelTakesStrides) 
   }
 }
 
+// The layer-norm LSTM too: its last backward writes over its saved rows (Note [Gradients over saved rows]).
 TEST(FusedLayers, BackwardTwiceWithRetainGraph) {
-  for (const auto& lc : kLayers)
+  std::vector<LayerCase> layers(std::begin(kLayers), std::end(kLayers));
+  layers.push_back({"LayerNormLSTM", [](RecurrentOptions o) { return std::make_shared<LayerNormLSTM>(o); }});
+  for (const auto& lc : layers)
     for (std::int64_t batch : {2, 20}) {  // 20: two groups of rows (Note [Rows apart])
     manual_seed(8);
     auto layer = lc.make(RecurrentOptions(3, 5).bidirectional(true));
@@ -230,6 +234,26 @@ TEST(FusedLayers, BackwardTwiceWithRetainGraph) {
       ++i;
     }
   }
+}
+
+// Note [Gradients over saved rows]: the layer-norm LSTM's last backward writes dA and dR over its saved
+// rows. A work buffer for them would take 2 x T x B x 4H floats (3.1 MiB here) at the peak of backward.
+TEST(FusedLayers, LayerNormLstmLastBackwardNeedsNoGradientBuffer) {
+  const std::int64_t T = 50, B = 32, I = 8, H = 64;
+  manual_seed(4);
+  LayerNormLSTM layer(RecurrentOptions(I, H));
+  layer.set_impl(Impl::Fused);
+  const Variable x(randn({T, B, I}));
+  sum(layer.forward(x, {}).output).backward();  // warms the allocator's cache
+  layer.zero_grad();
+  const Variable loss = sum(layer.forward(x, {}).output);
+  empty_cache();
+  reset_peak_memory_stats();
+  const std::int64_t before = memory_stats().allocated_bytes;
+  loss.backward();
+  const std::int64_t grown = memory_stats().peak_allocated_bytes - before;
+  const std::int64_t one_gradient_buffer = T * B * 4 * H * 4;  // dA or dR of every step, float32
+  EXPECT_LT(grown, one_gradient_buffer) << "backward kept dA or dR of every step in a work buffer";
 }
 
 TEST(FusedLayers, AreDeterministicForAGivenThreadCount) {
