@@ -49,6 +49,11 @@ std::size_t esize(const kiln_recurrent_problem* p) { return p->dtype == KILN_FLO
 // in chunk order at the end: the result is the same for any number of threads.
 std::int64_t chunks(std::int64_t batch) { return std::min<std::int64_t>(4, batch); }
 
+// A step's rows go to the second thread only when there are enough of them: handing a small step over
+// costs more than it saves (LSTM (b), 32 rows of 4H = 256, ran slower on 2 threads than on 1).
+constexpr std::int64_t kRowElementsPerThread = 32768;
+std::int64_t row_grain(std::int64_t g4) { return std::max<std::int64_t>(1, kRowElementsPerThread / g4); }
+
 // Per-chunk scratch in the work buffer: sums of dpre, dpre * a_hat, dpre * r_hat (4H each), of dn * c_hat and
 // dn (H each); then for the row at hand dpre (4H), dn (H), the gate activations (4H) and dA, dR before
 // they are written to their rows (4H each).
@@ -141,7 +146,7 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   std::memcpy(h, states[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(c, states[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   // A = X W_ih^T for every step at once, then each row normalised in place.
-  sdk::gemm<T>(host, false, true, steps * batch, g4, in, T(1), static_cast<const T*>(x->data), in, w[kWih], in, T(0),
+  sdk::gemm_fixed_blocks<T>(host, false, true, steps * batch, g4, in, T(1), static_cast<const T*>(x->data), in, w[kWih], in, T(0),
                s + L.ahat, g4);
   sdk::parallel_for(host, steps * batch, 16, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) s[L.rstd_a + r] = normalise(s + L.ahat + r * g4, g4);
@@ -152,7 +157,7 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
     std::memcpy(s + L.hprev + t * batch * hid, h, sizeof(T) * static_cast<std::size_t>(batch * hid));
     std::memcpy(s + L.cprev + t * batch * hid, c, sizeof(T) * static_cast<std::size_t>(batch * hid));
     sdk::packed_gemm(host, batch, h, hid, w_hh, false, rh, g4);
-    sdk::parallel_for(host, batch, 1, [&](std::int64_t b0, std::int64_t b1) {
+    sdk::parallel_for(host, batch, row_grain(g4), [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) {
         const std::int64_t row = t * batch + b;
         if (!active(p, t, b)) continue;  // backward skips this row: nothing of it is needed
@@ -272,7 +277,9 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   const RowBackward<T> row_backward{p, s, w, bias.data(), L, hid};
   for (std::int64_t k = steps - 1; k >= 0; --k) {
     const std::int64_t t = p->reverse ? steps - 1 - k : k;
-    sdk::parallel_for(host, K, 1, [&](std::int64_t k0, std::int64_t k1) {
+    // Chunks, not rows, are shared out; a chunk's sums do not depend on which thread runs it.
+    const std::int64_t chunk_grain = (row_grain(g4) + batch / K - 1) / std::max<std::int64_t>(1, batch / K);
+    sdk::parallel_for(host, K, chunk_grain, [&](std::int64_t k0, std::int64_t k1) {
       for (std::int64_t ck = k0; ck < k1; ++ck)
         for (std::int64_t b = ck * batch / K; b < (ck + 1) * batch / K; ++b) {
           const std::int64_t row = t * batch + b;
@@ -293,12 +300,12 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   if (d_states[0].data) std::memcpy(d_states[0].data, dh, sizeof(T) * static_cast<std::size_t>(batch * hid));
   if (d_states[1].data) std::memcpy(d_states[1].data, dc, sizeof(T) * static_cast<std::size_t>(batch * hid));
   const std::int64_t n = steps * batch;
-  if (dx->data) sdk::gemm<T>(host, false, false, n, in, g4, T(1), dA, g4, w[kWih], in, T(0), static_cast<T*>(dx->data), in);
+  if (dx->data) sdk::gemm_fixed_blocks<T>(host, false, false, n, in, g4, T(1), dA, g4, w[kWih], in, T(0), static_cast<T*>(dx->data), in);
   if (d_params[kWih].data)
-    sdk::gemm<T>(host, true, false, g4, in, n, T(1), dA, g4, static_cast<const T*>(x->data), in, T(0),
+    sdk::gemm_fixed_blocks<T>(host, true, false, g4, in, n, T(1), dA, g4, static_cast<const T*>(x->data), in, T(0),
                  static_cast<T*>(d_params[kWih].data), in);
   if (d_params[kWhh].data)
-    sdk::gemm<T>(host, true, false, g4, hid, n, T(1), dR, g4, s + L.hprev, hid, T(0), static_cast<T*>(d_params[kWhh].data), hid);
+    sdk::gemm_fixed_blocks<T>(host, true, false, g4, hid, n, T(1), dR, g4, s + L.hprev, hid, T(0), static_cast<T*>(d_params[kWhh].data), hid);
   // The chunks' sums, added in chunk order into chunk 0.
   for (std::int64_t ck = 1; ck < K; ++ck) add_to(scratch, scratch + ck * CS, 3 * g4 + 2 * hid);
   const T* g_sum = scratch;

@@ -269,6 +269,31 @@ TEST(FusedLayers, AreDeterministicForAGivenThreadCount) {
   }
 }
 
+// The layer-norm LSTM kernel shares a step's rows, and backward's fixed chunks of rows, between the
+// threads only when they are wide enough (4H = 2048: 16 rows per thread); each chunk keeps its own sums,
+// and its GEMMs run in blocks that do not depend on the thread count (sdk::gemm_fixed_blocks; with
+// Kiln's thread-count split, dW_hh differed in the last bit at H = 64, the output at H = 512). So 1 and
+// 2 threads give the same bits.
+TEST(FusedLayers, LayerNormLstmIsBitIdenticalOnOneAndTwoThreads) {
+  const int before = num_threads();
+  for (std::int64_t hidden : {64, 512}) {
+    manual_seed(6);
+    LayerNormLSTM layer(RecurrentOptions(8, hidden));
+    const Tensor x = randn({3, 40, 8});
+    set_num_threads(1);
+    const Result one = run(layer, Impl::Fused, x, Tensor(), false, 0);
+    set_num_threads(2);
+    const Result two = run(layer, Impl::Fused, x, Tensor(), false, 0);
+    ASSERT_EQ(one.values.size(), two.values.size());
+    std::size_t differ = 0, first = 0;
+    for (std::size_t i = 0; i < one.values.size(); ++i)
+      if (one.values[i] != two.values[i] && differ++ == 0) first = i;
+    EXPECT_EQ(differ, 0u) << "H " << hidden << ": first at " << first << " of " << one.values.size() << ": "
+                          << one.values[first] << " vs " << two.values[first];
+  }
+  set_num_threads(before);
+}
+
 // A cell with no kernel runs the generic graph under Auto, and Fused says why it can't.
 TEST(FusedLayers, FallBackToTheGenericGraphAndSayWhy) {
   PeepholeLSTM ln(RecurrentOptions(3, 4));
