@@ -50,7 +50,7 @@ std::size_t esize(const kiln_recurrent_problem* p) { return p->dtype == KILN_FLO
 std::int64_t chunks(std::int64_t batch) { return std::min<std::int64_t>(4, batch); }
 
 // A step's rows go to the second thread only when there are enough of them: handing a small step over
-// costs more than it saves (LSTM (b), 32 rows of 4H = 256, ran slower on 2 threads than on 1).
+// costs more than it saves (configuration (b), 32 rows of 4H = 256, ran slower on 2 threads than on 1).
 constexpr std::int64_t kRowElementsPerThread = 32768;
 std::int64_t row_grain(std::int64_t g4) { return std::max<std::int64_t>(1, kRowElementsPerThread / g4); }
 
@@ -146,8 +146,8 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   std::memcpy(h, states[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(c, states[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   // A = X W_ih^T for every step at once, then each row normalised in place.
-  sdk::gemm_fixed_blocks<T>(host, false, true, steps * batch, g4, in, T(1), static_cast<const T*>(x->data), in, w[kWih], in, T(0),
-               s + L.ahat, g4);
+  sdk::gemm_fixed_blocks<T>(host, false, true, steps * batch, g4, in, T(1), static_cast<const T*>(x->data), in, w[kWih],
+                            in, T(0), s + L.ahat, g4);
   sdk::parallel_for(host, steps * batch, 16, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) s[L.rstd_a + r] = normalise(s + L.ahat + r * g4, g4);
   });
@@ -300,12 +300,14 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   if (d_states[0].data) std::memcpy(d_states[0].data, dh, sizeof(T) * static_cast<std::size_t>(batch * hid));
   if (d_states[1].data) std::memcpy(d_states[1].data, dc, sizeof(T) * static_cast<std::size_t>(batch * hid));
   const std::int64_t n = steps * batch;
-  if (dx->data) sdk::gemm_fixed_blocks<T>(host, false, false, n, in, g4, T(1), dA, g4, w[kWih], in, T(0), static_cast<T*>(dx->data), in);
+  if (dx->data)
+    sdk::gemm_fixed_blocks<T>(host, false, false, n, in, g4, T(1), dA, g4, w[kWih], in, T(0), static_cast<T*>(dx->data), in);
   if (d_params[kWih].data)
     sdk::gemm_fixed_blocks<T>(host, true, false, g4, in, n, T(1), dA, g4, static_cast<const T*>(x->data), in, T(0),
-                 static_cast<T*>(d_params[kWih].data), in);
+                              static_cast<T*>(d_params[kWih].data), in);
   if (d_params[kWhh].data)
-    sdk::gemm_fixed_blocks<T>(host, true, false, g4, hid, n, T(1), dR, g4, s + L.hprev, hid, T(0), static_cast<T*>(d_params[kWhh].data), hid);
+    sdk::gemm_fixed_blocks<T>(host, true, false, g4, hid, n, T(1), dR, g4, s + L.hprev, hid, T(0),
+                              static_cast<T*>(d_params[kWhh].data), hid);
   // The chunks' sums, added in chunk order into chunk 0.
   for (std::int64_t ck = 1; ck < K; ++ck) add_to(scratch, scratch + ck * CS, 3 * g4 + 2 * hid);
   const T* g_sum = scratch;
