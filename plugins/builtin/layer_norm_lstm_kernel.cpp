@@ -7,10 +7,13 @@
 //             h' = s(o) tanh(LN_c(c')).
 //   backward: per step the pointwise chain and the three layer-norm backwards, dh_prev = dR W_hh (one
 //             GEMM); then dX = dA W_ih, dW_ih = dA^T X, dW_hh = dR^T H_prev (one GEMM each).
-// Saved per step: the normalised A, R and c with their inverse deviations, the previous c and h. The gate
-// activations are not kept: backward computes them again from A and R (one pointwise pass per row, against
-// a quarter of the saved memory). The last backward (KILN_LAST_BACKWARD) writes each row's dA and dR over
-// its normalised A and R, so its only large work buffer is gone too (Note [Gradients over saved rows]).
+// Saved per step: the normalised A and R with their inverse deviations, and c with its mean and inverse
+// deviation. Not kept: the gate activations (backward computes them again from A and R, one pointwise
+// pass per row, against a quarter of the saved memory), the normalised c (again from c), and the
+// previous h and c: h is forward's y, which Kiln hands back (KILN_KERNEL_BACKWARD_READS_Y), and c the
+// previous step's saved c (Note [Previous states]). The last backward (KILN_LAST_BACKWARD) writes each
+// row's dA and dR over its normalised A and R, so its only large work buffer is gone too (Note
+// [Gradients over saved rows]).
 // Layer-norm eps is 1e-5 (LayerNormLSTMCell names this kernel only then).
 
 #include <algorithm>
@@ -35,11 +38,11 @@ enum Param { kWih, kWhh, kBias, kLnIhW, kLnIhB, kLnHhW, kLnHhB, kLnCW, kLnCB };
 
 // Offsets (in elements) of the saved arrays, for T steps, B rows, H hidden.
 struct Layout {
-  std::int64_t ahat, rstd_a, rhat, rstd_r, cprev, chat, rstd_c, hprev, total;
+  std::int64_t ahat, rstd_a, rhat, rstd_r, c, mean_c, rstd_c, total;
   Layout(std::int64_t t, std::int64_t b, std::int64_t h) {
     const std::int64_t g = 4 * h, n = t * b;
     ahat = 0, rstd_a = ahat + n * g, rhat = rstd_a + n, rstd_r = rhat + n * g;
-    cprev = rstd_r + n, chat = cprev + n * h, rstd_c = chat + n * h, hprev = rstd_c + n, total = hprev + n * h;
+    c = rstd_r + n, mean_c = c + n * h, rstd_c = mean_c + n, total = rstd_c + n;
   }
 };
 
@@ -55,25 +58,42 @@ constexpr std::int64_t kRowElementsPerThread = 32768;
 std::int64_t row_grain(std::int64_t g4) { return std::max<std::int64_t>(1, kRowElementsPerThread / g4); }
 
 // Per-chunk scratch in the work buffer: sums of dpre, dpre * a_hat, dpre * r_hat (4H each), of dn * c_hat and
-// dn (H each); then for the row at hand dpre (4H), dn (H), the gate activations (4H) and dA, dR before
-// they are written to their rows (4H each).
-std::int64_t chunk_size(std::int64_t hid) { return 3 * 4 * hid + 2 * hid + 4 * hid + hid + 3 * 4 * hid; }
+// dn (H each); then for the row at hand dpre (4H), dn (H), the gate activations (4H), dA and dR before
+// they are written to their rows (4H each) and the normalised c (H).
+std::int64_t chunk_size(std::int64_t hid) { return 3 * 4 * hid + 2 * hid + 4 * hid + hid + 3 * 4 * hid + hid; }
 
-// Normalises row x[0..n) in place: x <- (x - mean) * rstd; returns rstd.
 template <class T>
-T normalise(T* x, std::int64_t n) {
+struct Moments {
+  T mean, rstd;
+};
+
+// The mean and inverse deviation of row x[0..n).
+template <class T>
+Moments<T> moments(const T* x, std::int64_t n) {
   const T mu = sum_lanes<T>(n, [&](auto v, std::int64_t j) { return load<decltype(v)>(x + j); }) / T(n);
   const T var = sum_lanes<T>(n, [&](auto v, std::int64_t j) {
                   using V = decltype(v);
                   const V d = load<V>(x + j) - V(mu);
                   return d * d;
                 }) / T(n);
-  const T rstd = T(1) / std::sqrt(var + T(kEps));
+  return {mu, T(1) / std::sqrt(var + T(kEps))};
+}
+
+// out <- (x - mean) * rstd over n elements; out may be x.
+template <class T>
+void apply_moments(const T* x, Moments<T> m, std::int64_t n, T* out) {
   lanes<T>(n, [&](auto v, std::int64_t j) {
     using V = decltype(v);
-    put(x + j, (load<V>(x + j) - V(mu)) * V(rstd));
+    put(out + j, (load<V>(x + j) - V(m.mean)) * V(m.rstd));
   });
-  return rstd;
+}
+
+// Normalises row x[0..n) in place; returns rstd.
+template <class T>
+T normalise(T* x, std::int64_t n) {
+  const Moments<T> m = moments(x, n);
+  apply_moments(x, m, n, x);
+  return m.rstd;
 }
 
 // Layer-norm backward for one row: dx = rstd (dxh - mean(dxh) - xh mean(dxh xh)), written to dx, which may
@@ -127,6 +147,17 @@ bool active(const kiln_recurrent_problem* p, std::int64_t t, std::int64_t b) {
   return p->lengths == nullptr || t < p->lengths[b];
 }
 
+// Note [Previous states]
+// Backward needs each active row's h and c from before its step. They are the outputs of the row's
+// previous step: forward's y row and the saved c row of step t - 1 (t + 1 running in reverse), or the
+// initial state when t is the row's first step (0; its last active step, length - 1, in reverse).
+// Returns that previous step, or -1 for the initial state.
+std::int64_t previous_step(const kiln_recurrent_problem* p, std::int64_t t, std::int64_t b) {
+  if (!p->reverse) return t - 1;
+  const std::int64_t length = p->lengths == nullptr ? p->steps : p->lengths[b];
+  return t + 1 < length ? t + 1 : -1;
+}
+
 template <class T>
 int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
                  const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved, void* work) {
@@ -154,8 +185,6 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
   for (std::int64_t k = 0; k < steps; ++k) {
     const std::int64_t t = p->reverse ? steps - 1 - k : k;
     T* rh = s + L.rhat + t * batch * g4;
-    std::memcpy(s + L.hprev + t * batch * hid, h, sizeof(T) * static_cast<std::size_t>(batch * hid));
-    std::memcpy(s + L.cprev + t * batch * hid, c, sizeof(T) * static_cast<std::size_t>(batch * hid));
     sdk::packed_gemm(host, batch, h, hid, w_hh, false, rh, g4);
     sdk::parallel_for(host, batch, row_grain(g4), [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) {
@@ -165,13 +194,16 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
         T* act = acts + b * g4;
         gate_activations(w, bias.data(), s + L.ahat + row * g4, rh + b * g4, hid, act);
         T* cb = c + b * hid;
-        T* ch = s + L.chat + row * hid;
+        T* cs = s + L.c + row * hid;
         lanes<T>(hid, [&](auto v, std::int64_t j) {
           using V = decltype(v);
           const V cn = load<V>(act + hid + j) * load<V>(cb + j) + load<V>(act + j) * load<V>(act + 2 * hid + j);
-          put(cb + j, cn), put(ch + j, cn);
+          put(cb + j, cn), put(cs + j, cn);
         });
-        s[L.rstd_c + row] = normalise(ch, hid);
+        const Moments<T> mc = moments(cs, hid);
+        s[L.mean_c + row] = mc.mean, s[L.rstd_c + row] = mc.rstd;
+        T* ch = act;  // the normalised c, over the input gate's activations (read for the last time above)
+        apply_moments(cs, mc, hid, ch);
         T* hb = h + b * hid;
         lanes<T>(hid, [&](auto v, std::int64_t j) {
           using V = decltype(v);
@@ -203,15 +235,15 @@ struct RowBackward {
   Layout L;
   std::int64_t hid;
 
-  void operator()(std::int64_t row, T* dhb, T* dcb, T* da, T* dr, T* chunk) const {
+  // cp: the row's c before the step (Note [Previous states]).
+  void operator()(std::int64_t row, const T* cp, T* dhb, T* dcb, T* da, T* dr, T* chunk) const {
     const std::int64_t g4 = 4 * hid;
     T *g_sum = chunk, *g_ih = g_sum + g4, *g_hh = g_ih + g4, *gc_w = g_hh + g4, *gc_b = gc_w + hid;
-    T *dpre = gc_b + hid, *dn = dpre + g4, *act = dn + hid, *da_hat = act + g4, *dr_hat = da_hat + g4;
+    T *dpre = gc_b + hid, *dn = dpre + g4, *act = dn + hid, *da_hat = act + g4, *dr_hat = da_hat + g4, *ch = dr_hat + g4;
     const T* ah = s + L.ahat + row * g4;
     const T* rh = s + L.rhat + row * g4;
     gate_activations(w, bias, ah, rh, hid, act);
-    const T* ch = s + L.chat + row * hid;
-    const T* cp = s + L.cprev + row * hid;
+    apply_moments(s + L.c + row * hid, Moments<T>{s[L.mean_c + row], s[L.rstd_c + row]}, hid, ch);
     // h = o tanh(n), n = ln_c_w c_hat + ln_c_b
     lanes<T>(hid, [&](auto v, std::int64_t j) {
       using V = decltype(v);
@@ -249,9 +281,9 @@ struct RowBackward {
 };
 
 template <class T>
-int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* params,
-                  void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx, kiln_tensor* d_states,
-                  kiln_tensor* d_params, void* work) {
+int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                  const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
+                  kiln_tensor* d_states, kiln_tensor* d_params, void* work) {
   const std::int64_t steps = p->steps, batch = p->batch, in = p->input_size, hid = p->hidden_size, g4 = 4 * hid;
   const Layout L(steps, batch, hid);
   T* s = static_cast<T*>(saved);
@@ -262,7 +294,7 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   const bool over_saved = p->phase == KILN_LAST_BACKWARD;
   T* dA = over_saved ? s + L.ahat : static_cast<T*>(work);
   T* dR = over_saved ? s + L.rhat : dA + steps * batch * g4;
-  T* dh = over_saved ? static_cast<T*>(work) : dR + steps * batch * g4;
+  T* dh = over_saved ? static_cast<T*>(work) : dR + steps * batch * g4 + steps * batch * hid;
   T* dc = dh + batch * hid;
   T* dhp = dc + batch * hid;
   T* scratch = dhp + batch * hid;
@@ -274,6 +306,8 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   std::memcpy(dc, d_final[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   if (!over_saved) std::memset(dA, 0, sizeof(T) * static_cast<std::size_t>(2 * steps * batch * g4));
   const T* dys = static_cast<const T*>(dy->data);
+  const T* h0 = static_cast<const T*>(states[0].data);
+  const T* c0 = static_cast<const T*>(states[1].data);
   const RowBackward<T> row_backward{p, s, w, bias.data(), L, hid};
   for (std::int64_t k = steps - 1; k >= 0; --k) {
     const std::int64_t t = p->reverse ? steps - 1 - k : k;
@@ -289,7 +323,9 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
             continue;
           }
           add_to(dh + b * hid, dys + row * hid, hid);
-          row_backward(row, dh + b * hid, dc + b * hid, dA + row * g4, dR + row * g4, scratch + ck * CS);
+          const std::int64_t before = previous_step(p, t, b);  // Note [Previous states]
+          const T* cp = before < 0 ? c0 + b * hid : s + L.c + (before * batch + b) * hid;
+          row_backward(row, cp, dh + b * hid, dc + b * hid, dA + row * g4, dR + row * g4, scratch + ck * CS);
         }
     });
     // dh_prev = dR_t W_hh for the active rows; inactive rows keep dh as it is.
@@ -300,13 +336,28 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   if (d_states[0].data) std::memcpy(d_states[0].data, dh, sizeof(T) * static_cast<std::size_t>(batch * hid));
   if (d_states[1].data) std::memcpy(d_states[1].data, dc, sizeof(T) * static_cast<std::size_t>(batch * hid));
   const std::int64_t n = steps * batch;
+  // H_prev for dW_hh (Note [Previous states]): over the saved c, which nothing reads any more, in the last
+  // backward; else in work, after dA and dR. Rows past a sequence's length are zero (their dR rows are).
+  T* h_prev = over_saved ? s + L.c : dR + n * g4;
+  const char* y = static_cast<const char*>(p->y->data);
+  const std::int64_t y_t = p->y->strides[0] * static_cast<std::int64_t>(sizeof(T)), y_b = p->y->strides[1] * static_cast<std::int64_t>(sizeof(T));
+  for (std::int64_t t = 0; t < steps; ++t)
+    for (std::int64_t b = 0; b < batch; ++b) {
+      T* row = h_prev + (t * batch + b) * hid;
+      const std::int64_t before = active(p, t, b) ? previous_step(p, t, b) : -2;
+      const T* from = before == -1 ? h0 + b * hid : reinterpret_cast<const T*>(y + before * y_t + b * y_b);
+      if (before == -2)
+        std::memset(row, 0, sizeof(T) * static_cast<std::size_t>(hid));
+      else
+        std::memcpy(row, from, sizeof(T) * static_cast<std::size_t>(hid));
+    }
   if (dx->data)
     sdk::gemm_fixed_blocks<T>(host, false, false, n, in, g4, T(1), dA, g4, w[kWih], in, T(0), static_cast<T*>(dx->data), in);
   if (d_params[kWih].data)
     sdk::gemm_fixed_blocks<T>(host, true, false, g4, in, n, T(1), dA, g4, static_cast<const T*>(x->data), in, T(0),
                               static_cast<T*>(d_params[kWih].data), in);
   if (d_params[kWhh].data)
-    sdk::gemm_fixed_blocks<T>(host, true, false, g4, hid, n, T(1), dR, g4, s + L.hprev, hid, T(0),
+    sdk::gemm_fixed_blocks<T>(host, true, false, g4, hid, n, T(1), dR, g4, h_prev, hid, T(0),
                               static_cast<T*>(d_params[kWhh].data), hid);
   // The chunks' sums, added in chunk order into chunk 0.
   for (std::int64_t ck = 1; ck < K; ++ck) add_to(scratch, scratch + ck * CS, 3 * g4 + 2 * hid);
@@ -342,7 +393,7 @@ size_t work_bytes(const kiln_recurrent_problem* p) {
   const std::int64_t packed = p->dtype == KILN_FLOAT32 ? sdk::packed_elements<float>(k, n, fwd) : sdk::packed_elements<double>(k, n, fwd);
   if (fwd) return static_cast<size_t>(packed + p->batch * g4) * esize(p);  // and a row of gates per batch row
   // Note [Gradients over saved rows]: only an earlier backward keeps dA and dR of every step in work.
-  const std::int64_t grads = p->phase == KILN_LAST_BACKWARD ? 0 : 2 * p->steps * p->batch * g4;
+  const std::int64_t grads = p->phase == KILN_LAST_BACKWARD ? 0 : p->steps * p->batch * (2 * g4 + hid);  // and H_prev
   return static_cast<size_t>(grads + 3 * p->batch * hid + chunks(p->batch) * chunk_size(hid) + packed) * esize(p);
 }
 
@@ -352,11 +403,16 @@ int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_t
                                   : forward_impl<double>(host, p, x, states, params, y, final_states, saved, work);
 }
 
-int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor*,
+int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
              const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
-             kiln_tensor* d_states, kiln_tensor* d_params, void* work, char*, size_t) {
-  return p->dtype == KILN_FLOAT32 ? backward_impl<float>(host, p, x, params, saved, dy, d_final, dx, d_states, d_params, work)
-                                  : backward_impl<double>(host, p, x, params, saved, dy, d_final, dx, d_states, d_params, work);
+             kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t err_size) {
+  if (p->y == nullptr || p->y->data == nullptr) {
+    sdk::write_message(err, err_size, "layer_norm_lstm: backward needs forward's y (problem->y): declare KILN_KERNEL_BACKWARD_READS_Y");
+    return 1;
+  }
+  return p->dtype == KILN_FLOAT32
+             ? backward_impl<float>(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work)
+             : backward_impl<double>(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work);
 }
 
 }  // namespace

@@ -212,28 +212,41 @@ TEST(FusedLayers, BidirectionalOutputIsWrittenInPlaceWhenTheKernelTakesStrides) 
   }
 }
 
-// The layer-norm LSTM too: its last backward writes over its saved rows (Note [Gradients over saved rows]).
+// Uneven lengths, both directions. The layer-norm LSTM too: its last backward writes over its saved rows
+// (Note [Gradients over saved rows]) and an earlier one must not.
 TEST(FusedLayers, BackwardTwiceWithRetainGraph) {
   std::vector<LayerCase> layers(std::begin(kLayers), std::end(kLayers));
   layers.push_back({"LayerNormLSTM", [](RecurrentOptions o) { return std::make_shared<LayerNormLSTM>(o); }});
   for (const auto& lc : layers)
     for (std::int64_t batch : {2, 20}) {  // 20: two groups of rows (Note [Rows apart])
-    manual_seed(8);
-    auto layer = lc.make(RecurrentOptions(3, 5).bidirectional(true));
-    layer->to(kFloat64);
-    const Variable x(randn({4, batch, 3}, kFloat64));
-    const Variable loss = sum(layer->forward(x, {}).output * layer->forward(x, {}).output);
-    loss.backward(Tensor(), /*retain_graph=*/true);
-    std::vector<std::vector<double>> once;
-    for (const auto& [name, p] : layer->named_parameters()) once.push_back(p.grad().to_vector());
-    loss.backward();
-    std::size_t i = 0;
-    for (const auto& [name, p] : layer->named_parameters()) {
-      const auto twice = p.grad().to_vector();
-      for (std::size_t j = 0; j < twice.size(); ++j) ASSERT_NEAR(twice[j], 2 * once[i][j], 1e-12) << lc.name << " " << name;
-      ++i;
+      manual_seed(8);
+      auto layer = lc.make(RecurrentOptions(3, 5).bidirectional(true));
+      layer->to(kFloat64);
+      const Variable x(randn({4, batch, 3}, kFloat64));
+      std::vector<std::int64_t> lengths(static_cast<std::size_t>(batch));
+      for (std::int64_t b = 0; b < batch; ++b) lengths[static_cast<std::size_t>(b)] = 4 - b % 3;  // 4, 3, 2, 4, ...
+      const Variable len(from_data(lengths, {batch}));
+      // The first backward's gradients, on the fused kernel and on the generic graph.
+      std::vector<std::vector<double>> once[2];
+      Variable loss;
+      for (Impl impl : {Impl::Generic, Impl::Fused}) {
+        layer->set_impl(impl);
+        layer->zero_grad();
+        loss = sum(layer->forward(x, {}, len).output * layer->forward(x, {}, len).output);
+        loss.backward(Tensor(), /*retain_graph=*/true);
+        for (const auto& [name, p] : layer->named_parameters()) once[impl == Impl::Fused].push_back(p.grad().to_vector());
+      }
+      loss.backward();  // the fused graph's second backward
+      std::size_t i = 0;
+      for (const auto& [name, p] : layer->named_parameters()) {
+        const auto twice = p.grad().to_vector();
+        for (std::size_t j = 0; j < twice.size(); ++j) {
+          ASSERT_NEAR(once[1][i][j], once[0][i][j], 1e-10) << lc.name << " " << name << ": retained backward vs generic";
+          ASSERT_NEAR(twice[j], 2 * once[1][i][j], 1e-12) << lc.name << " " << name;
+        }
+        ++i;
+      }
     }
-  }
 }
 
 // Note [Gradients over saved rows]: the layer-norm LSTM's last backward writes dA and dR over its saved
