@@ -219,9 +219,10 @@ int forward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const k
 // Note [Gradients over saved rows]
 // A row's dA and dR are the layer-norm backwards of its normalised A and R, which nothing reads after them.
 // So the last backward writes them over those saved rows (normalise_backward reads element j before it
-// writes it) and runs the dX, dW_ih and dW_hh GEMMs on the saved memory: no T x B x 8H work buffer, the
-// largest allocation of a step. Rows past a sequence's length hold forward's values there and are zeroed.
-// An earlier backward (retain_graph) must leave the saved memory as it is, and uses a work buffer.
+// writes it), and the row's previous h for dW_hh over its saved c, read for the last time in its step;
+// the dX, dW_ih and dW_hh GEMMs then run on the saved memory: no T x B x 9H work buffer, the largest
+// allocation of a step. Rows past a sequence's length are written as zeros. An earlier backward
+// (retain_graph) must leave the saved memory as it is, and uses a work buffer.
 
 // One row's backward through time step t: reads dh, dc of the row, writes its dA and dR rows (da, dr: rows
 // of the work buffer or the saved rows themselves), leaves dc for the previous step in dc and adds to the
@@ -290,11 +291,15 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   const T* w[9];
   for (int i = 0; i < 9; ++i) w[i] = static_cast<const T*>(params[i].data);
   const std::vector<T> bias = summed_bias(w, g4);
-  // Note [Gradients over saved rows]
+  const std::int64_t n = steps * batch;
+  // dA, dR and H_prev of every row: over the saved rows no later step reads in the last backward (Note
+  // [Gradients over saved rows]), else in work. Every row is written, so none needs clearing first.
   const bool over_saved = p->phase == KILN_LAST_BACKWARD;
-  T* dA = over_saved ? s + L.ahat : static_cast<T*>(work);
-  T* dR = over_saved ? s + L.rhat : dA + steps * batch * g4;
-  T* dh = over_saved ? static_cast<T*>(work) : dR + steps * batch * g4 + steps * batch * hid;
+  T* const wk = static_cast<T*>(work);
+  T* dA = over_saved ? s + L.ahat : wk;
+  T* dR = over_saved ? s + L.rhat : wk + n * g4;
+  T* h_prev = over_saved ? s + L.c : wk + 2 * n * g4;
+  T* dh = over_saved ? wk : wk + n * (2 * g4 + hid);
   T* dc = dh + batch * hid;
   T* dhp = dc + batch * hid;
   T* scratch = dhp + batch * hid;
@@ -304,28 +309,36 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   std::memset(scratch, 0, sizeof(T) * static_cast<std::size_t>(K * CS));
   std::memcpy(dh, d_final[0].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
   std::memcpy(dc, d_final[1].data, sizeof(T) * static_cast<std::size_t>(batch * hid));
-  if (!over_saved) std::memset(dA, 0, sizeof(T) * static_cast<std::size_t>(2 * steps * batch * g4));
   const T* dys = static_cast<const T*>(dy->data);
   const T* h0 = static_cast<const T*>(states[0].data);
   const T* c0 = static_cast<const T*>(states[1].data);
+  const char* y = static_cast<const char*>(p->y->data);
+  const std::int64_t y_t = p->y->strides[0] * static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t y_b = p->y->strides[1] * static_cast<std::int64_t>(sizeof(T));
   const RowBackward<T> row_backward{p, s, w, bias.data(), L, hid};
+  // Chunks, not rows, are shared out; a chunk's sums do not depend on which thread runs it.
+  const std::int64_t rows_per_chunk = std::max<std::int64_t>(1, batch / std::max<std::int64_t>(1, K));
+  const std::int64_t chunk_grain = (row_grain(g4) + rows_per_chunk - 1) / rows_per_chunk;
+  const auto bytes = [](std::int64_t elements) { return sizeof(T) * static_cast<std::size_t>(elements); };
   for (std::int64_t k = steps - 1; k >= 0; --k) {
     const std::int64_t t = p->reverse ? steps - 1 - k : k;
-    // Chunks, not rows, are shared out; a chunk's sums do not depend on which thread runs it.
-    const std::int64_t chunk_grain = (row_grain(g4) + batch / K - 1) / std::max<std::int64_t>(1, batch / K);
     sdk::parallel_for(host, K, chunk_grain, [&](std::int64_t k0, std::int64_t k1) {
       for (std::int64_t ck = k0; ck < k1; ++ck)
         for (std::int64_t b = ck * batch / K; b < (ck + 1) * batch / K; ++b) {
           const std::int64_t row = t * batch + b;
           if (!active(p, t, b)) {  // the state passed through unchanged: so do its gradients
-            if (over_saved) std::memset(dA + row * g4, 0, sizeof(T) * static_cast<std::size_t>(g4));
-            if (over_saved) std::memset(dR + row * g4, 0, sizeof(T) * static_cast<std::size_t>(g4));
+            std::memset(dA + row * g4, 0, bytes(g4)), std::memset(dR + row * g4, 0, bytes(g4));
+            std::memset(h_prev + row * hid, 0, bytes(hid));
             continue;
           }
           add_to(dh + b * hid, dys + row * hid, hid);
-          const std::int64_t before = previous_step(p, t, b);  // Note [Previous states]
+          // Note [Previous states]; the row's saved c is read here for the last time, so H_prev may
+          // take its place after.
+          const std::int64_t before = previous_step(p, t, b);
           const T* cp = before < 0 ? c0 + b * hid : s + L.c + (before * batch + b) * hid;
           row_backward(row, cp, dh + b * hid, dc + b * hid, dA + row * g4, dR + row * g4, scratch + ck * CS);
+          const T* hp = before < 0 ? h0 + b * hid : reinterpret_cast<const T*>(y + before * y_t + b * y_b);
+          std::memcpy(h_prev + row * hid, hp, bytes(hid));
         }
     });
     // dh_prev = dR_t W_hh for the active rows; inactive rows keep dh as it is.
@@ -335,22 +348,6 @@ int backward_impl(const kiln_host* host, const kiln_recurrent_problem* p, const 
   }
   if (d_states[0].data) std::memcpy(d_states[0].data, dh, sizeof(T) * static_cast<std::size_t>(batch * hid));
   if (d_states[1].data) std::memcpy(d_states[1].data, dc, sizeof(T) * static_cast<std::size_t>(batch * hid));
-  const std::int64_t n = steps * batch;
-  // H_prev for dW_hh (Note [Previous states]): over the saved c, which nothing reads any more, in the last
-  // backward; else in work, after dA and dR. Rows past a sequence's length are zero (their dR rows are).
-  T* h_prev = over_saved ? s + L.c : dR + n * g4;
-  const char* y = static_cast<const char*>(p->y->data);
-  const std::int64_t y_t = p->y->strides[0] * static_cast<std::int64_t>(sizeof(T)), y_b = p->y->strides[1] * static_cast<std::int64_t>(sizeof(T));
-  for (std::int64_t t = 0; t < steps; ++t)
-    for (std::int64_t b = 0; b < batch; ++b) {
-      T* row = h_prev + (t * batch + b) * hid;
-      const std::int64_t before = active(p, t, b) ? previous_step(p, t, b) : -2;
-      const T* from = before == -1 ? h0 + b * hid : reinterpret_cast<const T*>(y + before * y_t + b * y_b);
-      if (before == -2)
-        std::memset(row, 0, sizeof(T) * static_cast<std::size_t>(hid));
-      else
-        std::memcpy(row, from, sizeof(T) * static_cast<std::size_t>(hid));
-    }
   if (dx->data)
     sdk::gemm_fixed_blocks<T>(host, false, false, n, in, g4, T(1), dA, g4, w[kWih], in, T(0), static_cast<T*>(dx->data), in);
   if (d_params[kWih].data)
@@ -392,7 +389,7 @@ size_t work_bytes(const kiln_recurrent_problem* p) {
   const std::int64_t k = fwd ? hid : g4, n = fwd ? g4 : hid;  // the per-step GEMM's W_hh operand, packed
   const std::int64_t packed = p->dtype == KILN_FLOAT32 ? sdk::packed_elements<float>(k, n, fwd) : sdk::packed_elements<double>(k, n, fwd);
   if (fwd) return static_cast<size_t>(packed + p->batch * g4) * esize(p);  // and a row of gates per batch row
-  // Note [Gradients over saved rows]: only an earlier backward keeps dA and dR of every step in work.
+  // Note [Gradients over saved rows]: only an earlier backward keeps dA, dR and H_prev of every step in work.
   const std::int64_t grads = p->phase == KILN_LAST_BACKWARD ? 0 : p->steps * p->batch * (2 * g4 + hid);  // and H_prev
   return static_cast<size_t>(grads + 3 * p->batch * hid + chunks(p->batch) * chunk_size(hid) + packed) * esize(p);
 }
