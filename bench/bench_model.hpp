@@ -16,18 +16,24 @@ struct Config {
   bool bidirectional;
   std::int64_t heads = 0;  ///< "t" only
   std::string describe() const;
+  bool is_transformer() const { return heads > 0; }
 };
 
-/// Issue 4's configurations: (a) 64/100/128/256; (b) 32/50/32/64; (c) 64/50/512/1024; (d) 2-layer
-/// bidirectional 32/64/128/256 (batch/seq/input/hidden); issue 5's (t): a Transformer encoder layer,
-/// d_model 256, 8 heads, feed-forward 1024, batch 32, seq 64.
+/// The standard configurations: (a) 64/100/128/256; (b) 32/50/32/64; (c) 64/50/512/1024; (d) 2-layer
+/// bidirectional 32/64/128/256 (batch/seq/input/hidden); (t): a Transformer encoder layer, d_model 256,
+/// 8 heads, feed-forward 1024, batch 32, seq 64.
 const std::vector<Config>& configs();
 
-/// Gates per cell: 4 (lstm, layer_norm_lstm), 3 (gru, gru_reset_before), 2 (mgu), 1 (rnn_tanh, rnn_relu); 0 unknown.
+/// What --config's help says of each configuration.
+std::string configs_help();
+/// A recurrent configuration from "B,T,I,H[,L[,bidir]]" (named by the string); an error naming what is wrong.
+Config parse_shape(const std::string& spec);
+
+/// Gates of a registered cell (nn::CellRegistry); 0 when unknown or not gate-shaped.
 int gates(const std::string& cell);
 
-/// The models bench knows: the recurrent cells above, and "transformer_encoder".
-bool known_model(const std::string& cell);
+/// Throws, naming the registered cells, unless `cell` is a registered cell or "transformer_encoder".
+void check_model(const std::string& cell);
 /// Whether `cell` runs on configuration `c` (recurrent cells on a-d, transformer_encoder on t).
 bool runs_on(const std::string& cell, const Config& c);
 

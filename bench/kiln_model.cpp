@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "layers/recurrent.hpp"
-#include "layers/research_cells.hpp"
+#include "layers/cell_registry.hpp"
 #include "layers/transformer.hpp"
 #include "ops/ops.hpp"
 
@@ -24,17 +24,46 @@ const std::vector<Config>& configs() {
   return c;
 }
 
-int gates(const std::string& cell) {
-  if (cell == "lstm" || cell == "layer_norm_lstm") return 4;
-  if (cell == "gru" || cell == "gru_reset_before") return 3;
-  if (cell == "mgu") return 2;
-  if (cell == "rnn_tanh" || cell == "rnn_relu") return 1;
-  return 0;
+std::string configs_help() {
+  std::string s = "Configurations:";
+  for (const auto& c : configs()) s += fmt::format(" {} ({}{})", c.name, c.is_transformer() ? "Transformer encoder layer, " : "", c.describe());
+  return s;
 }
 
-bool known_model(const std::string& cell) { return gates(cell) > 0 || cell == "transformer_encoder"; }
+Config parse_shape(const std::string& spec) {
+  std::vector<std::int64_t> v;
+  std::size_t start = 0;
+  while (start <= spec.size()) {
+    const std::size_t end = std::min(spec.find(',', start), spec.size());
+    const std::string part = spec.substr(start, end - start);
+    std::size_t used = 0;
+    long long n = 0;
+    try {
+      n = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    KILN_CHECK(!part.empty() && used == part.size(), "bench: --shape '{}': '{}' is not a whole number (B,T,I,H[,L[,bidir]])", spec, part);
+    v.push_back(n);
+    start = end + 1;
+  }
+  KILN_CHECK(v.size() >= 4 && v.size() <= 6, "bench: --shape '{}' has {} numbers; give B,T,I,H[,L[,bidir]]", spec, v.size());
+  for (std::size_t i = 0; i < std::min<std::size_t>(v.size(), 5); ++i)
+    KILN_CHECK(v[i] > 0 && v[i] <= (1 << 20), "bench: --shape '{}': every size must be in [1, 2^20], got {}", spec, v[i]);
+  KILN_CHECK(v.size() < 6 || v[5] == 0 || v[5] == 1, "bench: --shape '{}': bidir must be 0 or 1, got {}", spec, v[5]);
+  return Config{spec, v[0], v[1], v[2], v[3], v.size() > 4 ? v[4] : 1, v.size() > 5 && v[5] == 1};
+}
 
-bool runs_on(const std::string& cell, const Config& c) { return (cell == "transformer_encoder") == (c.name == "t"); }
+int gates(const std::string& cell) {
+  const nn::CellSpec* spec = nn::CellRegistry::global().get(cell);
+  return spec != nullptr ? static_cast<int>(spec->gates) : 0;
+}
+
+void check_model(const std::string& cell) {
+  if (cell != "transformer_encoder") nn::CellRegistry::global().at(cell);  // throws naming the registered cells
+}
+
+bool runs_on(const std::string& cell, const Config& c) { return (cell == "transformer_encoder") == c.is_transformer(); }
 
 double forward_flops(const std::string& cell, const Config& c) {
   if (cell == "transformer_encoder") {
@@ -101,18 +130,7 @@ std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, bool 
   }
   const RecurrentOptions o = RecurrentOptions(c.input, c.hidden).num_layers(c.layers).bidirectional(c.bidirectional)
                                  .impl(fused ? Impl::Fused : Impl::Generic);
-  std::shared_ptr<Recurrent> layer;
-  if (cell == "lstm") layer = std::make_shared<LSTM>(o);
-  if (cell == "gru") layer = std::make_shared<GRU>(o);
-  if (cell == "gru_reset_before") layer = std::make_shared<GRU>(RecurrentOptions(o).reset_after(false));
-  if (cell == "rnn_tanh") layer = std::make_shared<RNN>(o);
-  if (cell == "rnn_relu") layer = std::make_shared<RNN>(RecurrentOptions(o).nonlinearity(Nonlinearity::ReLU));
-  if (cell == "mgu") layer = std::make_shared<MGU>(o);
-  if (cell == "layer_norm_lstm") layer = std::make_shared<LayerNormLSTM>(o);
-  if (!layer) {
-    if (why) *why = fmt::format("no Kiln layer for cell '{}'", cell);
-    return nullptr;
-  }
+  const std::shared_ptr<Recurrent> layer = CellRegistry::global().make_layer(cell, o);
   if (fused && !layer->uses_fused(why)) return nullptr;
   return std::make_unique<KilnModel>(layer, c);
 }

@@ -32,6 +32,7 @@ struct BenchArgs {
   std::vector<int> threads{1, 2};
   std::vector<std::string> impls{"generic", "fused", "libtorch"};
   std::vector<std::string> loads;
+  std::vector<std::string> shapes;
   double min_time = 1.0;
   std::string json;
 };
@@ -104,10 +105,13 @@ int run(const BenchArgs& a) {
   std::vector<bench::Config> configs;
   for (const auto& name : a.configs) {
     auto it = std::find_if(bench::configs().begin(), bench::configs().end(), [&](const bench::Config& c) { return c.name == name; });
-    KILN_CHECK(it != bench::configs().end(), "bench: unknown configuration '{}' (a, b, c, d or t)", name);
+    KILN_CHECK(it != bench::configs().end(), "bench: unknown configuration '{}' (a, b, c, d or t; --shape B,T,I,H for your own)", name);
     configs.push_back(*it);
   }
-  for (const auto& cell : a.cells) KILN_CHECK(bench::known_model(cell), "bench: unknown cell '{}'", cell);
+  for (const auto& shape : a.shapes) configs.push_back(bench::parse_shape(shape));
+  for (const auto& cell : a.cells) bench::check_model(cell);
+  // Outputs are checked before anything runs: a benchmark must not end in an unwritable file.
+  if (!a.json.empty() && a.json != "-") io::check_writable(a.json);
   // Note [Fair allocators]: glibc serves big blocks with mmap and returns them on free, so an
   // allocator without a cache (libtorch's default CPU allocator) pays first-touch page faults (10 us
   // per 4 KiB here) on every step, and its timings swing 2x with glibc's adaptive threshold. Keeping
@@ -249,11 +253,15 @@ void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Time recurrent layers and a Transformer encoder layer on the generic graph, "
                                      "the fused kernels and libtorch, side by side in one process");
-  cmd->add_option("--cell", a->cells, "Cells: lstm, gru, gru_reset_before, rnn_tanh, rnn_relu, layer_norm_lstm, mgu; transformer_encoder (config t)")
+  cmd->add_option("--cell", a->cells, "Registered cells (`kiln plugins` lists them; --load adds a library's), or "
+                  "transformer_encoder (config t)")
       ->capture_default_str();
-  cmd->add_option("--config", a->configs, "Configurations a, b, c, d (recurrent), t (Transformer encoder layer)")
+  cmd->add_option("--config", a->configs, bench::configs_help())
       ->capture_default_str()
       ->delimiter(',');
+  cmd->add_option("--shape", a->shapes, "A recurrent configuration of your own, B,T,I,H[,L[,bidir]] (batch, steps, input, "
+                  "hidden, layers, bidirectional 0/1); repeatable; runs with --config")
+      ->take_all();
   cmd->add_option("--threads", a->threads, "Thread counts")->capture_default_str()->delimiter(',');
   cmd->add_option("--impl", a->impls, "Implementations: generic, fused, libtorch")
       ->capture_default_str()
@@ -266,6 +274,7 @@ void add_bench_command(CLI::App& app) {
     if (const int rc = run(*a); rc != 0) throw CLI::RuntimeError(rc);
   });
   cmd->get_option("--cell")->delimiter(',');
+  cmd->preparse_callback([a](std::size_t) { a->shapes.clear(); });
 }
 
 }  // namespace kiln::cli

@@ -1,6 +1,8 @@
 // kiln: the command-line program. `kiln --help` lists the subcommands.
 
+#include <exception>
 #include <iostream>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -32,6 +34,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const kiln::Error& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "kiln: error: out of memory (a size asked for more memory than this machine can give)\n";
+    return 1;
+  } catch (const std::exception& e) {
     std::cerr << "kiln: error: " << e.what() << "\n";
     return 1;
   }

@@ -1,11 +1,12 @@
-// kiln plugins: lists the registered fused kernels (and loads more with --load).
-// kiln check-plugin NAME|PATH.so: proves kernels equal to their generic cells (plugins/check_plugin.hpp).
+// kiln plugins: lists the registered cells and fused kernels (and loads more with --load).
+// kiln check-plugin NAME|PATH.so|all: proves kernels equal to their cells (plugins/check_plugin.hpp).
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "layers/cell_registry.hpp"
 #include "plugins/check_plugin.hpp"
 #include "plugins/registry.hpp"
 
@@ -14,28 +15,61 @@ namespace {
 
 void load_all(const std::vector<std::string>& paths) {
   for (const auto& p : paths) plugins::load_plugin(p);
+  nn::CellRegistry::global();  // registers the libraries' cells now: a refused one is an error here
 }
 
 bool is_library(const std::string& s) {
   return s.find('/') != std::string::npos || (s.size() > 3 && s.compare(s.size() - 3, 3, ".so") == 0);
 }
 
+// Prints rows as columns as wide as their widest entry, two spaces apart; the last column runs on.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i + 1 < r.size(); ++i) {
+      if (width.size() <= i) width.resize(i + 1, 0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    std::string line = " ";
+    for (std::size_t i = 0; i < r.size(); ++i) line += " " + (i + 1 < r.size() ? fmt::format("{:<{}}", r[i], width[i]) + " " : r[i]);
+    fmt::print("{}\n", line);
+  }
+}
+
+std::string claimed_by(const std::string& kernel) {
+  return nn::CellRegistry::global().get(kernel) != nullptr ? kernel : "(none registered)";
+}
+
 }  // namespace
 
 void add_plugins_command(CLI::App& app) {
   auto loads = std::make_shared<std::vector<std::string>>();
-  CLI::App* cmd = app.add_subcommand("plugins", "List the registered fused kernels");
+  CLI::App* cmd = app.add_subcommand("plugins", "List the registered cells and fused kernels");
   cmd->add_option("--load", *loads, "Load plugin shared libraries first")->check(CLI::ExistingFile);
   cmd->callback([loads] {
     load_all(*loads);
+    const auto cells = nn::CellRegistry::global().cells();
+    fmt::print("{} cell(s) registered\n", cells.size());
+    std::vector<std::vector<std::string>> rows{{"cell", "gates", "states", "fused kernel", "from", "math"}};
+    for (const auto* c : cells) {
+      const bool kernel = plugins::Registry::global().get(c->name) != nullptr;
+      rows.push_back({c->name, c->gates > 0 ? std::to_string(c->gates) : "-", std::to_string(c->states), kernel ? c->name : "-",
+                      c->origin, c->description});
+    }
+    print_table(rows);
     const auto kernels = plugins::Registry::global().kernels();
-    fmt::print("{} fused kernel(s) registered\n", kernels.size());
-    fmt::print("  {:<18} {:<12} {}\n", "kernel", "plugin", "runs");
-    for (const auto* k : kernels) fmt::print("  {:<18} {:<12} {}\n", k->name, k->plugin, k->description);
-    fmt::print("Layers run a kernel when their cell's kernel_name() matches (impl auto or fused).\n");
+    fmt::print("\n{} fused kernel(s) registered\n", kernels.size());
+    rows = {{"kernel", "plugin", "equals cell", "from", "runs"}};
+    for (const auto* k : kernels) rows.push_back({k->name, k->plugin, claimed_by(k->name), k->origin, k->description});
+    print_table(rows);
+    fmt::print("A layer runs a kernel when its cell's class claims it, when a subclass's claim is confirmed numerically, or\n"
+               "when the graph pass finds it (impl auto or fused); `kiln check-plugin all` proves every kernel.\n");
     const auto attention = plugins::Registry::global().attention_kernels();
-    fmt::print("{} attention kernel(s) registered\n", attention.size());
-    for (const auto* k : attention) fmt::print("  {:<18} {:<12} {}\n", k->name, k->plugin, k->description);
+    fmt::print("\n{} attention kernel(s) registered\n", attention.size());
+    rows = {{"kernel", "plugin", "from", "runs"}};
+    for (const auto* k : attention) rows.push_back({k->name, k->plugin, k->origin, k->description});
+    if (!attention.empty()) print_table(rows);
     if (!attention.empty()) fmt::print("MultiheadAttention runs 'sdpa' (impl auto or fused) when its weights are not needed with gradients.\n");
   });
 }
@@ -43,54 +77,70 @@ void add_plugins_command(CLI::App& app) {
 void add_check_plugin_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> targets;
+    std::vector<std::string> loads;
     std::uint64_t seed = 0;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("check-plugin", "Check fused kernels against their generic cells: outputs, "
+  CLI::App* cmd = app.add_subcommand("check-plugin", "Check fused kernels against the cells they claim to equal: outputs, "
                                      "final states and every gradient over a grid of shapes and options");
   cmd->add_option("targets", a->targets,
                   "Kernel names (e.g. lstm), plugin libraries (PATH.so: every kernel in it), or 'all'")
       ->required();
+  cmd->add_option("--load", a->loads, "Load plugin libraries first (cells a kernel is checked against, say)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--seed", a->seed, "Seed for the random inputs")->capture_default_str();
   cmd->callback([a] {
+    load_all(a->loads);
     std::vector<const plugins::Kernel*> kernels;
     std::vector<const plugins::AttentionKernel*> attention;
     auto& registry = plugins::Registry::global();
+    auto add = [](auto& list, const auto* k) {
+      if (std::find(list.begin(), list.end(), k) == list.end()) list.push_back(k);
+    };
     for (const auto& t : a->targets) {
       if (t == "all") {
-        for (const auto* k : registry.kernels()) kernels.push_back(k);
-        for (const auto* k : registry.attention_kernels()) attention.push_back(k);
+        for (const auto* k : registry.kernels()) add(kernels, k);
+        for (const auto* k : registry.attention_kernels()) add(attention, k);
       } else if (is_library(t)) {
         const auto before = registry.kernels();
         const auto before_attention = registry.attention_kernels();
-        plugins::load_plugin(t);
+        load_all({t});
         for (const auto* k : registry.kernels())
-          if (std::find(before.begin(), before.end(), k) == before.end()) kernels.push_back(k);
+          if (std::find(before.begin(), before.end(), k) == before.end()) add(kernels, k);
         for (const auto* k : registry.attention_kernels())
-          if (std::find(before_attention.begin(), before_attention.end(), k) == before_attention.end()) attention.push_back(k);
+          if (std::find(before_attention.begin(), before_attention.end(), k) == before_attention.end()) add(attention, k);
       } else if (const plugins::AttentionKernel* k = registry.attention(t)) {
-        attention.push_back(k);
+        add(attention, k);
       } else {
         const plugins::Kernel* r = registry.get(t);
         KILN_CHECK(r != nullptr, "check-plugin: no kernel named '{}' is registered (see `kiln plugins`)", t);
-        kernels.push_back(r);
+        add(kernels, r);
       }
     }
     plugins::CheckOptions options;
     options.seed = a->seed;
+    // Every kernel is checked, whatever happens to the others; the summary says what each came to.
+    std::vector<std::vector<std::string>> summary{{"kernel", "plugin", "result"}};
     int failed = 0;
-    for (const auto* k : kernels) {
-      const auto report = plugins::check_plugin(*k, options);
-      fmt::print("{}\n", report.to_string());
-      failed += !report.passed();
-    }
-    for (const auto* k : attention) {
-      const auto report = plugins::check_attention_plugin(*k, options);
-      fmt::print("{}\n", report.to_string());
-      failed += !report.passed();
-    }
+    auto run = [&](const std::string& name, const std::string& plugin, auto&& check) {
+      std::string result;
+      try {
+        const plugins::CheckReport report = check();
+        fmt::print("{}\n", report.to_string());
+        result = report.passed() ? fmt::format("PASS ({} cases)", report.cases) : "FAIL: " + report.first_failure();
+      } catch (const std::exception& e) {
+        fmt::print("check_plugin: kernel '{}' from plugin '{}': ERROR: {}\n\n", name, plugin, e.what());
+        result = std::string("ERROR: ") + e.what();
+      }
+      failed += result.rfind("PASS", 0) != 0;
+      summary.push_back({name, plugin, result});
+    };
+    for (const auto* k : kernels) run(k->name, k->plugin, [&] { return plugins::check_plugin(*k, options); });
+    for (const auto* k : attention) run(k->name, k->plugin, [&] { return plugins::check_attention_plugin(*k, options); });
     const std::size_t total = kernels.size() + attention.size();
-    fmt::print("{} of {} kernel(s) match the generic graph\n", total - failed, total);
+    fmt::print("Summary\n");
+    print_table(summary);
+    fmt::print("{} of {} kernel(s) match the generic graph\n", total - static_cast<std::size_t>(failed), total);
     if (failed != 0) throw CLI::RuntimeError(1);
   });
 }

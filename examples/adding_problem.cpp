@@ -13,7 +13,7 @@
 #include "kiln.hpp"
 #include "layers/linear.hpp"
 #include "layers/recurrent.hpp"
-#include "layers/research_cells.hpp"
+#include "layers/cell_registry.hpp"
 #include "layers/sequential.hpp"
 #include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
@@ -43,14 +43,10 @@ void make_batch(int seq_len, int batch, kiln::Generator& gen, Tensor& x, Tensor&
 std::shared_ptr<kiln::nn::Module> make_model(const std::string& cell, int hidden, kiln::nn::Impl impl) {
   using namespace kiln::nn;
   auto opts = RecurrentOptions(2, hidden).return_sequences(false).impl(impl);
-  std::shared_ptr<Recurrent> rnn;
-  if (cell == "lstm") rnn = std::make_shared<LSTM>(opts);
-  else if (cell == "gru") rnn = std::make_shared<GRU>(opts);
-  else if (cell == "mgu") rnn = std::make_shared<MGU>(opts);
-  else if (cell == "layer_norm_lstm") rnn = std::make_shared<LayerNormLSTM>(opts);
-  else rnn = std::make_shared<RNN>(opts);
+  // "rnn" is the tanh RNN; every other name is looked up in the cell registry (a --load library's too).
+  const std::shared_ptr<Recurrent> rnn = CellRegistry::global().make_layer(cell == "rnn" ? "rnn_tanh" : cell, opts);
   std::string why;
-  std::printf("%s runs on %s\n", cell.c_str(), rnn->uses_fused(&why) ? ("fused kernel '" + rnn->kernel()->name + "'").c_str()
+  std::printf("%s runs on %s\n", cell.c_str(), rnn->uses_fused(&why) ? ("fused kernel '" + rnn->choose_kernel()->name + "'").c_str()
                                                                        : ("the generic graph (" + why + ")").c_str());
   return std::make_shared<kiln::nn::Sequential>(
       std::vector<std::shared_ptr<kiln::nn::Module>>{rnn, std::make_shared<kiln::nn::Linear>(hidden, 1)});
@@ -71,11 +67,17 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed)->capture_default_str();
   std::string impl = "auto";
   std::vector<std::string> plugins;
-  app.add_option("--cells", cells)->delimiter(',')->check(CLI::IsMember({"lstm", "gru", "rnn", "mgu", "layer_norm_lstm"}));
+  app.add_option("--cells", cells, "Registered cells (rnn: the tanh RNN); `kiln plugins` lists them")->delimiter(',');
   app.add_option("--impl", impl, "generic, fused or auto")->check(CLI::IsMember({"generic", "fused", "auto"}));
   app.add_option("--load", plugins, "Plugin libraries to load (e.g. the MGU kernel)")->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
-  for (const auto& p : plugins) kiln::plugins::load_plugin(p);
+  try {
+    for (const auto& p : plugins) kiln::plugins::load_plugin(p);
+    for (const auto& c : cells) kiln::nn::CellRegistry::global().at(c == "rnn" ? "rnn_tanh" : c);  // unknown: an error now
+  } catch (const kiln::Error& e) {
+    std::fprintf(stderr, "adding_problem: %s\n", e.what());
+    return 2;
+  }
   const auto choice = impl == "generic" ? kiln::nn::Impl::Generic : impl == "fused" ? kiln::nn::Impl::Fused : kiln::nn::Impl::Auto;
 
   kiln::Generator data(seed + 1000);

@@ -47,8 +47,8 @@ int main() {
   nn::Recurrent generic("MyLSTM", nn::RecurrentOptions(16, 32).num_layers(2).bidirectional(true).impl(nn::Impl::Generic), factory);
   generic.load_state_dict(fused.state_dict());
 
-  std::printf("%s\n", fused.graph_pass_report().c_str());
-  std::printf("fused layer runs: %s\n\n", fused.uses_fused() ? fused.kernel()->name.c_str() : "the generic graph");
+  std::printf("%s\n", fused.kernel_report().c_str());
+  std::printf("fused layer runs: %s\n\n", fused.uses_fused() ? fused.choose_kernel()->name.c_str() : "the generic graph");
 
   const Variable x(kiln::randn({20, 8, 16}), true);
   double worst = 0;

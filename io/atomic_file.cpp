@@ -45,6 +45,16 @@ void write_file_atomic(const std::string& path, std::string_view content) {
   }
 }
 
+void check_writable(const std::string& path) {
+  struct stat st {};
+  KILN_CHECK(!(::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)), "write {}: it is a directory", path);
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  KILN_CHECK(fd >= 0, "write {}: cannot create a file there: {}", path, std::strerror(errno));
+  ::close(fd);
+  ::unlink(tmp.c_str());
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   KILN_CHECK(in.good(), "read {}: {}", path, std::strerror(errno));

@@ -10,6 +10,11 @@ namespace kiln::io {
 /// Writes `content` to `path` atomically; throws kiln::Error naming the path and the OS error.
 void write_file_atomic(const std::string& path, std::string_view content);
 
+/// Checks now that write_file_atomic(path, ...) could write later (its folder exists and takes a new
+/// file; a directory is not a file), so a long job does not end in an unwritable output; throws
+/// kiln::Error naming the path and the OS error. Leaves nothing behind.
+void check_writable(const std::string& path);
+
 /// Reads a whole file; throws kiln::Error naming the path when it cannot.
 std::string read_file(const std::string& path);
 

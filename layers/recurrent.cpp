@@ -1,8 +1,10 @@
 #include "layers/recurrent.hpp"
 
+#include <typeinfo>
+
 #include "ops/ops.hpp"
 #include "plugins/fused_recurrent.hpp"
-#include "plugins/graph_pass.hpp"
+#include "plugins/kernel_choice.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/warning.hpp"
 
@@ -20,7 +22,7 @@ Recurrent::Recurrent(std::string type_name, RecurrentOptions options, CellFactor
 }
 
 void Recurrent::reset() {
-  match_.reset();
+  choice_.reset();
   cells_.clear();
   const int dirs = options_.bidirectional_ ? 2 : 1;
   for (std::int64_t l = 0; l < options_.num_layers_; ++l) {
@@ -91,30 +93,33 @@ Variable run_cell(RecurrentCell& cell, const Variable& x, State& state, const st
   return run_generic(cell, x, state, masks(lengths, x.size(0), true), masks(lengths, x.size(0), false), reverse);
 }
 
-const plugins::Kernel* Recurrent::kernel(std::string* why) const {
+const plugins::Kernel* Recurrent::choose_kernel(std::string* why) const {
   if (options_.impl_ == Impl::Generic) {
     if (why) *why = "impl is generic";
     return nullptr;
   }
-  std::string by_name;
-  if (const plugins::Kernel* k = plugins::Registry::global().find(*cells_.front(), &by_name)) return k;
-  // Note [Graph pass]: no kernel carries the cell's name; look for one computing the same step. A cell
-  // that names a kernel which refuses its parameters is not second-guessed.
-  if (plugins::Registry::global().get(cells_.front()->kernel_name()) == nullptr) {
-    if (!match_) {
-      match_ = std::make_shared<plugins::CellMatch>(plugins::match_cell(*cells_.front()));
-      if (match_->kernel != nullptr) note_once(fmt::format("{}: {}", type_name(), match_->report));
-    }
-    if (match_->kernel != nullptr) return match_->kernel;
-    by_name += "; " + match_->report;
+  const auto& registry = plugins::Registry::global();
+  if (!choice_ || choice_generation_ != registry.generation()) {
+    choice_ = std::make_shared<plugins::KernelChoice>(plugins::choose_kernel(*cells_.front(), registry));
+    choice_generation_ = registry.generation();
+    for (std::size_t c = 1; c < cells_.size() && choice_->kernel != nullptr; ++c)
+      if (typeid(*cells_[c]) != typeid(*cells_.front())) {
+        choice_->kernel = nullptr;
+        choice_->why_not = fmt::format("its cells are of different classes ({} and {})", cells_.front()->type_name(),
+                                       cells_[c]->type_name());
+      }
+    if (choice_->kernel != nullptr && choice_->how.rfind("graph pass", 0) == 0) note_once(fmt::format("{}: {}", type_name(), choice_->how));
+    if (choice_->claim_refused && options_.impl_ == Impl::Auto)
+      note_once(fmt::format("{}: {}; running the generic graph", type_name(), choice_->why_not));
   }
-  if (why) *why = by_name;
-  return nullptr;
+  if (why) *why = choice_->why_not;
+  return choice_->kernel;
 }
 
-std::string Recurrent::graph_pass_report() const {
-  kernel();
-  return match_ ? match_->report : "graph pass: not run (the cell's kernel_name() names a registered kernel, or impl is generic)";
+std::string Recurrent::kernel_report() const {
+  std::string why;
+  if (choose_kernel(&why) != nullptr) return choice_->how;
+  return why;
 }
 
 RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Variable>& initial_state,
@@ -133,7 +138,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   const std::int64_t L = options_.num_layers_;
   const std::size_t state_size = cells_.front()->state_size();
   std::string why;
-  const plugins::Kernel* kernel = this->kernel(&why);
+  const plugins::Kernel* kernel = choose_kernel(&why);
   KILN_CHECK(kernel != nullptr || options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
   std::vector<std::int64_t> len;
   if (lengths.defined()) {
@@ -146,7 +151,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
                  "{}: lengths[{}] = {} is outside [0, {}] (the input has {} steps)", name, b,
                  len[static_cast<std::size_t>(b)], steps, steps);
   }
-  const plugins::ParamMap* params = match_ && kernel != nullptr && match_->kernel == kernel ? &match_->params : nullptr;
+  const plugins::ParamMap* params = kernel != nullptr ? choice_->param_map() : nullptr;
   for (std::size_t c = 0; kernel != nullptr && c < cells_.size(); ++c) {
     if (plugins::kernel_supports(*kernel, *cells_[c], x.dtype(), steps, batch, len, c % dirs == 1, &why, params)) continue;
     KILN_CHECK(options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);

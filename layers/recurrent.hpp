@@ -21,7 +21,7 @@
 
 namespace kiln::plugins {
 struct Kernel;
-struct CellMatch;
+struct KernelChoice;
 }
 
 namespace kiln::nn {
@@ -87,20 +87,23 @@ class Recurrent : public Module {
   const std::shared_ptr<RecurrentCell>& cell(std::int64_t layer, int direction = 0) const;
   /// Chooses the implementation for later forward calls.
   void set_impl(Impl impl) { options_.impl_ = impl; }
-  /// The fused kernel forward runs (from the plugin registry), or null for the generic graph, with
-  /// `why` saying why not. A kernel may still decline a particular call (a dtype, say): forward then
-  /// runs the generic graph for it and says so on stderr once (an error with impl Fused).
-  /// When no kernel carries the cell's kernel_name(), the graph pass (plugins/graph_pass.hpp) looks for
-  /// one that computes the same step, once per layer; graph_pass_report() says what it found.
-  const plugins::Kernel* kernel(std::string* why = nullptr) const;
-  bool uses_fused(std::string* why = nullptr) const { return kernel(why) != nullptr; }
-  std::string graph_pass_report() const;
+  /// Chooses the fused kernel forward runs (plugins/kernel_choice.hpp, Note [Kernel claims]), or null
+  /// for the generic graph, with `why` saying why not. The choice is made once (and again after a
+  /// plugin is loaded): a cell that inherits a kernel claim is confirmed numerically first, and the
+  /// graph pass runs on a cell without a trusted claim. A kernel may still decline a particular call
+  /// (a dtype, say): forward then runs the generic graph for it and says so on stderr once (an error
+  /// with impl Fused).
+  const plugins::Kernel* choose_kernel(std::string* why = nullptr) const;
+  bool uses_fused(std::string* why = nullptr) const { return choose_kernel(why) != nullptr; }
+  /// How the kernel was chosen, or why none runs.
+  std::string kernel_report() const;
 
  private:
   RecurrentOptions options_;
   CellFactory make_cell_;
   std::vector<std::shared_ptr<RecurrentCell>> cells_;  // index layer * D + direction
-  mutable std::shared_ptr<plugins::CellMatch> match_;   // the graph pass's finding, once run
+  mutable std::shared_ptr<plugins::KernelChoice> choice_;  // made once per registry generation
+  mutable std::uint64_t choice_generation_ = 0;
 };
 
 /// Elman RNN (tanh or relu), PyTorch's nn.RNN.

@@ -16,7 +16,7 @@ class LayerNormLSTMCell : public RecurrentCell {
   LayerNormLSTMCell(std::int64_t input_size, std::int64_t hidden_size, double eps = 1e-5);
   void reset() override;
   /// The built-in fused kernel computes with eps 1e-5; another eps runs the generic graph.
-  std::string kernel_name() const override { return eps_ == 1e-5 ? "layer_norm_lstm" : ""; }
+  KernelClaim kernel_claim() const override { return eps_ == 1e-5 ? claim<LayerNormLSTMCell>("layer_norm_lstm") : KernelClaim{}; }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
@@ -33,7 +33,7 @@ class PeepholeLSTMCell : public RecurrentCell {
  public:
   PeepholeLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   void reset() override;
-  std::string kernel_name() const override { return "peephole_lstm"; }
+  KernelClaim kernel_claim() const override { return claim<PeepholeLSTMCell>("peephole_lstm"); }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
@@ -54,7 +54,7 @@ class MGUCell : public RecurrentCell {
   MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   void reset() override { register_gate_parameters(2, bias_); }
   State step(const Variable& x, const State& state) override;
-  std::string kernel_name() const override { return "mgu"; }
+  KernelClaim kernel_claim() const override { return claim<MGUCell>("mgu"); }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
  private:

@@ -37,6 +37,11 @@ void RecurrentCell::check_step(const Variable& x, const State& state) const {
                hidden_size_, state[i].defined() ? state[i].shape() : Shape{});
 }
 
+std::string RecurrentCell::trusted_kernel() const {
+  const KernelClaim c = kernel_claim();
+  return c && c.claimed_by == std::type_index(typeid(*this)) ? c.kernel : std::string();
+}
+
 State RecurrentCell::zero_state(std::int64_t batch, DType dtype) const {
   State s;
   for (std::size_t i = 0; i < state_size(); ++i) s.emplace_back(zeros({batch, hidden_size_}, dtype));

@@ -5,6 +5,9 @@
 // Parameter names, gate order and initialisation are PyTorch's: weight_ih [G*H, I], weight_hh
 // [G*H, H], bias_ih and bias_hh [G*H], all U(-1/sqrt(H), 1/sqrt(H)).
 
+#include <type_traits>
+#include <typeindex>
+#include <typeinfo>
 #include <vector>
 
 #include "layers/module.hpp"
@@ -13,6 +16,13 @@ namespace kiln::nn {
 
 /// The state of a cell: {h} for RNN and GRU cells, {h, c} for LSTM cells.
 using State = std::vector<Variable>;
+
+/// A cell's claim that a registered fused kernel computes its step (see RecurrentCell::kernel_claim).
+struct KernelClaim {
+  std::string kernel;                               ///< the kernel's registered name, e.g. "lstm"; empty: none
+  std::type_index claimed_by = typeid(void);        ///< the class whose step() the kernel equals
+  explicit operator bool() const { return !kernel.empty(); }
+};
 
 class RecurrentCell : public Module {
  public:
@@ -23,10 +33,16 @@ class RecurrentCell : public Module {
   virtual std::size_t state_size() const { return 1; }
   /// The state's tensor that is the step's output (h).
   virtual Variable output(const State& state) const { return state.at(0); }
-  /// The fused kernel that computes this cell's step (kiln/plugin.h), e.g. "lstm"; empty for none.
-  /// A layer with impl Auto or Fused runs the registered kernel of that name in place of step(), so a
-  /// subclass that changes step() must change (or clear) the name too.
-  virtual std::string kernel_name() const { return ""; }
+  /// The fused kernel (kiln/plugin.h) that computes this cell's step, claimed by the class that defines
+  /// step() and named after itself:
+  ///   KernelClaim kernel_claim() const override { return claim<LSTMCell>("lstm"); }
+  /// Note [Kernel claims]: the claim is trusted only for an object of exactly that class. A subclass
+  /// inherits the claim but not the trust: a layer runs the kernel for it only after confirming once,
+  /// numerically, that the kernel reproduces the subclass's own step (outputs and gradients), so a
+  /// subclass that changes step() runs its own math. Empty: no claim (the graph pass may still find one).
+  virtual KernelClaim kernel_claim() const { return {}; }
+  /// The claimed kernel's name when this object is exactly the claiming class (a trusted claim), else "".
+  std::string trusted_kernel() const;
   State zero_state(std::int64_t batch, DType dtype) const;
   /// One step from a zero state; returns h.
   Variable forward(const Variable& x) override;
@@ -35,6 +51,12 @@ class RecurrentCell : public Module {
   std::string extra_repr() const override;
 
  protected:
+  /// A claim made by class Cell (the class whose step() `kernel` equals).
+  template <class Cell>
+  KernelClaim claim(std::string kernel) const {
+    static_assert(std::is_base_of_v<RecurrentCell, Cell>, "claim<Cell>: Cell must be a RecurrentCell");
+    return {std::move(kernel), typeid(Cell)};
+  }
   /// Registers weight_ih, weight_hh (and bias_ih, bias_hh, or one "bias") for `gates` gates,
   /// PyTorch-initialised.
   void register_gate_parameters(std::int64_t gates, bool bias, bool single_bias = false);
@@ -64,8 +86,8 @@ class RNNCell : public RecurrentCell {
   explicit RNNCell(RNNCellOptions options);
   void reset() override { register_gate_parameters(1, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
-  std::string kernel_name() const override {
-    return options_.nonlinearity_ == Nonlinearity::ReLU ? "rnn_relu" : "rnn_tanh";
+  KernelClaim kernel_claim() const override {
+    return claim<RNNCell>(options_.nonlinearity_ == Nonlinearity::ReLU ? "rnn_relu" : "rnn_tanh");
   }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
@@ -90,7 +112,7 @@ class LSTMCell : public RecurrentCell {
   void reset() override { register_gate_parameters(4, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
-  std::string kernel_name() const override { return "lstm"; }
+  KernelClaim kernel_claim() const override { return claim<LSTMCell>("lstm"); }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
  private:
@@ -119,7 +141,7 @@ class GRUCell : public RecurrentCell {
   explicit GRUCell(GRUCellOptions options);
   void reset() override { register_gate_parameters(3, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
-  std::string kernel_name() const override { return options_.reset_after_ ? "gru" : "gru_reset_before"; }
+  KernelClaim kernel_claim() const override { return claim<GRUCell>(options_.reset_after_ ? "gru" : "gru_reset_before"); }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
 

@@ -8,28 +8,18 @@
 
 #include "autograd/tape.hpp"
 #include "layers/recurrent.hpp"
-#include "layers/research_cells.hpp"
+#include "layers/cell_registry.hpp"
 #include "ops/ops.hpp"
 #include "plugins/fused_recurrent.hpp"
 #include "tensor/random.hpp"
 
 namespace kiln::plugins {
 
-CellMaker reference_cell(const std::string& name) {
-  using namespace nn;
-  if (name == "lstm") return [](std::int64_t i, std::int64_t h, bool b) { return std::make_shared<LSTMCell>(LSTMCellOptions(i, h).bias(b)); };
-  if (name == "gru") return [](std::int64_t i, std::int64_t h, bool b) { return std::make_shared<GRUCell>(GRUCellOptions(i, h).bias(b)); };
-  if (name == "gru_reset_before")
-    return [](std::int64_t i, std::int64_t h, bool b) { return std::make_shared<GRUCell>(GRUCellOptions(i, h).bias(b).reset_after(false)); };
-  if (name == "rnn_tanh") return [](std::int64_t i, std::int64_t h, bool b) { return std::make_shared<RNNCell>(RNNCellOptions(i, h).bias(b)); };
-  if (name == "rnn_relu")
-    return [](std::int64_t i, std::int64_t h, bool b) {
-      return std::make_shared<RNNCell>(RNNCellOptions(i, h).bias(b).nonlinearity(Nonlinearity::ReLU));
-    };
-  if (name == "mgu") return [](std::int64_t i, std::int64_t h, bool b) { return std::make_shared<MGUCell>(i, h, b); };
-  if (name == "layer_norm_lstm") return [](std::int64_t i, std::int64_t h, bool) { return std::make_shared<LayerNormLSTMCell>(i, h); };
-  if (name == "peephole_lstm") return [](std::int64_t i, std::int64_t h, bool b) { return std::make_shared<PeepholeLSTMCell>(i, h, b); };
-  return nullptr;
+CellMaker reference_cell(const std::string& cell_name, const nn::CellRegistry& cells) {
+  const nn::CellSpec* spec = cells.get(cell_name);
+  if (spec == nullptr) return nullptr;
+  nn::CellFactory make = spec->make;
+  return [make](std::int64_t i, std::int64_t h, bool b) { return make(i, h, nn::RecurrentOptions(i, h).bias(b)); };
 }
 
 bool CheckReport::passed() const {
@@ -78,7 +68,7 @@ struct Outcome {
 
 // Runs one path (fused or generic) on fresh leaves made from `values`, returns outputs and gradients.
 Outcome run_path(const Kernel* kernel, nn::RecurrentCell& cell, const std::vector<Tensor>& values, const Case& c,
-                 const std::vector<std::int64_t>& lengths, const std::vector<Tensor>& seeds) {
+                 const std::vector<std::int64_t>& lengths, const std::vector<Tensor>& seeds, const ParamMap* params) {
   for (auto& [name, p] : cell.named_parameters(false)) p.zero_grad();
   Variable x(values[0].clone(), true);
   nn::State state;
@@ -89,7 +79,7 @@ Outcome run_path(const Kernel* kernel, nn::RecurrentCell& cell, const std::vecto
   }
   Variable y;
   if (kernel != nullptr)
-    y = run_fused(*kernel, x, {{&cell, &state, c.reverse}}, lengths);
+    y = run_fused(*kernel, x, {{&cell, &state, c.reverse, params}}, lengths);
   else
     y = nn::run_cell(cell, x, state, lengths, c.reverse);
   Variable loss = sum(y * Variable(seeds[0]));
@@ -104,17 +94,93 @@ Outcome run_path(const Kernel* kernel, nn::RecurrentCell& cell, const std::vecto
   return o;
 }
 
+// The worst error per tensor and dtype over the cases run so far, in the order first seen.
+struct Worst {
+  std::map<std::pair<std::string, std::string>, TensorCheck> by_key;
+  std::vector<std::pair<std::string, std::string>> order;
+  void add(const std::string& tensor, DType dtype, double tol, double error, const std::string& where) {
+    const auto key = std::make_pair(tensor, std::string(dtype_name(dtype)));
+    if (!by_key.count(key)) {
+      by_key[key] = TensorCheck{key.first, key.second, 0, tol, ""};
+      order.push_back(key);
+    }
+    TensorCheck& w = by_key[key];
+    if (error > w.worst || w.worst_case.empty()) w.worst = error, w.worst_case = where;
+  }
+  void into(CheckReport& report) const {
+    for (const auto& key : order) report.tensors.push_back(by_key.at(key));
+  }
+};
+
+// Runs case c on `cell` (its parameters already set) on both paths and records the errors; false when the
+// kernel declines the case (its reason in report.skipped).
+bool run_case(const Kernel& kernel, nn::RecurrentCell& cell, const Case& c, const ParamMap* params, Generator& gen,
+              const CheckOptions& options, CheckReport& report, Worst& worst) {
+  std::vector<std::int64_t> len;
+  if (c.lengths)
+    for (std::int64_t b = 0; b < c.batch; ++b) len.push_back(b == 0 ? c.steps : b == 1 ? 0 : std::max<std::int64_t>(1, c.steps - 2));
+  std::string why;
+  if (!kernel_supports(kernel, cell, c.dtype, c.steps, c.batch, len, c.reverse, &why, params)) {
+    report.skipped.push_back(fmt::format("{} {}: {}", c.describe(), dtype_name(c.dtype), why));
+    return false;
+  }
+  std::vector<Tensor> values{uniform({c.steps, c.batch, c.input}, -1, 1, c.dtype, &gen)};
+  std::vector<Tensor> seeds{uniform({c.steps, c.batch, c.hidden}, -1, 1, c.dtype, &gen)};
+  for (std::size_t s = 0; s < cell.state_size(); ++s) {
+    values.push_back(uniform({c.batch, c.hidden}, -1, 1, c.dtype, &gen));
+    seeds.push_back(uniform({c.batch, c.hidden}, -1, 1, c.dtype, &gen));
+  }
+  const Outcome generic = run_path(nullptr, cell, values, c, len, seeds, params);
+  const Outcome fused = run_path(&kernel, cell, values, c, len, seeds, params);
+  ++report.cases;
+  const double tol = c.dtype == kFloat32 ? options.tolerance_f32 : options.tolerance_f64;
+  for (std::size_t i = 0; i < generic.tensors.size(); ++i)
+    worst.add(generic.tensors[i].first, c.dtype, tol, relative_error(fused.tensors[i].second, generic.tensors[i].second),
+              c.describe());
+  return true;
+}
+
+void randomize(nn::RecurrentCell& cell, DType dtype, Generator& gen) {
+  for (auto& [name, p] : cell.named_parameters(false)) p.set_value(uniform(p.shape(), -0.8, 0.8, dtype, &gen));
+}
+
+// Gives a cell's parameters random values for as long as it lives, then puts back their values and
+// gradients: confirming a kernel on a user's cell must leave the cell as it was.
+class RandomParameters {
+ public:
+  RandomParameters(nn::RecurrentCell& cell, Generator& gen) : params_(cell.named_parameters(false)) {
+    for (auto& [name, p] : params_) {
+      values_.push_back(p.value());
+      grads_.push_back(p.grad());
+      p.set_value(uniform(p.shape(), -0.8, 0.8, p.dtype(), &gen));
+    }
+  }
+  ~RandomParameters() {
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      params_[i].second.set_value(values_[i]);
+      if (grads_[i].defined()) params_[i].second.set_grad(grads_[i]);
+      else params_[i].second.zero_grad();
+    }
+  }
+  RandomParameters(const RandomParameters&) = delete;
+  RandomParameters& operator=(const RandomParameters&) = delete;
+
+ private:
+  std::vector<std::pair<std::string, Variable>> params_;
+  std::vector<Tensor> values_, grads_;
+};
+
 }  // namespace
 
 CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options, CellMaker make_cell) {
   if (!make_cell) make_cell = reference_cell(kernel.name);
-  KILN_CHECK(make_cell != nullptr, "check_plugin: Kiln knows no generic cell for kernel '{}' (from {}); pass the cell "
-             "to check it against (check_plugin(kernel, options, make_cell))", kernel.name, kernel.origin);
+  KILN_CHECK(make_cell != nullptr, "check_plugin: kernel '{}' (from {}) claims to equal cell '{}', which is not registered; "
+             "register the cell (nn::CellRegistry, or KILN_REGISTER_CELLS in the plugin) or pass the cell to check it "
+             "against (check_plugin(kernel, options, make_cell))", kernel.name, kernel.origin, kernel.name);
   CheckReport report;
   report.kernel = kernel.name;
   report.plugin = kernel.plugin;
-  std::map<std::pair<std::string, std::string>, TensorCheck> worst;
-  std::vector<std::pair<std::string, std::string>> order;
+  Worst worst;
   Generator gen(options.seed);
   for (DType dtype : {kFloat32, kFloat64})
     for (std::int64_t batch : {1, 3, 11})      // 11: a full block of rows in the packed GEMM and a tail
@@ -127,38 +193,36 @@ CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options, Cell
                 const Case c{batch, 5, hidden, steps, lengths, reverse, bias, dtype};
                 auto cell = make_cell(c.input, c.hidden, c.bias);
                 cell->to(dtype);
-                for (auto& [name, p] : cell->named_parameters(false)) p.set_value(uniform(p.shape(), -0.8, 0.8, dtype, &gen));
-                std::vector<std::int64_t> len;
-                if (lengths)
-                  for (std::int64_t b = 0; b < batch; ++b) len.push_back(b == 0 ? steps : b == 1 ? 0 : std::max<std::int64_t>(1, steps - 2));
-                std::string why;
-                if (!kernel_supports(kernel, *cell, dtype, steps, batch, len, reverse, &why)) {
-                  report.skipped.push_back(fmt::format("{} {}: {}", c.describe(), dtype_name(dtype), why));
-                  continue;
-                }
-                std::vector<Tensor> values{uniform({steps, batch, c.input}, -1, 1, dtype, &gen)};
-                std::vector<Tensor> seeds{uniform({steps, batch, hidden}, -1, 1, dtype, &gen)};
-                for (std::size_t s = 0; s < cell->state_size(); ++s) {
-                  values.push_back(uniform({batch, hidden}, -1, 1, dtype, &gen));
-                  seeds.push_back(uniform({batch, hidden}, -1, 1, dtype, &gen));
-                }
-                const Outcome generic = run_path(nullptr, *cell, values, c, len, seeds);
-                const Outcome fused = run_path(&kernel, *cell, values, c, len, seeds);
-                ++report.cases;
-                const double tol = dtype == kFloat32 ? options.tolerance_f32 : options.tolerance_f64;
-                for (std::size_t i = 0; i < generic.tensors.size(); ++i) {
-                  const auto key = std::make_pair(generic.tensors[i].first, std::string(dtype_name(dtype)));
-                  if (!worst.count(key)) {
-                    worst[key] = TensorCheck{key.first, key.second, 0, tol, ""};
-                    order.push_back(key);
-                  }
-                  const double e = relative_error(fused.tensors[i].second, generic.tensors[i].second);
-                  TensorCheck& w = worst[key];
-                  if (e > w.worst || w.worst_case.empty()) w.worst = e, w.worst_case = c.describe();
-                }
+                randomize(*cell, dtype, gen);
+                run_case(kernel, *cell, c, nullptr, gen, options, report, worst);
               }
-  for (const auto& key : order) report.tensors.push_back(worst[key]);
+  worst.into(report);
   return report;
+}
+
+CheckReport confirm_kernel(const Kernel& kernel, nn::RecurrentCell& cell, const ParamMap* params, const CheckOptions& options) {
+  CheckReport report;
+  report.kernel = kernel.name;
+  report.plugin = kernel.plugin;
+  const auto named = cell.named_parameters(false);
+  const DType dtype = named.empty() ? kFloat32 : named.front().second.dtype();
+  Generator gen(options.seed + 0x5eed);
+  RandomParameters random(cell, gen);
+  Worst worst;
+  for (bool reverse : {false, true}) {
+    const Case c{3, cell.input_size(), cell.hidden_size(), 3, /*lengths=*/true, reverse, /*bias=*/true, dtype};
+    if (!run_case(kernel, cell, c, params, gen, options, report, worst)) break;
+  }
+  worst.into(report);
+  return report;
+}
+
+std::string CheckReport::first_failure() const {
+  if (cases == 0) return skipped.empty() ? "no case ran" : "it declined: " + skipped.front();
+  for (const auto& t : tensors)
+    if (!t.passed())
+      return fmt::format("{} ({}) differs by {:.2e} (tolerance {:.0e}) at {}", t.tensor, t.dtype, t.worst, t.tolerance, t.worst_case);
+  return "";
 }
 
 }  // namespace kiln::plugins

@@ -15,16 +15,17 @@
 #include <string>
 #include <vector>
 
-#include "plugins/registry.hpp"
+#include "layers/cell_registry.hpp"
+#include "plugins/fused_recurrent.hpp"
 
 namespace kiln::plugins {
 
 /// Makes the generic cell a kernel replaces: (input_size, hidden_size, bias) -> cell.
 using CellMaker = std::function<std::shared_ptr<nn::RecurrentCell>(std::int64_t, std::int64_t, bool)>;
 
-/// The generic cell Kiln knows for a kernel name (lstm, gru, gru_reset_before, rnn_tanh, rnn_relu,
-/// mgu, layer_norm_lstm, peephole_lstm), or an empty function.
-CellMaker reference_cell(const std::string& kernel_name);
+/// The registered cell a kernel claims to equal (a kernel is named after its cell: "lstm", "gru",
+/// "mgu", ...; nn::CellRegistry), as a maker; an empty function when no cell of that name is registered.
+CellMaker reference_cell(const std::string& cell_name, const nn::CellRegistry& cells = nn::CellRegistry::global());
 
 struct CheckOptions {
   std::uint64_t seed = 0;
@@ -48,6 +49,8 @@ struct CheckReport {
   std::vector<TensorCheck> tensors;
   std::vector<std::string> skipped;  ///< grid points the kernel declined (supports() != 0), with its reason
   bool passed() const;
+  /// What failed first, in a line ("grad weight_hh (float64) differs by ..."), or "" when it passed.
+  std::string first_failure() const;
   /// A table: one line per tensor and dtype, worst error and tolerance, then PASS or FAIL.
   std::string to_string() const;
 };
@@ -58,6 +61,13 @@ double relative_error(const Tensor& a, const Tensor& b);
 /// Checks `kernel` against `make_cell` (default: reference_cell(kernel.name); an error when Kiln knows
 /// no cell of that name).
 CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options = {}, CellMaker make_cell = nullptr);
+
+/// Confirms that `kernel` computes `cell`'s own step: with the cell's parameters set to random values
+/// for the check (then restored, with their gradients), both paths run a few steps of a small batch with
+/// uneven lengths in each direction, in the cell's dtype, and every output and gradient is compared.
+/// params maps kernel parameter names to the cell's (null: the same names). Note [Kernel claims].
+CheckReport confirm_kernel(const Kernel& kernel, nn::RecurrentCell& cell, const ParamMap* params = nullptr,
+                           const CheckOptions& options = {});
 
 /// Checks an attention kernel against the generic scaled_dot_product_attention over layouts (packed
 /// projections seq-first and batch-first, separate tensors), shapes, masks and causal, in float32 and

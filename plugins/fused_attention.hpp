@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "autograd/variable.hpp"
 #include "plugins/registry.hpp"
 
 namespace kiln::plugins {

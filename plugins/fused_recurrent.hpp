@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "layers/rnn_cell.hpp"
 #include "plugins/registry.hpp"
 
 namespace kiln::plugins {

@@ -14,6 +14,7 @@
 #include "layers/recurrent.hpp"
 #include "ops/ops.hpp"
 #include "plugins/check_plugin.hpp"
+#include "plugins/kernel_choice.hpp"
 #include "tensor/random.hpp"
 
 namespace kiln::plugins {
@@ -100,30 +101,6 @@ bool find_match(const Trace& pattern, const Trace& target, ParamMap* params) {
   return found;
 }
 
-// The kernel, fed the cell's parameters through `params`, against the cell's own steps.
-bool confirm(const Kernel& kernel, nn::RecurrentCell& cell, const ParamMap& params, std::string* why) {
-  Generator gen(11);
-  const DType dtype = parameter_dtype(cell);
-  const Variable x(uniform({3, 2, cell.input_size()}, -1, 1, dtype, &gen));
-  nn::State s1, s2;
-  for (std::size_t s = 0; s < cell.state_size(); ++s) {
-    s1.emplace_back(uniform({2, cell.hidden_size()}, -1, 1, dtype, &gen));
-    s2.push_back(s1.back());
-  }
-  NoGradGuard no_grad;
-  const Variable generic = nn::run_cell(cell, x, s1);
-  const Variable fused = run_fused(kernel, x, {{&cell, &s2, false, &params}}, {});
-  const auto a = generic.value().to_vector(), b = fused.value().to_vector();
-  double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::isnan(a[i] - b[i]) ? INFINITY : std::abs(a[i] - b[i]));  // NaN fails
-  const double tol = dtype == kFloat64 ? 1e-9 : 1e-4;
-  if (!(worst <= tol)) {
-    if (why) *why = fmt::format("its structure matches kernel '{}' but the outputs differ by {:.2e} (gate order?)", kernel.name, worst);
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 CellMatch match_cell(nn::RecurrentCell& cell, const Registry& registry) {
@@ -133,17 +110,23 @@ CellMatch match_cell(nn::RecurrentCell& cell, const Registry& registry) {
   std::vector<std::string> notes;
   const DType dtype = parameter_dtype(cell);
   for (const Kernel* k : registry.kernels()) {
+    if (static_cast<std::size_t>(k->abi.state_count) != cell.state_size()) continue;
     const CellMaker make = reference_cell(k->name);
-    if (!make || static_cast<std::size_t>(k->abi.state_count) != cell.state_size()) continue;
+    if (!make) {
+      notes.push_back(fmt::format("kernel '{}' ({}) was not searched: no cell '{}' is registered to take its pattern from",
+                                  k->name, k->origin, k->name));
+      continue;
+    }
     for (bool bias : {true, false}) {
       auto reference = make(cell.input_size(), cell.hidden_size(), bias);
       reference->to(dtype);
       const Trace pattern = trace(*reference);
       ParamMap params;
       if (!find_match(pattern, target, &params)) continue;
-      std::string why;
-      if (!confirm(*k, cell, params, &why)) {
-        notes.push_back(why);
+      if (!parameters_mismatch(*k, cell, &params).empty()) continue;
+      const CheckReport confirmed = confirm_kernel(*k, cell, &params);
+      if (!confirmed.passed()) {
+        notes.push_back(fmt::format("its structure matches kernel '{}' but {} (gate order?)", k->name, confirmed.first_failure()));
         continue;
       }
       std::vector<std::string> pairs;

@@ -5,8 +5,10 @@
 // subgraph isomorphism (Boost.Graph), with op names, shapes and operand order respected. A match must
 // cover the whole step, map x to x, the state to the state and each of the kernel's parameters to one
 // of the cell's, and is then confirmed numerically: the kernel, fed the cell's parameters through that
-// mapping, must reproduce the cell's own steps on random inputs. Recurrent layers with impl Auto or
-// Fused run the pass on their cell when no kernel carries its kernel_name(), and say what it replaced.
+// mapping, must reproduce the cell's own steps, outputs and gradients, on random inputs (confirm_kernel).
+// Recurrent layers with impl Auto or Fused run the pass on a cell with no trusted claim to a kernel
+// (plugins/kernel_choice.hpp), and say what it replaced. The patterns are the cells registered under the
+// kernels' names (nn::CellRegistry), so a user's registered cell and its kernel are found too.
 //
 //   const auto m = kiln::plugins::match_cell(my_cell);
 //   std::cout << m.report << "\n";   // "MyLSTMCell: step matched kernel 'lstm' (23 ops) with ..."
@@ -24,7 +26,7 @@ struct CellMatch {
   std::string report;              ///< what was replaced, or why nothing was
 };
 
-/// Runs the pass on `cell` against every kernel in `registry` that has a generic reference cell.
+/// Runs the pass on `cell` against every kernel in `registry` whose cell is registered.
 CellMatch match_cell(nn::RecurrentCell& cell, const Registry& registry = Registry::global());
 
 }  // namespace kiln::plugins

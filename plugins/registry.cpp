@@ -95,6 +95,7 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
   }
   for (auto& k : added) kernels_.push_back(std::move(k));
   for (auto& k : added_attention) attention_.push_back(std::move(k));
+  ++generation_;
 }
 
 const AttentionKernel* Registry::attention(const std::string& name) const {
@@ -115,34 +116,6 @@ const Kernel* Registry::get(const std::string& name) const {
   return nullptr;
 }
 
-const Kernel* Registry::find(const nn::RecurrentCell& cell, std::string* why) const {
-  auto refuse = [&](std::string reason) -> const Kernel* {
-    if (why != nullptr) *why = std::move(reason);
-    return nullptr;
-  };
-  const std::string name = cell.kernel_name();
-  if (name.empty()) return refuse(fmt::format("{} names no fused kernel (kernel_name() is empty)", cell.type_name()));
-  const Kernel* k = get(name);
-  if (k == nullptr) return refuse(fmt::format("no plugin provides kernel '{}' for {}", name, cell.type_name()));
-  if (static_cast<std::size_t>(k->abi.state_count) != cell.state_size())
-    return refuse(fmt::format("kernel '{}' keeps {} state tensor(s), {} has {}", name, k->abi.state_count,
-                              cell.type_name(), cell.state_size()));
-  const auto params = cell.named_parameters(/*recurse=*/false);
-  for (const auto& p : k->param_names) {
-    bool present = p.rfind("bias", 0) == 0;  // biases are optional (problem.has_bias), weights are not
-    for (const auto& [param, value] : params) present = present || param == p;
-    if (!present) return refuse(fmt::format("kernel '{}' needs parameter '{}', which {} lacks", name, p, cell.type_name()));
-  }
-  for (const auto& [param, value] : params) {
-    bool known = false;
-    for (const auto& p : k->param_names) known = known || p == param;
-    if (!known)
-      return refuse(fmt::format("kernel '{}' takes parameters {} but {} has '{}'", name, fmt::join(k->param_names, ", "),
-                                cell.type_name(), param));
-  }
-  return k;
-}
-
 std::vector<const Kernel*> Registry::kernels() const {
   std::vector<const Kernel*> out;
   for (const auto& k : kernels_) out.push_back(k.get());
@@ -159,7 +132,7 @@ std::vector<std::string> load_plugins_from_env(Registry& registry) {
   for (std::string path; std::getline(list, path, ':');) {
     if (path.empty()) continue;
     try {
-      load_plugin(path, registry);
+      load_plugin(path, registry, /*from_env=*/true);
     } catch (const Error& e) {
       refused.push_back(e.what());
       warn_once(fmt::format("KILN_PLUGINS: {}; going on without it", e.what()));

@@ -1,13 +1,13 @@
 #pragma once
-// The registry of fused recurrent kernels. Every kernel, Kiln's own included, comes through the C
-// interface of kiln/plugin.h; a recurrent layer with impl Auto (or Fused) asks the registry for the
-// kernel named by its cell's kernel_name(), and runs the generic graph when there is none.
+// The registry of fused kernels. Every kernel, Kiln's own included, comes through the C interface of
+// kiln/plugin.h, and is named after the cell it claims to equal (nn::CellRegistry). This runtime knows
+// nothing of layers: which kernel runs for a cell is decided above it (plugins/kernel_choice.hpp).
 //
 // Built-in kernels are added by one explicit call, register_builtin(), when the global registry is
 // first used (no static initialisers, which linkers drop), followed by the plugins listed in
 // KILN_PLUGINS. Others are loaded with load_plugin(path).
 //
-//   kiln::plugins::load_plugin("build/examples/plugin/libkiln_mgu.so");
+//   kiln::plugins::load_plugin("build/examples/plugin/kiln_mgu.so");
 //   for (const auto* k : kiln::plugins::Registry::global().kernels()) std::cout << k->name << "\n";
 
 #include <memory>
@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "kiln/plugin.h"
-#include "layers/rnn_cell.hpp"
+
+/// The version of the C++ interface a cell library (KILN_REGISTER_CELLS, layers/cell_registry.hpp) is
+/// built against; Kiln refuses a library built against another.
+#define KILN_CELL_LIBRARY_VERSION 1
 
 namespace kiln::plugins {
 
@@ -47,17 +50,17 @@ class Registry {
   /// Registers every kernel of `plugin` (all or none). Refuses, naming the plugin and `origin`, a wrong
   /// abi_version, a malformed kernel, or a kernel name already registered.
   void add(const kiln_plugin& plugin, const std::string& origin);
-  /// The kernel named cell.kernel_name() if it can take the cell's parameters; otherwise null, with
-  /// the reason in *why.
-  const Kernel* find(const nn::RecurrentCell& cell, std::string* why = nullptr) const;
   /// The kernel called `name`, or null.
   const Kernel* get(const std::string& name) const;
   std::vector<const Kernel*> kernels() const;
   /// The attention kernel called `name` ("sdpa" replaces scaled dot-product attention), or null.
   const AttentionKernel* attention(const std::string& name = "sdpa") const;
   std::vector<const AttentionKernel*> attention_kernels() const;
+  /// Grows by one with every plugin added: a choice made from the registry is stale when it moved.
+  std::uint64_t generation() const { return generation_; }
 
  private:
+  std::uint64_t generation_ = 0;
   std::vector<std::unique_ptr<Kernel>> kernels_;
   std::vector<std::unique_ptr<AttentionKernel>> attention_;
 };
@@ -65,10 +68,24 @@ class Registry {
 /// Registers Kiln's own kernels (lstm, gru, gru_reset_before, rnn_tanh, rnn_relu; attention: sdpa) in `registry`.
 void register_builtin(Registry& registry);
 
-/// Opens a plugin shared library and registers its kernels. Throws kiln::Error naming the path and
-/// the problem: the file can't be opened, it has no kiln_plugin_entry, its interface version differs,
-/// or one of its kernel names is taken. The registry is unchanged then.
-void load_plugin(const std::string& path, Registry& registry = Registry::global());
+/// A plugin library Kiln has opened. Its fused kernels (kiln_plugin_entry) are registered when it is
+/// loaded; its cells (kiln_register_cells, from KILN_REGISTER_CELLS) when the cell registry is next
+/// consulted (Note [Cell libraries], layers/cell_registry.cpp).
+struct Library {
+  std::string path;
+  void* handle = nullptr;
+  bool from_env = false;                       ///< listed in KILN_PLUGINS: refused cells are a warning
+  void (*register_cells)(void*) = nullptr;     ///< takes an nn::CellRegistry*; null when it has no cells
+};
+/// Every library loaded so far, in load order.
+const std::vector<Library>& loaded_libraries();
+
+/// Opens a plugin shared library: registers its kernels in `registry` and records it, so its cells are
+/// registered too. Loading a library again adds nothing. Throws kiln::Error naming the path and the
+/// problem: the file can't be opened, it exports neither kiln_plugin_entry nor kiln_register_cells, its
+/// interface version differs, its entry point fails, or one of its kernel names is taken. Nothing is
+/// registered then.
+void load_plugin(const std::string& path, Registry& registry = Registry::global(), bool from_env = false);
 
 /// Loads each path of the colon-separated list in the KILN_PLUGINS environment variable. A plugin that
 /// is refused is reported on stderr and skipped: Kiln goes on with the generic graph. Returns the

@@ -204,7 +204,7 @@ TEST(Recurrent, ClearErrors) {
   expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {}, Variable(from_data({5.0, 2.0}))); }, "lengths must be int64");
   expect([] { LSTM bad(LSTMOptions(0, 4)); }, "input_size, hidden_size and num_layers must be positive");
   expect([] { PeepholeLSTM(RecurrentOptions(3, 4).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
-         "PeepholeLSTM: impl is fused but no plugin provides kernel 'peephole_lstm' for PeepholeLSTMCell");
+         "PeepholeLSTM: impl is fused but PeepholeLSTMCell claims kernel 'peephole_lstm', which no plugin provides");
   expect([] { LSTM(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
          "kernel 'lstm' takes parameters weight_ih, weight_hh, bias_ih, bias_hh but LSTMCell has 'bias'");
 }

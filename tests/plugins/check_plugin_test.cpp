@@ -60,7 +60,7 @@ TEST(CheckPlugin, ABrokenKernelFailsAndTheReportSaysWhere) {
   EXPECT_NE(text.find("\nFAIL\n"), std::string::npos) << text;
 }
 
-TEST(CheckPlugin, NeedsAGenericCellToCompareWith) {
+TEST(CheckPlugin, NeedsARegisteredCellToCompareWith) {
   kiln_recurrent_kernel k = real();
   k.name = "unknown_cell";
   const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "p", "0", 1, &k, 0, nullptr};

@@ -1,0 +1,170 @@
+#include "layers/cell_registry.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "layers/research_cells.hpp"
+#include "plugins/registry.hpp"
+#include "tensor/error.hpp"
+#include "tensor/warning.hpp"
+
+namespace kiln::nn {
+namespace {
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Makes a small cell of `spec` and checks it against what the spec says.
+void check_spec(const CellSpec& spec) {
+  const std::string who = fmt::format("cell registry: cell '{}'", spec.name);
+  KILN_CHECK(spec.make != nullptr, "{} has no factory", who);
+  KILN_CHECK(spec.states == 1 || spec.states == 2, "{}: states must be 1 or 2, got {}", who, spec.states);
+  KILN_CHECK(spec.gates >= 0, "{}: gates must be 0 or more, got {}", who, spec.gates);
+  const std::int64_t in = 3, hidden = 5;
+  const auto cell = spec.make(in, hidden, RecurrentOptions(in, hidden));
+  KILN_CHECK(cell != nullptr, "{}: the factory returned no cell", who);
+  KILN_CHECK(cell->input_size() == in && cell->hidden_size() == hidden,
+             "{}: asked for input {} and hidden {}, the factory made a cell of {} and {}", who, in, hidden,
+             cell->input_size(), cell->hidden_size());
+  KILN_CHECK(cell->state_size() == spec.states, "{}: registered with {} state tensor(s), but {} has {}", who, spec.states,
+             cell->type_name(), cell->state_size());
+  if (spec.gates == 0) return;
+  for (const auto& [name, p] : cell->named_parameters(false)) {
+    const Shape want = name == "weight_ih" ? Shape{spec.gates * hidden, in} : name == "weight_hh" ? Shape{spec.gates * hidden, hidden} : Shape{};
+    KILN_CHECK(want.rank() == 0 || p.shape() == want, "{}: registered with {} gates, so {} should be {} for input {} and hidden {}, "
+               "got {}", who, spec.gates, name, want, in, hidden, p.shape());
+  }
+}
+
+}  // namespace
+
+CellRegistry& CellRegistry::global() {
+  static CellRegistry* registry = [] {
+    auto* r = new CellRegistry;  // never destroyed, as the kernel registry
+    register_builtin_cells(*r);
+    return r;
+  }();
+  // Note [Cell libraries]: a plugin library's cells are registered here, when the registry is next
+  // consulted after the library was loaded (the loader sits below the layers and cannot make cells).
+  // Loading the kernel registry first loads the libraries listed in KILN_PLUGINS.
+  plugins::Registry::global();
+  const auto& libraries = plugins::loaded_libraries();
+  while (registry->libraries_seen_ < libraries.size()) {
+    const plugins::Library& library = libraries[registry->libraries_seen_++];
+    if (library.register_cells == nullptr) continue;
+    CellRegistry staged;
+    try {
+      library.register_cells(&staged);
+      for (auto& spec : staged.cells_) spec->origin = library.path;
+      registry->merge(std::move(staged));
+    } catch (const std::exception& e) {
+      const std::string message = fmt::format("plugin {}: its cells were not registered: {}", library.path, e.what());
+      if (!library.from_env) throw Error(message);
+      warn_once(fmt::format("KILN_PLUGINS: {}; going on without them", message));
+    }
+  }
+  return *registry;
+}
+
+void CellRegistry::add(CellSpec spec) {
+  KILN_CHECK(!spec.name.empty(), "cell registry: a cell needs a name");
+  const CellSpec* taken = get(spec.name);
+  KILN_CHECK(taken == nullptr, "cell registry: cell '{}' is already registered (by {})", spec.name, taken ? taken->origin : "");
+  check_spec(spec);
+  if (spec.layer_name.empty()) spec.layer_name = spec.name;
+  cells_.push_back(std::make_unique<CellSpec>(std::move(spec)));
+}
+
+const CellSpec* CellRegistry::get(const std::string& name) const {
+  for (const auto& c : cells_)
+    if (c->name == name) return c.get();
+  return nullptr;
+}
+
+const CellSpec& CellRegistry::at(const std::string& name) const {
+  if (const CellSpec* c = get(name)) return *c;
+  std::vector<std::string> names;
+  std::string closest;
+  std::size_t best = 3;  // suggest only near misses
+  for (const auto& c : cells_) {
+    names.push_back(c->name);
+    const std::size_t d = edit_distance(name, c->name);
+    if (d < best) best = d, closest = c->name;
+  }
+  throw Error(fmt::format("unknown cell '{}'{}; registered cells: {} (a plugin library registers more: --load or KILN_PLUGINS)",
+                          name, closest.empty() ? "" : fmt::format(" (did you mean '{}'?)", closest), fmt::join(names, ", ")));
+}
+
+std::vector<const CellSpec*> CellRegistry::cells() const {
+  std::vector<const CellSpec*> out;
+  for (const auto& c : cells_) out.push_back(c.get());
+  return out;
+}
+
+std::shared_ptr<Recurrent> CellRegistry::make_layer(const std::string& name, const RecurrentOptions& options) const {
+  const CellSpec& spec = at(name);
+  return std::make_shared<Recurrent>(spec.layer_name, options, spec.make);
+}
+
+void CellRegistry::merge(CellRegistry&& other) {
+  for (const auto& c : other.cells_) {
+    const CellSpec* taken = get(c->name);
+    KILN_CHECK(taken == nullptr, "cell registry: cell '{}' from {} is already registered (by {})", c->name, c->origin,
+               taken ? taken->origin : "");
+  }
+  for (auto& c : other.cells_) cells_.push_back(std::move(c));
+  other.cells_.clear();
+}
+
+void register_builtin_cells(CellRegistry& r) {
+  auto rnn = [](Nonlinearity n) {
+    return [n](std::int64_t in, std::int64_t h, const RecurrentOptions& o) -> std::shared_ptr<RecurrentCell> {
+      return std::make_shared<RNNCell>(RNNCellOptions(in, h).bias(o.bias_).single_bias(o.single_bias_).nonlinearity(n));
+    };
+  };
+  auto gru = [](bool reset_after) {
+    return [reset_after](std::int64_t in, std::int64_t h, const RecurrentOptions& o) -> std::shared_ptr<RecurrentCell> {
+      return std::make_shared<GRUCell>(GRUCellOptions(in, h).bias(o.bias_).single_bias(o.single_bias_).reset_after(reset_after));
+    };
+  };
+  r.add({"rnn_tanh", "Elman RNN: h' = tanh(W_ih x + b_ih + W_hh h + b_hh)", 1, 1, rnn(Nonlinearity::Tanh), "RNN"});
+  r.add({"rnn_relu", "Elman RNN: h' = relu(W_ih x + b_ih + W_hh h + b_hh)", 1, 1, rnn(Nonlinearity::ReLU), "RNN"});
+  r.add({"lstm", "LSTM (PyTorch's): gates i, f, g, o; c' = f c + i g, h' = o tanh(c')", 4, 2,
+         [](std::int64_t in, std::int64_t h, const RecurrentOptions& o) -> std::shared_ptr<RecurrentCell> {
+           return std::make_shared<LSTMCell>(LSTMCellOptions(in, h).bias(o.bias_).single_bias(o.single_bias_));
+         },
+         "LSTM"});
+  r.add({"gru", "GRU (PyTorch's): r, z, n = tanh(x_n + r (W_hn h + b_hn)), h' = (1 - z) n + z h", 3, 1, gru(true), "GRU"});
+  r.add({"gru_reset_before", "GRU (Cho et al.): n = tanh(x_n + W_hn (r h) + b_hn)", 3, 1, gru(false), "GRU"});
+  r.add({"layer_norm_lstm", "LSTM with layer normalisation of both projections and of c (Ba et al., 2016)", 4, 2,
+         [](std::int64_t in, std::int64_t h, const RecurrentOptions&) -> std::shared_ptr<RecurrentCell> {
+           return std::make_shared<LayerNormLSTMCell>(in, h);
+         },
+         "LayerNormLSTM"});
+  r.add({"peephole_lstm", "LSTM with peephole connections (Gers & Schmidhuber, 2000)", 4, 2,
+         [](std::int64_t in, std::int64_t h, const RecurrentOptions& o) -> std::shared_ptr<RecurrentCell> {
+           return std::make_shared<PeepholeLSTMCell>(in, h, o.bias_);
+         },
+         "PeepholeLSTM"});
+  r.add({"mgu", "Minimal gated unit (Zhou et al., 2016): f, n = tanh(x_n + W_hn (f h)), h' = (1 - f) h + f n", 2, 1,
+         [](std::int64_t in, std::int64_t h, const RecurrentOptions& o) -> std::shared_ptr<RecurrentCell> {
+           return std::make_shared<MGUCell>(in, h, o.bias_);
+         },
+         "MGU"});
+}
+
+}  // namespace kiln::nn

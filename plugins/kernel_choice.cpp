@@ -1,0 +1,79 @@
+#include "plugins/kernel_choice.hpp"
+
+#include <typeindex>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "plugins/check_plugin.hpp"
+#include "plugins/graph_pass.hpp"
+
+namespace kiln::plugins {
+
+std::string parameters_mismatch(const Kernel& k, const nn::RecurrentCell& cell, const ParamMap* map) {
+  if (static_cast<std::size_t>(k.abi.state_count) != cell.state_size())
+    return fmt::format("kernel '{}' keeps {} state tensor(s), {} has {}", k.name, k.abi.state_count, cell.type_name(),
+                       cell.state_size());
+  const auto params = cell.named_parameters(/*recurse=*/false);
+  auto cell_name = [&](const std::string& p) {
+    if (map == nullptr) return p;
+    const auto it = map->find(p);
+    return it == map->end() ? std::string() : it->second;
+  };
+  for (const auto& p : k.param_names) {
+    bool present = p.rfind("bias", 0) == 0;  // biases are optional (problem.has_bias), weights are not
+    for (const auto& [param, value] : params) present = present || param == cell_name(p);
+    if (!present) return fmt::format("kernel '{}' needs parameter '{}', which {} lacks", k.name, p, cell.type_name());
+  }
+  for (const auto& [param, value] : params) {
+    bool known = false;
+    for (const auto& p : k.param_names) known = known || cell_name(p) == param;
+    if (!known)
+      return fmt::format("kernel '{}' takes parameters {} but {} has '{}'", k.name, fmt::join(k.param_names, ", "),
+                         cell.type_name(), param);
+  }
+  return "";
+}
+
+KernelChoice choose_kernel(nn::RecurrentCell& cell, const Registry& registry) {
+  KernelChoice choice;
+  std::string claim_note;
+  if (const nn::KernelClaim claim = cell.kernel_claim()) {
+    const Kernel* k = registry.get(claim.kernel);
+    const bool trusted = claim.claimed_by == std::type_index(typeid(cell));
+    const std::string mismatch = k ? parameters_mismatch(*k, cell) : "";
+    if (k == nullptr) {
+      claim_note = fmt::format("{} claims kernel '{}', which no plugin provides", cell.type_name(), claim.kernel);
+    } else if (!mismatch.empty()) {
+      claim_note = mismatch;
+    } else if (trusted) {
+      choice.kernel = k;
+      choice.how = fmt::format("{} claims kernel '{}' from plugin '{}'", cell.type_name(), k->name, k->plugin);
+      return choice;
+    } else {
+      // A subclass inherited the claim: confirm that the kernel computes this class's step.
+      const CheckReport r = confirm_kernel(*k, cell);
+      if (r.passed()) {
+        choice.kernel = k;
+        choice.how = fmt::format("{} inherits the claim to kernel '{}' and was confirmed equal to it numerically "
+                                 "(outputs and gradients)", cell.type_name(), k->name);
+        return choice;
+      }
+      choice.claim_refused = true;
+      claim_note = fmt::format("{} inherits the claim to kernel '{}' but does not compute the same step: {}", cell.type_name(),
+                               k->name, r.first_failure());
+    }
+  }
+  // Note [Graph pass]: look for a kernel computing the same step.
+  CellMatch match = match_cell(cell, registry);
+  if (match.kernel != nullptr) {
+    choice.kernel = match.kernel;
+    choice.params = std::move(match.params);
+    choice.how = match.report;
+    return choice;
+  }
+  choice.why_not = claim_note.empty() ? match.report : claim_note + "; " + match.report;
+  return choice;
+}
+
+}  // namespace kiln::plugins
