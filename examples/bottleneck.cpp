@@ -11,7 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kiln.hpp"
+#include <kiln/kiln.hpp>
 #include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
 #include "seq2seq/rnn_seq2seq.hpp"

@@ -13,7 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "io/atomic_file.hpp"
-#include "kiln.hpp"
+#include <kiln/kiln.hpp>
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "layers/recurrent.hpp"

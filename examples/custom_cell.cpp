@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "kiln.hpp"
+#include <kiln/kiln.hpp>
 #include "optim/optimizer.hpp"
 
 using kiln::Variable;

@@ -13,7 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kiln.hpp"
+#include <kiln/kiln.hpp>
 #include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
 #include "seq2seq/transformer_seq2seq.hpp"

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "kiln.hpp"
+#include <kiln/kiln.hpp>
 #include "layers/init.hpp"
 #include "layers/recurrent.hpp"
 #include "plugins/graph_pass.hpp"

@@ -10,7 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kiln.hpp"
+#include <kiln/kiln.hpp>
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "layers/recurrent.hpp"
