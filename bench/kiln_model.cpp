@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 #include "layers/cell_registry.hpp"
-#include "layers/transformer.hpp"
+#include "sequence/transformer.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::bench {
@@ -130,7 +130,7 @@ std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, bool 
   }
   const RecurrentOptions o = RecurrentOptions(c.input, c.hidden).num_layers(c.layers).bidirectional(c.bidirectional)
                                  .impl(fused ? Impl::Fused : Impl::Generic);
-  const std::shared_ptr<Recurrent> layer = CellRegistry::global().make_layer(cell, o);
+  const std::shared_ptr<Recurrent> layer = make_recurrent(cell, o);
   if (fused && !layer->uses_fused(why)) return nullptr;
   return std::make_unique<KilnModel>(layer, c);
 }

@@ -1,5 +1,5 @@
 // kiln plugins: lists the registered cells and fused kernels (and loads more with --load).
-// kiln check-plugin NAME|PATH.so|all: proves kernels equal to their cells (plugins/check_plugin.hpp).
+// kiln check-plugin NAME|PATH.so|all: proves kernels equal to their cells (fusion/check_plugin.hpp).
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "layers/cell_registry.hpp"
-#include "plugins/check_plugin.hpp"
+#include "fusion/check_plugin.hpp"
 #include "plugins/registry.hpp"
 
 namespace kiln::cli {

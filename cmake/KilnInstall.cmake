@@ -15,7 +15,7 @@ set(KILN_INSTALL_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}/kiln")
 # stay inside the library).
 set(KILN_PRIVATE_HEADERS tensor/xt.hpp tensor/runs.hpp tensor/dispatch.hpp ops/elementwise.hpp ops/op_checks.hpp
     autograd/graph.hpp plugins/host.hpp plugins/builtin/builtin.hpp)
-foreach(dir tensor autograd ops io layers seq2seq optim plugins)
+foreach(dir tensor io autograd ops optim plugins layers fusion sequence seq2seq)
   file(GLOB headers RELATIVE "${PROJECT_SOURCE_DIR}" "${PROJECT_SOURCE_DIR}/${dir}/*.hpp")
   list(REMOVE_ITEM headers ${KILN_PRIVATE_HEADERS})
   install(FILES ${headers} DESTINATION "${KILN_INSTALL_INCLUDEDIR}/${dir}" COMPONENT dev)

@@ -12,7 +12,7 @@
 
 #include <kiln/kiln.hpp>
 #include "layers/linear.hpp"
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 #include "layers/cell_registry.hpp"
 #include "layers/sequential.hpp"
 #include "layers/summary.hpp"
@@ -44,7 +44,7 @@ std::shared_ptr<kiln::nn::Module> make_model(const std::string& cell, int hidden
   using namespace kiln::nn;
   auto opts = RecurrentOptions(2, hidden).return_sequences(false).impl(impl);
   // "rnn" is the tanh RNN; every other name is looked up in the cell registry (a --load library's too).
-  const std::shared_ptr<Recurrent> rnn = CellRegistry::global().make_layer(cell == "rnn" ? "rnn_tanh" : cell, opts);
+  const std::shared_ptr<Recurrent> rnn = make_recurrent(cell == "rnn" ? "rnn_tanh" : cell, opts);
   std::string why;
   std::printf("%s runs on %s\n", cell.c_str(), rnn->uses_fused(&why) ? ("fused kernel '" + rnn->choose_kernel()->name + "'").c_str()
                                                                        : ("the generic graph (" + why + ")").c_str());

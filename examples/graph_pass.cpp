@@ -10,8 +10,8 @@
 
 #include <kiln/kiln.hpp>
 #include "layers/init.hpp"
-#include "layers/recurrent.hpp"
-#include "plugins/graph_pass.hpp"
+#include "sequence/recurrent.hpp"
+#include "fusion/graph_pass.hpp"
 
 using kiln::Variable;
 namespace nn = kiln::nn;

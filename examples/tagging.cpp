@@ -13,7 +13,7 @@
 #include <kiln/kiln.hpp>
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 #include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
 

@@ -5,9 +5,9 @@
 #include <functional>
 
 #include "io/safetensors.hpp"
-#include "layers/attention.hpp"
-#include "layers/recurrent.hpp"
-#include "layers/transformer.hpp"
+#include "sequence/attention.hpp"
+#include "sequence/recurrent.hpp"
+#include "sequence/transformer.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::interop {

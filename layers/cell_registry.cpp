@@ -115,11 +115,6 @@ std::vector<const CellSpec*> CellRegistry::cells() const {
   return out;
 }
 
-std::shared_ptr<Recurrent> CellRegistry::make_layer(const std::string& name, const RecurrentOptions& options) const {
-  const CellSpec& spec = at(name);
-  return std::make_shared<Recurrent>(spec.layer_name, options, spec.make);
-}
-
 void CellRegistry::merge(CellRegistry&& other) {
   for (const auto& c : other.cells_) {
     const CellSpec* taken = get(c->name);

@@ -8,7 +8,7 @@
 //   nn::CellRegistry::global().add({"cifg", "LSTM with coupled input and forget gates", 3, 2,
 //       [](std::int64_t in, std::int64_t hidden, const nn::RecurrentOptions& o) {
 //         return std::make_shared<CIFGCell>(in, hidden, o.bias_); }});
-//   auto layer = nn::CellRegistry::global().make_layer("cifg", nn::RecurrentOptions(32, 64).num_layers(2));
+//   auto layer = nn::make_recurrent("cifg", nn::RecurrentOptions(32, 64).num_layers(2));  // sequence/recurrent.hpp
 //
 // A shared library registers its cells with KILN_REGISTER_CELLS (below) and is loaded like a kernel
 // plugin: `--load lib.so`, KILN_PLUGINS, or plugins::load_plugin(path). It is built against the installed
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "kiln/plugin.h"
-#include "layers/recurrent.hpp"
+#include "layers/recurrent_options.hpp"
 
 namespace kiln::nn {
 
@@ -48,8 +48,6 @@ class CellRegistry {
   /// The cell called `name`; otherwise an error listing the registered names (and the closest one).
   const CellSpec& at(const std::string& name) const;
   std::vector<const CellSpec*> cells() const;
-  /// A Recurrent layer of cell `name` with `options`.
-  std::shared_ptr<Recurrent> make_layer(const std::string& name, const RecurrentOptions& options) const;
   /// Moves every cell of `other` into this registry: all of them or, when one's name is taken, none.
   void merge(CellRegistry&& other);
 

@@ -1,8 +1,8 @@
 #pragma once
 // Research cells, written only with generic ops, as a researcher would add one. Each gets stacking,
-// both directions and lengths from Recurrent (LayerNormLSTM, PeepholeLSTM, MGU).
+// both directions and lengths from Recurrent (their layers: sequence/research_layers.hpp).
 
-#include "layers/recurrent.hpp"
+#include "layers/rnn_cell.hpp"
 
 namespace kiln::nn {
 
@@ -59,24 +59,6 @@ class MGUCell : public RecurrentCell {
 
  private:
   bool bias_;
-};
-
-class LayerNormLSTM : public Recurrent {
- public:
-  explicit LayerNormLSTM(RecurrentOptions options);
-  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
-};
-
-class PeepholeLSTM : public Recurrent {
- public:
-  explicit PeepholeLSTM(RecurrentOptions options);
-  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
-};
-
-class MGU : public Recurrent {
- public:
-  explicit MGU(RecurrentOptions options);
-  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 }  // namespace kiln::nn

@@ -1,7 +1,7 @@
 #pragma once
 // Recurrent cells written only with generic ops: one step, x [B, I] and state [B, H] -> new state.
 // Each is a short, readable template for new variants: copy one, change a line, and the Recurrent
-// layer (layers/recurrent.hpp) gives it stacking, both directions and per-sequence lengths for free.
+// layer (sequence/recurrent.hpp) gives it stacking, both directions and per-sequence lengths for free.
 // Parameter names, gate order and initialisation are PyTorch's: weight_ih [G*H, I], weight_hh
 // [G*H, H], bias_ih and bias_hh [G*H], all U(-1/sqrt(H), 1/sqrt(H)).
 

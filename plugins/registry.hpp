@@ -1,7 +1,7 @@
 #pragma once
 // The registry of fused kernels. Every kernel, Kiln's own included, comes through the C interface of
 // kiln/plugin.h, and is named after the cell it claims to equal (nn::CellRegistry). This runtime knows
-// nothing of layers: which kernel runs for a cell is decided above it (plugins/kernel_choice.hpp).
+// nothing of layers: which kernel runs for a cell is decided above it (fusion/kernel_choice.hpp).
 //
 // Built-in kernels are added by one explicit call, register_builtin(), when the global registry is
 // first used (no static initialisers, which linkers drop), followed by the plugins listed in

@@ -10,7 +10,7 @@
 //   kiln::nn::RecurrentAttention attn(kiln::nn::RecurrentAttentionOptions(256, 512).score(kiln::nn::AttentionScore::Additive));
 //   auto [context, weights] = attn.forward(h, encoder_outputs, source_padding);  // [B, 512], [B, S]
 
-#include "layers/attention.hpp"
+#include "sequence/attention.hpp"
 
 namespace kiln::nn {
 

@@ -20,7 +20,7 @@
 // through tanh(bridge) to the decoder's size.
 
 #include "layers/embedding.hpp"
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 #include "seq2seq/recurrent_attention.hpp"
 #include "seq2seq/search.hpp"
 

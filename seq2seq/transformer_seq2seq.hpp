@@ -10,7 +10,7 @@
 
 #include "layers/embedding.hpp"
 #include "layers/positional.hpp"
-#include "layers/transformer.hpp"
+#include "sequence/transformer.hpp"
 #include "seq2seq/rnn_seq2seq.hpp"
 
 namespace kiln::nn {

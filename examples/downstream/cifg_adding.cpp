@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
 
     // 1. Trust the cell and the layer: finite differences in float64.
     kiln::manual_seed(0);
-    auto probe = cells.make_layer("cifg", nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true).impl(nn::Impl::Generic));
+    auto probe = nn::make_recurrent("cifg", nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true).impl(nn::Impl::Generic));
     probe->to(kiln::kFloat64);
     const Variable px(kiln::randn({4, 2, 3}, kiln::kFloat64), true);
     const auto cell_check = nn::gradcheck_module(*probe, {px}, [&](const std::vector<Variable>& in) { return probe->forward(in[0], {}).output; });
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
 
     // 3. Train: CIFG -> Highway -> Linear on the adding problem.
     kiln::manual_seed(1);
-    auto rnn = cells.make_layer("cifg", nn::RecurrentOptions(2, 32).return_sequences(false));
+    auto rnn = nn::make_recurrent("cifg", nn::RecurrentOptions(2, 32).return_sequences(false));
     std::string why;
     std::printf("the CIFG layer runs on %s\n", rnn->uses_fused(&why) ? rnn->kernel_report().c_str() : ("the generic graph: " + why).c_str());
     nn::Sequential model({rnn, std::make_shared<Highway>(32), std::make_shared<nn::Linear>(32, 1)});

@@ -21,10 +21,10 @@
 #include "tensor/tensor.hpp"
 #include "tensor/warning.hpp"
 
-// nn: modules, layers, cells
+// nn: modules, basic layers, cells and their registry
 #include "layers/activation.hpp"
-#include "layers/attention.hpp"
 #include "layers/cell_registry.hpp"
+#include "layers/dot_product_attention.hpp"
 #include "layers/embedding.hpp"
 #include "layers/gradcheck_module.hpp"
 #include "layers/impl.hpp"
@@ -34,12 +34,18 @@
 #include "layers/module.hpp"
 #include "layers/module_list.hpp"
 #include "layers/positional.hpp"
-#include "layers/recurrent.hpp"
+#include "layers/recurrent_options.hpp"
 #include "layers/research_cells.hpp"
 #include "layers/rnn_cell.hpp"
+#include "layers/run_cell.hpp"
 #include "layers/sequential.hpp"
 #include "layers/summary.hpp"
-#include "layers/transformer.hpp"
+
+// Sequence layers: recurrent layers over time, attention, the Transformer
+#include "sequence/attention.hpp"
+#include "sequence/recurrent.hpp"
+#include "sequence/research_layers.hpp"
+#include "sequence/transformer.hpp"
 
 // Sequence to sequence
 #include "seq2seq/recurrent_attention.hpp"
@@ -54,8 +60,8 @@
 #include "optim/optimizer.hpp"
 #include "optim/scheduler.hpp"
 
-// Plugins: loading libraries of kernels and cells, choosing and checking kernels
-#include "plugins/check_plugin.hpp"
-#include "plugins/graph_pass.hpp"
-#include "plugins/kernel_choice.hpp"
+// Plugins (loading libraries of kernels and cells) and fusion (choosing and checking kernels)
+#include "fusion/check_plugin.hpp"
+#include "fusion/graph_pass.hpp"
+#include "fusion/kernel_choice.hpp"
 #include "plugins/registry.hpp"

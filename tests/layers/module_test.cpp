@@ -10,7 +10,7 @@
 #include "layers/init.hpp"
 #include "layers/layer_norm.hpp"
 #include "layers/linear.hpp"
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 #include "layers/sequential.hpp"
 #include "ops/ops.hpp"
 

@@ -2,7 +2,7 @@
 
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 #include "layers/sequential.hpp"
 #include "layers/summary.hpp"
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "layers/linear.hpp"
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 #include "layers/sequential.hpp"
 #include "ops/ops.hpp"
 #include "optim/optimizer.hpp"

@@ -1,10 +1,10 @@
 #include <gtest/gtest.h>
 
-#include "layers/recurrent.hpp"
-#include "layers/research_cells.hpp"
+#include "sequence/recurrent.hpp"
+#include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
 #include "plugins/builtin/builtin.hpp"
-#include "plugins/fused_recurrent.hpp"
+#include "fusion/fused_recurrent.hpp"
 #include "plugins/registry.hpp"
 
 namespace kiln::plugins {

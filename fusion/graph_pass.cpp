@@ -1,4 +1,4 @@
-#include "plugins/graph_pass.hpp"
+#include "fusion/graph_pass.hpp"
 
 #include <cmath>
 #include <map>
@@ -11,10 +11,10 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/graph.hpp"
 #include "autograd/tape.hpp"
-#include "layers/recurrent.hpp"
+#include "layers/run_cell.hpp"
 #include "ops/ops.hpp"
-#include "plugins/check_plugin.hpp"
-#include "plugins/kernel_choice.hpp"
+#include "fusion/check_plugin.hpp"
+#include "fusion/kernel_choice.hpp"
 #include "tensor/random.hpp"
 
 namespace kiln::plugins {

@@ -1,10 +1,11 @@
-#include "layers/recurrent.hpp"
+#include "sequence/recurrent.hpp"
 
 #include <typeinfo>
 
 #include "ops/ops.hpp"
-#include "plugins/fused_recurrent.hpp"
-#include "plugins/kernel_choice.hpp"
+#include "fusion/fused_recurrent.hpp"
+#include "layers/cell_registry.hpp"
+#include "fusion/kernel_choice.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/warning.hpp"
 
@@ -44,53 +45,6 @@ const std::shared_ptr<RecurrentCell>& Recurrent::cell(std::int64_t layer, int di
   KILN_CHECK(layer >= 0 && layer < options_.num_layers_ && direction >= 0 && i < cells_.size(),
              "{}: no cell for layer {} direction {}", type_name(), layer, direction);
   return cells_[i];
-}
-
-namespace {
-
-// Runs one cell over a time-major sequence [T, B, I] -> [T, B, H]; live[t]: bool [B, 1] (empty
-// without lengths).
-Variable run_generic(RecurrentCell& cell, const Variable& seq, State& state, const std::vector<Variable>& live,
-                     const std::vector<Variable>& dead, bool reverse) {
-  const std::int64_t steps = seq.size(0);
-  std::vector<Variable> out(static_cast<std::size_t>(steps));
-  for (std::int64_t k = 0; k < steps; ++k) {
-    const std::size_t t = static_cast<std::size_t>(reverse ? steps - 1 - k : k);
-    State next = cell.step(squeeze(narrow(seq, 0, static_cast<std::int64_t>(t), 1), 0), state);
-    KILN_CHECK(next.size() == state.size(), "{}: step returned {} state tensors, expected {}", cell.type_name(),
-               next.size(), state.size());
-    if (live.empty()) {
-      out[t] = cell.output(next);
-      state = std::move(next);
-      continue;
-    }
-    out[t] = masked_fill(cell.output(next), dead[t], 0.0);
-    for (std::size_t j = 0; j < state.size(); ++j) state[j] = where(live[t], next[j], state[j]);
-  }
-  return stack(out, 0);
-}
-
-std::vector<Variable> masks(const std::vector<std::int64_t>& lengths, std::int64_t steps, bool live) {
-  std::vector<Variable> out;
-  if (lengths.empty()) return out;
-  const std::int64_t batch = static_cast<std::int64_t>(lengths.size());
-  for (std::int64_t t = 0; t < steps; ++t) {
-    std::vector<bool> m(static_cast<std::size_t>(batch));
-    for (std::size_t b = 0; b < m.size(); ++b) m[b] = (t < lengths[b]) == live;
-    out.emplace_back(from_data(m, {batch, 1}));
-  }
-  return out;
-}
-
-}  // namespace
-
-Variable run_cell(RecurrentCell& cell, const Variable& x, State& state, const std::vector<std::int64_t>& lengths,
-                  bool reverse) {
-  KILN_CHECK(x.defined() && x.dim() == 3, "run_cell: x must be [T, B, I], got {}", x.defined() ? x.shape() : Shape{});
-  KILN_CHECK(lengths.empty() || static_cast<std::int64_t>(lengths.size()) == x.size(1),
-             "run_cell: {} lengths for a batch of {}", lengths.size(), x.size(1));
-  if (x.size(0) == 0) return Variable(zeros({0, x.size(1), cell.hidden_size()}, x.dtype()));
-  return run_generic(cell, x, state, masks(lengths, x.size(0), true), masks(lengths, x.size(0), false), reverse);
 }
 
 const plugins::Kernel* Recurrent::choose_kernel(std::string* why) const {
@@ -181,7 +135,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
 
   // Per-step liveness masks from lengths (Note [Variable lengths]).
   std::vector<Variable> live, dead;
-  if (!fused) live = masks(len, steps, true), dead = masks(len, steps, false);
+  if (!fused) live = step_masks(len, steps, true), dead = step_masks(len, steps, false);
 
   Variable seq = options_.batch_first_ ? transpose(x, 0, 1) : x;  // time-major [T, B, I]
   std::vector<std::vector<Variable>> finals(state_size);
@@ -198,7 +152,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     } else {
       for (int d = 0; d < dirs; ++d) {
         RecurrentCell& cell = *cells_[static_cast<std::size_t>(l * dirs + d)];
-        outs.push_back(steps > 0 ? run_generic(cell, seq, states[static_cast<std::size_t>(d)], live, dead, d == 1)
+        outs.push_back(steps > 0 ? run_steps(cell, seq, states[static_cast<std::size_t>(d)], live, dead, d == 1)
                                  : Variable(zeros({0, batch, H}, x.dtype())));
       }
     }
@@ -250,6 +204,11 @@ LSTM::LSTM(LSTMOptions o)
     : Recurrent("LSTM", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions& lo) {
         return std::make_shared<LSTMCell>(LSTMCellOptions(in, h).bias(lo.bias_).single_bias(lo.single_bias_));
       }) {}
+
+std::shared_ptr<Recurrent> make_recurrent(const std::string& cell, const RecurrentOptions& options) {
+  const CellSpec& spec = CellRegistry::global().at(cell);
+  return std::make_shared<Recurrent>(spec.layer_name, options, spec.make);
+}
 
 GRU::GRU(GRUOptions o)
     : Recurrent("GRU", o, [](std::int64_t in, std::int64_t h, const RecurrentOptions& lo) {

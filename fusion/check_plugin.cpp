@@ -1,4 +1,4 @@
-#include "plugins/check_plugin.hpp"
+#include "fusion/check_plugin.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,10 +7,10 @@
 #include <fmt/format.h>
 
 #include "autograd/tape.hpp"
-#include "layers/recurrent.hpp"
+#include "layers/run_cell.hpp"
 #include "layers/cell_registry.hpp"
 #include "ops/ops.hpp"
-#include "plugins/fused_recurrent.hpp"
+#include "fusion/fused_recurrent.hpp"
 #include "tensor/random.hpp"
 
 namespace kiln::plugins {

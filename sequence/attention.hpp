@@ -7,44 +7,18 @@
 //   // out [B, L, 256]; weights [B, L, L], averaged over heads (average_attn_weights(false): [B, 8, L, L])
 //
 // Note [Fused attention]: with impl Auto, MultiheadAttention hands the core softmax(q k^T / sqrt(d) +
-// masks) v to the registry's "sdpa" kernel (plugins/fused_attention.hpp), which reads q, k and v straight
+// masks) v to the registry's "sdpa" kernel (fusion/fused_attention.hpp), which reads q, k and v straight
 // from the packed projection and writes the output in the input's layout. It runs when the kernel
 // supports the call and the weights are not asked for while gradients are recorded (the fused node's
 // one output is the attended values; PyTorch's fast path has the same rule); otherwise the generic ops.
 //
-// Note [Attention masks]: boolean masks say true = masked out (not attended), as in PyTorch; float
-// masks are added to the scores. attn_mask is [Lq, Lk] or [B * num_heads, Lq, Lk]; key_padding_mask is
-// [B, Lk]. A causal mask lets query i see keys up to its own position, where the Lq queries are the
-// last Lq of the Lk positions (Lq == Lk without a cache), so one new query over a cache of earlier keys
-// sees them all. Masked scores are set to the lowest finite value, not -inf: a partly masked row gives
-// exactly the same weights (exp underflows to 0), and a row with every key masked attends uniformly
-// instead of turning into NaN and poisoning the loss.
-
 #include <optional>
 
+#include "layers/dot_product_attention.hpp"
 #include "layers/impl.hpp"
 #include "layers/linear.hpp"
-#include "tensor/random.hpp"
 
 namespace kiln::nn {
-
-struct AttentionOutput {
-  Variable output;   ///< attended values
-  Variable weights;  ///< softmax weights (before dropout), undefined unless asked for
-};
-
-/// softmax(q k^T * scale + mask) v over the last two dims: q [..., Lq, E], k [..., Lk, E],
-/// v [..., Lk, Ev] -> [..., Lq, Ev]. scale defaults to 1/sqrt(E). mask: bool (true = masked out) or
-/// float (added), broadcastable to [..., Lq, Lk] (Note [Attention masks]). Dropout acts on the weights
-/// while training.
-AttentionOutput scaled_dot_product_attention(const Variable& q, const Variable& k, const Variable& v,
-                                             const Variable& mask = Variable(), bool is_causal = false,
-                                             double dropout_p = 0, bool training = false,
-                                             std::optional<double> scale = std::nullopt, Generator* gen = nullptr);
-
-/// A bool [L, L] mask with true above the diagonal: position i may not attend to j > i (PyTorch's
-/// generate_square_subsequent_mask, as a bool mask).
-Tensor causal_mask(std::int64_t length);
 
 /// Keys and values of the positions seen so far, projected and split into heads: [B, num_heads, L, head_dim].
 /// An empty cache grows by the new positions at every forward call it is given to; a frozen cache

@@ -17,7 +17,7 @@
 namespace kiln::plugins {
 
 /// Which of the cell's parameters each kernel parameter is, when their names differ (a cell the
-/// graph pass matched, plugins/graph_pass.hpp): kernel parameter name -> cell parameter name.
+/// graph pass matched, fusion/graph_pass.hpp): kernel parameter name -> cell parameter name.
 using ParamMap = std::map<std::string, std::string>;
 
 struct Direction {

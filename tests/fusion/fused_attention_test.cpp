@@ -7,11 +7,11 @@
 
 #include "autograd/grad_mode.hpp"
 #include "autograd/gradcheck.hpp"
-#include "layers/attention.hpp"
+#include "sequence/attention.hpp"
 #include "ops/ops.hpp"
 #include "plugins/builtin/builtin.hpp"
-#include "plugins/check_plugin.hpp"
-#include "plugins/fused_attention.hpp"
+#include "fusion/check_plugin.hpp"
+#include "fusion/fused_attention.hpp"
 #include "tensor/math.hpp"
 
 namespace kiln::plugins {

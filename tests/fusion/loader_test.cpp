@@ -2,10 +2,10 @@
 
 #include <cstdlib>
 
-#include "layers/research_cells.hpp"
+#include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
-#include "plugins/check_plugin.hpp"
-#include "plugins/fused_recurrent.hpp"
+#include "fusion/check_plugin.hpp"
+#include "fusion/fused_recurrent.hpp"
 #include "plugins/registry.hpp"
 
 namespace kiln::plugins {

@@ -1,4 +1,4 @@
-#include "plugins/fused_recurrent.hpp"
+#include "fusion/fused_recurrent.hpp"
 
 #include <array>
 #include <memory>

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "layers/gradcheck_module.hpp"
-#include "layers/research_cells.hpp"
+#include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {

@@ -7,7 +7,7 @@
 // of the cell's, and is then confirmed numerically: the kernel, fed the cell's parameters through that
 // mapping, must reproduce the cell's own steps, outputs and gradients, on random inputs (confirm_kernel).
 // Recurrent layers with impl Auto or Fused run the pass on a cell with no trusted claim to a kernel
-// (plugins/kernel_choice.hpp), and say what it replaced. The patterns are the cells registered under the
+// (fusion/kernel_choice.hpp), and say what it replaced. The patterns are the cells registered under the
 // kernels' names (nn::CellRegistry), so a user's registered cell and its kernel are found too.
 //
 //   const auto m = kiln::plugins::match_cell(my_cell);
@@ -15,7 +15,7 @@
 
 #include <string>
 
-#include "plugins/fused_recurrent.hpp"
+#include "fusion/fused_recurrent.hpp"
 
 namespace kiln::plugins {
 

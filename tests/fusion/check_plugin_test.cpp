@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "plugins/builtin/builtin.hpp"
-#include "plugins/check_plugin.hpp"
+#include "fusion/check_plugin.hpp"
 
 namespace kiln::plugins {
 namespace {

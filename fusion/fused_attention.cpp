@@ -1,4 +1,4 @@
-#include "plugins/fused_attention.hpp"
+#include "fusion/fused_attention.hpp"
 
 #include <algorithm>
 #include <memory>

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "layers/cell_registry.hpp"
-#include "plugins/fused_recurrent.hpp"
+#include "fusion/fused_recurrent.hpp"
 
 namespace kiln::plugins {
 
@@ -71,7 +71,7 @@ CheckReport confirm_kernel(const Kernel& kernel, nn::RecurrentCell& cell, const 
 
 /// Checks an attention kernel against the generic scaled_dot_product_attention over layouts (packed
 /// projections seq-first and batch-first, separate tensors), shapes, masks and causal, in float32 and
-/// float64: the output and the gradient of every input (plugins/check_attention.cpp).
+/// float64: the output and the gradient of every input (fusion/check_attention.cpp).
 CheckReport check_attention_plugin(const AttentionKernel& kernel, const CheckOptions& options = {});
 
 }  // namespace kiln::plugins

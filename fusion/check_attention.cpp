@@ -7,10 +7,10 @@
 #include <limits>
 #include <map>
 
-#include "layers/attention.hpp"
+#include "layers/dot_product_attention.hpp"
 #include "ops/ops.hpp"
-#include "plugins/check_plugin.hpp"
-#include "plugins/fused_attention.hpp"
+#include "fusion/check_plugin.hpp"
+#include "fusion/fused_attention.hpp"
 #include "tensor/math.hpp"
 
 namespace kiln::plugins {

@@ -1,12 +1,12 @@
-#include "plugins/kernel_choice.hpp"
+#include "fusion/kernel_choice.hpp"
 
 #include <typeindex>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "plugins/check_plugin.hpp"
-#include "plugins/graph_pass.hpp"
+#include "fusion/check_plugin.hpp"
+#include "fusion/graph_pass.hpp"
 
 namespace kiln::plugins {
 

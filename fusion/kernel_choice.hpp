@@ -6,7 +6,7 @@
 //   2. the claim is inherited by a subclass (which may have changed step()): the kernel is run once
 //      against the cell's own generic steps on random values (confirm_kernel, outputs and gradients)
 //      and used only if they agree;
-//   3. otherwise the graph pass (plugins/graph_pass.hpp) looks for a registered kernel whose reference
+//   3. otherwise the graph pass (fusion/graph_pass.hpp) looks for a registered kernel whose reference
 //      cell has the same step, and confirms it the same way.
 // A recurrent layer makes the choice once (again only when a plugin is loaded) and says once when a claim
 // was refused and it runs the generic graph.
@@ -17,7 +17,7 @@
 
 #include <string>
 
-#include "plugins/fused_recurrent.hpp"
+#include "fusion/fused_recurrent.hpp"
 
 namespace kiln::plugins {
 

@@ -10,8 +10,8 @@
 
 #include "autograd/tape.hpp"
 #include "kiln/recurrent_kernel.hpp"
-#include "layers/recurrent.hpp"
-#include "layers/research_cells.hpp"
+#include "sequence/recurrent.hpp"
+#include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/parallel.hpp"

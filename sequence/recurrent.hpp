@@ -7,17 +7,14 @@
 //   auto [out, h_n, c_n] = lstm.forward(x);        // x [B, T, 128] -> out [B, T, 512], h_n/c_n [4, B, 256]
 //   auto r = lstm.forward(x, {h0, c0}, lengths);   // lengths int64 [B]: no sorting, no packing
 //
-// Note [Variable lengths]: with lengths, step t of sequence b is live while t < lengths[b]. A live step
-// updates the state and writes its output; past a sequence's end the state is held and the output is
-// zero, so h_n/c_n are each sequence's state at its own last step, and the reverse direction, which
-// walks t = T-1 .. 0, starts at each sequence's own end.
+// Lengths follow Note [Variable lengths] (layers/run_cell.hpp).
 
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "layers/impl.hpp"
-#include "layers/rnn_cell.hpp"
+#include "layers/recurrent_options.hpp"
+#include "layers/run_cell.hpp"
 
 namespace kiln::plugins {
 struct Kernel;
@@ -26,41 +23,6 @@ struct KernelChoice;
 
 namespace kiln::nn {
 
-
-struct RecurrentOptions {
-  RecurrentOptions(std::int64_t input_size, std::int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  RecurrentOptions& num_layers(std::int64_t n) { num_layers_ = n; return *this; }
-  RecurrentOptions& bias(bool on) { bias_ = on; return *this; }
-  RecurrentOptions& batch_first(bool on) { batch_first_ = on; return *this; }
-  /// Dropout on every layer's output except the last, while training.
-  RecurrentOptions& dropout(double p) { dropout_ = p; return *this; }
-  RecurrentOptions& bidirectional(bool on) { bidirectional_ = on; return *this; }
-  /// RNN only.
-  RecurrentOptions& nonlinearity(Nonlinearity n) { nonlinearity_ = n; return *this; }
-  /// GRU only: false selects Cho et al.'s reset-before form (see GRUCellOptions).
-  RecurrentOptions& reset_after(bool on) { reset_after_ = on; return *this; }
-  /// One bias vector per layer and direction ("bias_l0"), Keras's convention, instead of PyTorch's two.
-  RecurrentOptions& single_bias(bool on) { single_bias_ = on; return *this; }
-  /// For the single-input forward(x) (e.g. inside Sequential): true returns the output sequence,
-  /// false the last layer's final hidden state [B, D*H] (Keras's return_sequences=False).
-  RecurrentOptions& return_sequences(bool on) { return_sequences_ = on; return *this; }
-  RecurrentOptions& impl(Impl i) { impl_ = i; return *this; }
-  std::int64_t input_size_, hidden_size_;
-  std::int64_t num_layers_ = 1;
-  bool bias_ = true, batch_first_ = false, bidirectional_ = false;
-  double dropout_ = 0;
-  Nonlinearity nonlinearity_ = Nonlinearity::Tanh;
-  bool reset_after_ = true;
-  bool single_bias_ = false;
-  bool return_sequences_ = true;
-  Impl impl_ = Impl::Auto;
-};
-using RNNOptions = RecurrentOptions;
-using LSTMOptions = RecurrentOptions;
-using GRUOptions = RecurrentOptions;
-
-/// Makes the cell for one layer and direction: (input_size, hidden_size, the layer's options).
-using CellFactory = std::function<std::shared_ptr<RecurrentCell>(std::int64_t, std::int64_t, const RecurrentOptions&)>;
 
 struct RecurrentOutput {
   Variable output;  ///< [T, B, D*H] ([B, T, D*H] with batch_first); D = 2 when bidirectional
@@ -87,7 +49,7 @@ class Recurrent : public Module {
   const std::shared_ptr<RecurrentCell>& cell(std::int64_t layer, int direction = 0) const;
   /// Chooses the implementation for later forward calls.
   void set_impl(Impl impl) { options_.impl_ = impl; }
-  /// Chooses the fused kernel forward runs (plugins/kernel_choice.hpp, Note [Kernel claims]), or null
+  /// Chooses the fused kernel forward runs (fusion/kernel_choice.hpp, Note [Kernel claims]), or null
   /// for the generic graph, with `why` saying why not. The choice is made once (and again after a
   /// plugin is loaded): a cell that inherits a kernel claim is confirmed numerically first, and the
   /// graph pass runs on a cell without a trusted claim. A kernel may still decline a particular call
@@ -127,10 +89,9 @@ class GRU : public Recurrent {
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
-/// Runs `cell` over x [T, B, I] with the generic graph (step by step), from `state`, which becomes the
-/// final state; returns the outputs [T, B, H]. lengths: one per sequence, or empty (Note [Variable
-/// lengths]); reverse walks t = T-1 .. 0. The reference every fused kernel is checked against.
-Variable run_cell(RecurrentCell& cell, const Variable& x, State& state, const std::vector<std::int64_t>& lengths = {},
-                  bool reverse = false);
+/// A Recurrent layer of the registered cell `cell` (nn::CellRegistry): its factory, and its layer name in
+/// summaries. Throws naming the registered cells when there is none of that name.
+///   auto layer = nn::make_recurrent("cifg", nn::RecurrentOptions(32, 64).num_layers(2));
+std::shared_ptr<Recurrent> make_recurrent(const std::string& cell, const RecurrentOptions& options);
 
 }  // namespace kiln::nn

@@ -7,7 +7,7 @@
 
 #include "layers/gradcheck_module.hpp"
 #include "layers/positional.hpp"
-#include "layers/transformer.hpp"
+#include "sequence/transformer.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {

@@ -1,4 +1,4 @@
-#include "layers/transformer.hpp"
+#include "sequence/transformer.hpp"
 
 #include "layers/init.hpp"
 #include "ops/ops.hpp"

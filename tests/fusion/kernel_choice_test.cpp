@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "layers/cell_registry.hpp"
-#include "layers/recurrent.hpp"
-#include "layers/research_cells.hpp"
+#include "sequence/recurrent.hpp"
+#include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
-#include "plugins/kernel_choice.hpp"
+#include "fusion/kernel_choice.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/random.hpp"
 

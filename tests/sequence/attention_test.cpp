@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "layers/attention.hpp"
+#include "sequence/attention.hpp"
 #include "layers/gradcheck_module.hpp"
 #include "ops/ops.hpp"
 

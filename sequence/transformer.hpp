@@ -12,7 +12,7 @@
 // giving the same outputs as running the whole prefix with a causal mask.
 
 #include "layers/activation.hpp"
-#include "layers/attention.hpp"
+#include "sequence/attention.hpp"
 #include "layers/layer_norm.hpp"
 #include "layers/module_list.hpp"
 
@@ -41,7 +41,7 @@ struct TransformerLayerOptions {
 using TransformerEncoderLayerOptions = TransformerLayerOptions;
 using TransformerDecoderLayerOptions = TransformerLayerOptions;
 
-/// Masks for one call (Note [Attention masks] in layers/attention.hpp): attention masks [Lq, Lk] or
+/// Masks for one call (Note [Attention masks] in sequence/attention.hpp): attention masks [Lq, Lk] or
 /// [B * nhead, Lq, Lk], padding masks [B, L]; bool true = masked out, float added.
 struct TransformerMasks {
   TransformerMasks& src_mask(Variable m) { src_mask_ = std::move(m); return *this; }

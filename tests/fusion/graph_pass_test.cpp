@@ -3,10 +3,10 @@
 #include <cmath>
 
 #include "layers/init.hpp"
-#include "layers/recurrent.hpp"
-#include "layers/research_cells.hpp"
+#include "sequence/recurrent.hpp"
+#include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
-#include "plugins/graph_pass.hpp"
+#include "fusion/graph_pass.hpp"
 
 namespace kiln::plugins {
 namespace {
