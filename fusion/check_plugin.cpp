@@ -40,9 +40,11 @@ double relative_error(const Tensor& a, const Tensor& b) {
 
 std::string CheckReport::to_string() const {
   std::string s = fmt::format("check_plugin: kernel '{}' from plugin '{}' against the generic graph, {} cases\n", kernel, plugin, cases);
-  s += fmt::format("  {:<18} {:<8} {:>11} {:>10}  {}\n", "tensor", "dtype", "worst err", "tolerance", "worst case");
+  std::size_t w = 18;  // the tensor column fits the longest name ("grad weight_peephole")
+  for (const auto& t : tensors) w = std::max(w, t.tensor.size());
+  s += fmt::format("  {:<{}} {:<8} {:>11} {:>10}  {}\n", "tensor", w, "dtype", "worst err", "tolerance", "worst case");
   for (const auto& t : tensors)
-    s += fmt::format("  {:<18} {:<8} {:>11.2e} {:>10.0e}  {}{}\n", t.tensor, t.dtype, t.worst, t.tolerance, t.worst_case,
+    s += fmt::format("  {:<{}} {:<8} {:>11.2e} {:>10.0e}  {}{}\n", t.tensor, w, t.dtype, t.worst, t.tolerance, t.worst_case,
                      t.passed() ? "" : "   <-- FAIL");
   for (const auto& k : skipped) s += fmt::format("  declined: {}\n", k);
   s += passed() ? "PASS\n" : cases == 0 ? "FAIL (no case ran)\n" : "FAIL\n";

@@ -12,6 +12,7 @@ const kiln_recurrent_kernel& gru_reset_before_kernel();  // Cho et al.'s GRU
 const kiln_recurrent_kernel& rnn_tanh_kernel();
 const kiln_recurrent_kernel& rnn_relu_kernel();
 const kiln_recurrent_kernel& layer_norm_lstm_kernel();  // Ba et al.'s layer-normalised LSTM
+const kiln_recurrent_kernel& peephole_lstm_kernel();    // Gers & Schmidhuber's peephole LSTM
 
 /// Scaled dot-product attention ("sdpa"): strided operands, masks, causal, dropout.
 const kiln_attention_kernel& sdpa_kernel();

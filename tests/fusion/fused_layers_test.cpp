@@ -70,6 +70,8 @@ const LayerCase kLayers[] = {
     {"GRU reset_before", [](RecurrentOptions o) { return std::make_shared<GRU>(o.reset_after(false)); }},
     {"RNN tanh", [](RecurrentOptions o) { return std::make_shared<RNN>(o); }},
     {"RNN relu", [](RecurrentOptions o) { return std::make_shared<RNN>(o.nonlinearity(Nonlinearity::ReLU)); }},
+    // Parameters beyond the gate weights (kiln::sdk::Param): weight_peephole [3, H].
+    {"PeepholeLSTM", [](RecurrentOptions o) { return std::make_shared<PeepholeLSTM>(o); }},
 };
 
 // Two layers, both directions, batch_first, lengths, dropout between layers (the same masks: the same
@@ -95,7 +97,7 @@ TEST(FusedLayers, EqualTheGenericGraphWithEveryOption) {
 }
 
 // Large enough that the batch runs as one block of rows per thread for the whole sequence (Note [Rows
-// side by side] in kiln/recurrent_schedule.hpp: 65 rows of 256 units, the smallest cell's gates, per
+// side by side] in kiln/detail/recurrent_schedule.hpp: 65 rows of 256 units, the smallest cell's gates, per
 // thread), with uneven blocks (129 rows) and every length from 0 to T, and that the batched GEMMs split
 // too.
 TEST(FusedLayers, SplitAcrossThreadsEqualTheGenericGraph) {
@@ -110,7 +112,7 @@ TEST(FusedLayers, SplitAcrossThreadsEqualTheGenericGraph) {
     for (std::int64_t b = 0; b < 129; ++b) len.push_back(b % 4);
     const Tensor lengths = from_data(len, {129});
     std::vector<Tensor> initial{randn({2, 129, 256}, kFloat64)};
-    if (lc.name == std::string("LSTM")) initial.push_back(randn({2, 129, 256}, kFloat64));
+    if (layer->cell(0)->state_size() == 2) initial.push_back(randn({2, 129, 256}, kFloat64));
     expect_same(run(*layer, Impl::Fused, x, lengths, false, 0, initial), run(*layer, Impl::Generic, x, lengths, false, 0, initial),
                 1e-10, lc.name);
   }
@@ -166,7 +168,7 @@ TEST(FusedLayers, NarrowBatchesRunAsTwoGroupsOfRows) {
       const Tensor lengths = from_data(len, {21});
       const int L = both ? 4 : 2;
       std::vector<Tensor> initial{randn({L, 21, 6}, kFloat64)};
-      if (lc.name == std::string("LSTM")) initial.push_back(randn({L, 21, 6}, kFloat64));
+      if (layer->cell(0)->state_size() == 2) initial.push_back(randn({L, 21, 6}, kFloat64));
       set_num_threads(1);
       const Result one = run(*layer, Impl::Fused, x, lengths, false, 0, initial);
       expect_same(one, run(*layer, Impl::Generic, x, lengths, false, 0, initial), 1e-10, lc.name);
@@ -309,18 +311,23 @@ TEST(FusedLayers, LayerNormLstmIsBitIdenticalOnOneAndTwoThreads) {
 
 // A cell with no kernel runs the generic graph under Auto, and Fused says why it can't.
 TEST(FusedLayers, FallBackToTheGenericGraphAndSayWhy) {
-  PeepholeLSTM ln(RecurrentOptions(3, 4));
+  // eps 1e-3: the layer-norm LSTM kernel computes with 1e-5, so the cell claims no kernel, and the graph
+  // pass finds none with its structure and numbers.
+  Recurrent ln("LayerNormLSTM", RecurrentOptions(3, 4), [](std::int64_t in, std::int64_t h, const RecurrentOptions&) {
+    return std::make_shared<LayerNormLSTMCell>(in, h, 1e-3);
+  });
   std::string why;
   EXPECT_FALSE(ln.uses_fused(&why));
-  EXPECT_NE(why.find("claims kernel 'peephole_lstm', which no plugin provides"), std::string::npos) << why;
+  EXPECT_NE(why.find("graph pass: LayerNormLSTMCell's step"), std::string::npos) << why;
+  EXPECT_NE(why.find("matches no registered kernel"), std::string::npos) << why;
   EXPECT_NO_THROW(ln.forward(Variable(randn({2, 1, 3})), {}));
   ln.set_impl(Impl::Fused);
   try {
     ln.forward(Variable(randn({2, 1, 3})), {});
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("PeepholeLSTM: impl is fused but PeepholeLSTMCell claims kernel 'peephole_lstm', which no plugin provides"),
-              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("LayerNormLSTM: impl is fused but graph pass: LayerNormLSTMCell's step"), std::string::npos)
+        << e.what();
   }
   LSTM single(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused));
   EXPECT_THROW(single.forward(Variable(randn({2, 1, 3})), {}), Error);

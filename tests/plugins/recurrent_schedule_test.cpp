@@ -1,4 +1,4 @@
-// The skeleton's weight-gradient tasks (kiln/recurrent_schedule.hpp, WeightParts): every part's blocks
+// The skeleton's weight-gradient tasks (kiln/detail/recurrent_schedule.hpp, WeightParts): every part's blocks
 // run once each and in block order, whichever thread runs them, only after their steps are done; and a
 // failure on either side ends both without hanging.
 
@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "kiln/recurrent_schedule.hpp"
+#include "kiln/detail/recurrent_schedule.hpp"
 
 namespace kiln::plugins {
 namespace {

@@ -16,7 +16,7 @@ TEST(Registry, BuiltinsAreRegisteredOnce) {
   std::vector<std::string> names;
   for (const auto* k : Registry::global().kernels())
     if (k->plugin == "builtin") names.push_back(k->name);
-  EXPECT_EQ(names, (std::vector<std::string>{"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu", "layer_norm_lstm"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu", "layer_norm_lstm", "peephole_lstm"}));
   EXPECT_EQ(Registry::global().get("lstm")->op, "fused_lstm");
 }
 

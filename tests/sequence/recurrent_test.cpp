@@ -110,7 +110,7 @@ TEST(Recurrent, AutoChoosesAFusedKernelWhenOneRunsTheCell) {
   EXPECT_TRUE(GRU(GRUOptions(3, 4).reset_after(false)).uses_fused());
   EXPECT_TRUE(RNN(RNNOptions(3, 4).nonlinearity(Nonlinearity::ReLU)).uses_fused());
   EXPECT_FALSE(LSTM(LSTMOptions(3, 4).single_bias(true)).uses_fused());
-  EXPECT_FALSE(PeepholeLSTM(RecurrentOptions(3, 4)).uses_fused());
+  EXPECT_TRUE(PeepholeLSTM(RecurrentOptions(3, 4)).uses_fused());
   EXPECT_TRUE(LayerNormLSTM(RecurrentOptions(3, 4)).uses_fused());
   // Same weights, both implementations: the same numbers.
   manual_seed(9);
@@ -203,8 +203,8 @@ TEST(Recurrent, ClearErrors) {
          "lengths[1] = 6 is outside [0, 5]");
   expect([&] { lstm.forward(Variable(zeros({5, 2, 3})), {}, Variable(from_data({5.0, 2.0}))); }, "lengths must be int64");
   expect([] { LSTM bad(LSTMOptions(0, 4)); }, "input_size, hidden_size and num_layers must be positive");
-  expect([] { PeepholeLSTM(RecurrentOptions(3, 4).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
-         "PeepholeLSTM: impl is fused but PeepholeLSTMCell claims kernel 'peephole_lstm', which no plugin provides");
+  expect([] { MGU(RecurrentOptions(3, 4).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
+         "MGU: impl is fused but MGUCell claims kernel 'mgu', which no plugin provides");  // its kernel is a plugin's
   expect([] { LSTM(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
          "kernel 'lstm' takes parameters weight_ih, weight_hh, bias_ih, bias_hh but LSTMCell has 'bias'");
 }

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kiln/has_xsimd.hpp"
+#include "kiln/detail/has_xsimd.hpp"
 
 namespace kiln::sdk::simd {
 

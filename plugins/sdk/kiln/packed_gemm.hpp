@@ -21,7 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kiln/has_xsimd.hpp"
+#include "kiln/detail/has_xsimd.hpp"
 
 #include "kiln/host_helpers.hpp"
 

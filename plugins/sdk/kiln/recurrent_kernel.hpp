@@ -14,42 +14,54 @@
 // backward per step and one GEMM per step for the gradient of the previous h; dX, dW_ih, dW_hh and the
 // bias gradients take one GEMM or column sum per block of steps (Note [Weight gradients by blocks]).
 // A narrow batch of 16 rows or more runs as two groups of rows, each a problem of its own with its own
-// memory, one per thread (Note [Rows apart], kiln/recurrent_groups.hpp); a wide one runs the steps of
+// memory, one per thread (Note [Rows apart], kiln/detail/recurrent_groups.hpp); a wide one runs the steps of
 // half the batch on each thread (Note [Rows side by side]); a small one splits into the steps and the
 // blocks' GEMMs beside them. Sequences past their length keep their state and output zeros.
 //
-// A Cell provides (see plugins/builtin/*.cpp and examples/plugin/mgu_plugin.cpp):
-//   static constexpr const char* name, *description;
+// A Cell provides (see plugins/builtin/*.cpp, examples/plugin/mgu_plugin.cpp and the contract in
+// kiln/recurrent_cell.hpp; make_recurrent_kernel<Cell> checks it at compile time and says what is missing):
+//   static constexpr const char* name, *description;   name: the registered cell the kernel equals
 //   static constexpr int gates;            G: the cell's weights are weight_ih [G*H, I], weight_hh [G*H, H]
 //   static constexpr int states;           1 (h) or 2 (h, c)
-//   static constexpr int extras;           H-sized vectors per row kept for backward besides the gates
-//   static constexpr int late_gates;       the last late_gates gates read m (made by forward_early) instead
-//                                          of h through weight_hh, as Cho et al.'s GRU reads r * h
-//   static constexpr bool split_recurrent; the cell needs h W_hh^T + b_hh apart from the input's part,
-//                                          and the last gate's recurrent gradient differs from its input
-//                                          one (PyTorch's GRU: n = tanh(x_n + r * (W_hn h + b_hn)))
-//   static constexpr bool gradients_in_place;  optional, default false: backward (and backward_late,
-//                                          backward_early) may write dgates over gates — each reads an
-//                                          element of gates only before writing that element of dgates
 //   template <class T> static void forward(const Forward<T>&)        when late_gates == 0
 //   template <class T> static void backward(const Backward<T>&)
 //   or forward_early / forward_late and backward_late / backward_early when late_gates > 0.
+// and may say (defaults in brackets):
+//   static constexpr int extras;           [0] H-sized vectors per row kept for backward besides the gates
+//   static constexpr int late_gates;       [0] the last late_gates gates read m (made by forward_early) instead
+//                                          of h through weight_hh, as Cho et al.'s GRU reads r * h
+//   static constexpr int split_gates;      [0] the last split_gates gates get h W_hh^T + b_hh apart from the
+//                                          input's part (in hp), and their recurrent gradient apart (dhp):
+//                                          1 for PyTorch's GRU (n = tanh(x_n + r (W_hn h + b_hn))), all G for
+//                                          a layer-normalised LSTM (LN(x W_ih^T) + LN(h W_hh^T)). The older
+//                                          `split_recurrent = true` means split_gates = 1.
+//   static constexpr bool gate_biases;     [true] the cell has bias_ih and bias_hh (PyTorch's) after its
+//                                          weights; false: no gate biases (a cell's own biases are params)
+//   static constexpr kiln::sdk::Param params[];  [none] parameters beyond the gate weights, with their shapes
+//                                          (peephole vectors, layer-norm gains, ...): read in forward and
+//                                          backward (param[k]); their gradients are added per row (dparam[k])
+//   static constexpr bool gradients_in_place;  [false] backward (and backward_late, backward_early) may
+//                                          write dgates over gates — each reads an element of gates only
+//                                          before writing that element of dgates
 //
-// The skeleton's parts: kiln/recurrent_cell.hpp (what a Cell's functions receive),
-// recurrent_layout.hpp (sizes and buffers), recurrent_rows.hpp (rows of a sequence, h from y),
-// recurrent_forward.hpp, recurrent_backward.hpp, recurrent_groups.hpp (Note [Rows apart]) and
-// recurrent_schedule.hpp (threads); this file makes the kernel's entry points.
+// The kernel's parameters, in order: weight_ih, weight_hh, [bias_ih, bias_hh,] then Cell::params.
+//
+// The skeleton's parts: kiln/recurrent_cell.hpp (the contract), and in kiln/detail/ (the scheduler, not the
+// contract): recurrent_contract.hpp (defaults and compile-time checks), recurrent_layout.hpp (sizes and
+// buffers), recurrent_rows.hpp (rows of a sequence, h from y), recurrent_forward.hpp,
+// recurrent_backward.hpp, recurrent_groups.hpp (Note [Rows apart]) and recurrent_schedule.hpp (threads);
+// this file makes the kernel's entry points.
 
 #include <cstdint>
 #include <exception>
 
 #include "kiln/host_helpers.hpp"
 #include "kiln/plugin.h"
-#include "kiln/recurrent_backward.hpp"
+#include "kiln/detail/recurrent_backward.hpp"
 #include "kiln/recurrent_cell.hpp"
-#include "kiln/recurrent_forward.hpp"
-#include "kiln/recurrent_groups.hpp"
-#include "kiln/recurrent_layout.hpp"
+#include "kiln/detail/recurrent_forward.hpp"
+#include "kiln/detail/recurrent_groups.hpp"
+#include "kiln/detail/recurrent_layout.hpp"
 
 namespace kiln::sdk {
 namespace detail {
@@ -147,14 +159,16 @@ struct Entry {
 /// by strides, and forward's y back in backward (Note [h from y]).
 inline constexpr std::uint32_t kRecurrentKernelFlags = KILN_KERNEL_STRIDED_SEQUENCES | KILN_KERNEL_BACKWARD_READS_Y;
 
-/// The kiln_recurrent_kernel for Cell: parameters weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's),
-/// any lengths, both directions, float32 and float64. List kRecurrentKernelFlags for it in the plugin's
-/// kernel_flags.
+/// The kiln_recurrent_kernel for Cell: parameters weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's;
+/// without the biases when Cell::gate_biases is false), then Cell::params; any lengths, both directions,
+/// float32 and float64. List kRecurrentKernelFlags for it in the plugin's kernel_flags.
 template <class Cell>
 constexpr kiln_recurrent_kernel make_recurrent_kernel() {
+  static_assert(detail::check_cell<Cell>());
   using E = detail::Entry<Cell>;
-  return kiln_recurrent_kernel{Cell::name,       Cell::description, Cell::states,  4,           detail::kParamNames,
-                               &E::supports,     &E::saved_bytes,   &E::work_bytes, &E::forward, &E::backward};
+  using Tr = detail::Traits<Cell>;
+  return kiln_recurrent_kernel{Cell::name,   Cell::description, Cell::states,    Tr::param_count, detail::ParamNames<Cell>::value.data(),
+                               &E::supports, &E::saved_bytes,   &E::work_bytes,  &E::forward,     &E::backward};
 }
 
 }  // namespace kiln::sdk

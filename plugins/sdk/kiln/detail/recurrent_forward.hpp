@@ -11,17 +11,20 @@
 #include "kiln/packed_gemm.hpp"
 #include "kiln/plugin.h"
 #include "kiln/recurrent_cell.hpp"
-#include "kiln/recurrent_layout.hpp"
-#include "kiln/recurrent_rows.hpp"
-#include "kiln/recurrent_schedule.hpp"
+#include "kiln/detail/recurrent_layout.hpp"
+#include "kiln/detail/recurrent_rows.hpp"
+#include "kiln/detail/recurrent_schedule.hpp"
 
 namespace kiln::sdk::detail {
 
 template <class Cell, class T>
 void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states,
              const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, T* saved, T* work, T* gather = nullptr) {
+  using Tr = Traits<Cell>;
   const Layout<Cell> L(p);
   const std::int64_t B = L.B, H = L.H, GH = L.G * H, BH = B * H, G1H = L.G1 * H;
+  const bool biases = Tr::gate_biases && p.has_bias;  // bias_ih and bias_hh
+  const ExtraParams<Cell, T> extras(params);
   const T* w_ih = ptr<T>(params[0]);
   const T* w_hh = ptr<T>(params[1]);
   T* gates = saved + L.gates;
@@ -31,19 +34,19 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
   // twice as much); with two threads and the steps on one, the other makes them ahead of the steps.
   const WeightBlocks W(L, p, host->num_threads(), side_by_side_rows(host, B, GH));
   T* bias = work + L.bias;
-  if (p.has_bias) {
+  if (biases) {
     const T* bi = ptr<T>(params[2]);
     const T* bh = ptr<T>(params[3]);
-    for (std::int64_t k = 0; k < GH; ++k) bias[k] = Cell::split_recurrent ? bi[k] : bi[k] + bh[k];
+    for (std::int64_t k = 0; k < GH; ++k) bias[k] = L.split > 0 ? bi[k] : bi[k] + bh[k];
   }
   auto project = [&](std::int64_t j) {
     std::int64_t t0, t1;
     W.times(W.blocks - 1 - j, t0, t1);
     T* g = gates + t0 * B * GH;
-    if (p.has_bias)
+    if (biases)
       for (std::int64_t r = 0; r < (t1 - t0) * B; ++r) std::memcpy(g + r * GH, bias, sizeof(T) * GH);
     gemm<T>(host, false, true, (t1 - t0) * B, GH, L.I, T(1), step_rows(*x, B, t0, t1, gather), L.I, w_ih, L.I,
-            T(p.has_bias ? 1 : 0), g, GH);
+            T(biases ? 1 : 0), g, GH);
   };
   std::atomic<std::int64_t> projected{0};  // blocks made (overlap only)
   auto need_block = [&](std::int64_t j) {  // before the first step of block j (in the order the run goes)
@@ -74,9 +77,9 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
       T* gt = gates + t * B * GH;
       T* mt = saved + L.m + t * BH;
       T* carry = state(0, prev_slot(p, t));
-      if constexpr (Cell::split_recurrent) {
+      if constexpr (Tr::split_gates > 0) {
         for (std::int64_t b = r0; b < r1; ++b) {
-          if (p.has_bias)
+          if (biases)
             std::memcpy(hp + b * GH, ptr<T>(params[3]), sizeof(T) * GH);
           else
             std::fill(hp + b * GH, hp + (b + 1) * GH, T(0));
@@ -86,14 +89,14 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
         packed_gemm(host, R, carry + r0 * H, H, w1, true, gt + r0 * GH, GH);
       }
       auto row = [&](std::int64_t b) {
-        Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Cell::extras * H, mt + b * H};
+        Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Tr::extras * H, mt + b * H, extras.p};
         for (int s = 0; s < L.S; ++s) {
           f.prev[s] = state(s, prev_slot(p, t)) + b * H;
           f.next[s] = state(s, next_slot(p, t)) + b * H;
         }
         return f;
       };
-      if constexpr (Cell::late_gates > 0) {
+      if constexpr (Tr::late_gates > 0) {
         rows_of(host, r0, r1, GH, [&](std::int64_t b) {
           if (live(p, t, b))
             Cell::forward_early(row(b));
@@ -110,7 +113,7 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
             std::memcpy(state(s, next_slot(p, t)) + b * H, state(s, prev_slot(p, t)) + b * H, sizeof(T) * H);
           return;
         }
-        if constexpr (Cell::late_gates > 0)
+        if constexpr (Tr::late_gates > 0)
           Cell::forward_late(row(b));
         else
           Cell::forward(row(b));

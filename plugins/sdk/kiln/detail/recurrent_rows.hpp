@@ -8,7 +8,7 @@
 
 #include "kiln/host_helpers.hpp"
 #include "kiln/plugin.h"
-#include "kiln/recurrent_layout.hpp"
+#include "kiln/detail/recurrent_layout.hpp"
 
 namespace kiln::sdk::detail {
 

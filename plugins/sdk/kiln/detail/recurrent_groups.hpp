@@ -17,9 +17,9 @@
 #include <cstring>
 
 #include "kiln/plugin.h"
-#include "kiln/recurrent_backward.hpp"
-#include "kiln/recurrent_forward.hpp"
-#include "kiln/recurrent_layout.hpp"
+#include "kiln/detail/recurrent_backward.hpp"
+#include "kiln/detail/recurrent_forward.hpp"
+#include "kiln/detail/recurrent_layout.hpp"
 
 namespace kiln::sdk::detail {
 
@@ -47,7 +47,8 @@ template <class Cell>
 int plan_groups(const kiln_recurrent_problem& p, Group<Cell>* g, std::int64_t* saved_total, std::int64_t* work_total) {
   const int n = static_cast<int>(row_groups(p, Cell::gates));
   const std::int64_t GH = Cell::gates * p.hidden_size;
-  const std::int64_t params = GH * (p.input_size + p.hidden_size) + 2 * GH;  // one group's weight gradients
+  // one group's gradients of every parameter
+  const std::int64_t params = GH * (p.input_size + p.hidden_size) + 2 * GH + Traits<Cell>::extra_vectors() * p.hidden_size;
   std::int64_t saved = 0, work = 0;
   for (int i = 0; i < n; ++i) {
     Group<Cell>& gi = g[i];
@@ -119,13 +120,14 @@ void backward_groups(const kiln_host* host, const kiln_recurrent_problem& p, con
                      kiln_tensor* d_params, T* work) {
   Group<Cell> g[2];
   const int n = each_group<Cell, T>(host, p, g, [&](int i, const kiln_host* alone, auto&& rows) {
-    kiln_tensor xs = rows(*x, 1), dys = rows(*dy, 1), dxs = rows(*dx, 1), ys = rows(*p.y, 1), hs[2], dfs[2], dss[2], dps[4];
+    kiln_tensor xs = rows(*x, 1), dys = rows(*dy, 1), dxs = rows(*dx, 1), ys = rows(*p.y, 1), hs[2], dfs[2], dss[2],
+                dps[Traits<Cell>::param_count];
     for (int s = 0; s < Cell::states; ++s) hs[s] = rows(states[s], 0), dfs[s] = rows(d_final[s], 0), dss[s] = rows(d_states[s], 0);
     kiln_recurrent_problem gp = g[i].p;
     gp.y = &ys;
     // The first group writes the weight gradients themselves; the others their own partial ones.
     T* partial = work + g[i].partial;
-    for (int q = 0; q < 4; ++q) {
+    for (int q = 0; q < Traits<Cell>::param_count; ++q) {
       dps[q] = d_params[q];
       if (i > 0 && dps[q].data != nullptr) {
         dps[q].data = partial;
@@ -137,7 +139,7 @@ void backward_groups(const kiln_host* host, const kiln_recurrent_problem& p, con
   });
   for (int i = 1; i < n; ++i) {  // in group order, whatever the thread count
     const T* partial = work + g[i].partial;
-    for (int q = 0; q < 4; ++q) {
+    for (int q = 0; q < Traits<Cell>::param_count; ++q) {
       if (d_params[q].data == nullptr) continue;
       const std::int64_t m = param_elements(d_params[q]);
       T* d = ptr<T>(d_params[q]);

@@ -8,20 +8,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <type_traits>
 
+#include "kiln/detail/recurrent_contract.hpp"
 #include "kiln/packed_gemm.hpp"
 #include "kiln/plugin.h"
 
 namespace kiln::sdk::detail {
-
-// Cell::gradients_in_place, false when the cell does not say.
-template <class Cell, class = void>
-struct InPlace : std::false_type {};
-template <class Cell>
-struct InPlace<Cell, std::void_t<decltype(Cell::gradients_in_place)>> : std::bool_constant<Cell::gradients_in_place> {};
-
-inline constexpr const char* kParamNames[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
 
 struct Error : std::exception {
   char message[512];
@@ -60,7 +54,8 @@ struct Layout {
   std::int64_t T, B, I, H, G, S, G1, G2;
   std::int64_t gates, prev, extra, m, saved;                   // saved block
   std::int64_t hp, bias, ring, fwd_work;                       // forward work block
-  std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, bwd_work;  // backward work block
+  std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, dextra, bwd_work;  // backward work block
+  std::int64_t split, P;  // split gates' recurrent width (split_gates * H); extra parameters' elements per row
   // W_hh for the per-step GEMMs (packed copies at the end of either work block), in two parts: forward
   // packs W_hh^T for the gates read from h (pack1) and for the late gates (pack2); backward reads W_hh's
   // rows for dh where they lie (only a partial last panel is copied): the gates' (pack1) and the split
@@ -72,28 +67,32 @@ struct Layout {
 
   explicit Layout(const kiln_recurrent_problem& p)
       : T(p.steps), B(p.batch), I(p.input_size), H(p.hidden_size), G(Cell::gates), S(Cell::states),
-        G1(Cell::gates - Cell::late_gates), G2(Cell::late_gates), consume(p.phase == KILN_LAST_BACKWARD),
-        in_place(consume && InPlace<Cell>::value) {
+        G1(Cell::gates - Traits<Cell>::late_gates), G2(Traits<Cell>::late_gates), consume(p.phase == KILN_LAST_BACKWARD),
+        in_place(consume && Traits<Cell>::in_place) {
+    using Tr = Traits<Cell>;
     const std::int64_t BH = B * H, TB = T * B;
+    split = Tr::split_gates * H;
+    P = Tr::extra_vectors() * H;
     gates = 0;
     prev = gates + TB * G * H;
     extra = prev + (S - 1) * (TB + B) * H;
-    m = extra + TB * Cell::extras * H;
+    m = extra + TB * Tr::extras * H;
     saved = m + (G2 > 0 ? TB * H : 0);
     hp = 0;
-    bias = hp + (Cell::split_recurrent ? B * G * H : 0);
+    bias = hp + (split > 0 ? B * G * H : 0);
     ring = bias + G * H;
     fwd_work = ring + 2 * BH;
     dgates = 0;
     dhp = dgates + (consume ? 0 : TB * G * H);
-    dstep = dhp + (Cell::split_recurrent ? TB * H : 0);
+    dstep = dhp + TB * split;
     dcarry = dstep + (consume && !in_place ? B * G * H : 0);
     dprev = dcarry + S * BH;
     dnext = dprev + S * BH;
     dm = dnext + BH;
-    bwd_work = dm + BH;
+    dextra = dm + BH;  // each row's sums of the extra parameters' gradients
+    bwd_work = dextra + B * P;
     const bool fwd = p.phase == KILN_FORWARD;
-    const std::int64_t GH = G * H, first = Cell::split_recurrent ? (fwd ? GH : GH - H) : G1 * H;
+    const std::int64_t GH = G * H, first = split > 0 ? (fwd ? GH : GH - split) : G1 * H;
     K1 = fwd ? H : first, N1 = fwd ? first : H;
     K2 = fwd ? H : GH - first, N2 = fwd ? GH - first : H;
     const bool f32 = p.dtype == KILN_FLOAT32;
@@ -149,16 +148,34 @@ inline void expect_sequence(const kiln_tensor& t, const char* what, const kiln_r
 
 template <class Cell>
 void check(const kiln_recurrent_problem& p, const kiln_tensor* x, const kiln_tensor* states, const kiln_tensor* params) {
-  static_assert(Cell::states == 1 || Cell::states == 2, "a cell has 1 or 2 state tensors");
-  static_assert(!(Cell::split_recurrent && Cell::late_gates > 0), "split_recurrent and late_gates don't combine");
+  using Tr = Traits<Cell>;
   const std::int64_t GH = Cell::gates * p.hidden_size;
   expect_shape(*x, "x", p.steps, p.batch, p.input_size);
   for (int s = 0; s < Cell::states; ++s) expect_shape(states[s], s == 0 ? "h0" : "c0", p.batch, p.hidden_size);
   expect_shape(params[0], "weight_ih", GH, p.input_size);
   expect_shape(params[1], "weight_hh", GH, p.hidden_size);
-  if (p.has_bias) {
+  if (Tr::gate_biases && p.has_bias) {
     expect_shape(params[2], "bias_ih", GH);
     expect_shape(params[3], "bias_hh", GH);
   }
+  for (int k = 0; k < Tr::extra_params; ++k) {
+    const Param& q = Tr::param(k);
+    const kiln_tensor& t = params[Tr::first_extra + k];
+    if (t.data == nullptr && std::char_traits<char>::compare(q.name, "bias", 4) == 0) continue;  // an absent bias
+    if (q.stacked)
+      expect_shape(t, q.name, q.vectors, p.hidden_size);
+    else
+      expect_shape(t, q.name, q.vectors * p.hidden_size);
+  }
 }
+
+// Pointers to the extra parameters (Cell::params) among the kernel's parameters.
+template <class Cell, class T>
+struct ExtraParams {
+  const T* p[kMaxExtraParams + 1] = {};
+  explicit ExtraParams(const kiln_tensor* params) {
+    for (int k = 0; k < Traits<Cell>::extra_params; ++k) p[k] = static_cast<const T*>(params[Traits<Cell>::first_extra + k].data);
+  }
+};
+
 }  // namespace kiln::sdk::detail
