@@ -1,4 +1,5 @@
 #include "autograd/graph.hpp"
+#include "autograd/graph_dot.hpp"
 
 #include <map>
 #include <set>
@@ -80,5 +81,9 @@ std::string to_dot(const OpGraph& g) {
 }
 
 void write_dot(const OpGraph& g, const std::string& path) { io::write_file_atomic(path, to_dot(g)); }
+
+std::string graph_dot(const Variable& root) { return to_dot(tape_graph(root)); }
+
+void write_graph_dot(const Variable& root, const std::string& path) { write_dot(tape_graph(root), path); }
 
 }  // namespace kiln

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
 #include <kiln/kiln.hpp>
 #include "optim/optimizer.hpp"
 
@@ -38,7 +39,9 @@ struct MinimalGatedUnit {
   std::vector<Variable> parameters() const { return {w_f, u_f, b_f, w_h, u_h, b_h}; }
 };
 
-int main() {
+int main(int argc, char** argv) {
+  CLI::App app{"A new cell variant (the Minimal Gated Unit) in generic ops: gradient check, then training"};
+  CLI11_PARSE(app, argc, argv);
   // 1. Gradient check of two steps, in float64, w.r.t. the input, the state and every parameter.
   kiln::Generator gen(0);
   const MinimalGatedUnit probe(3, 4, kiln::kFloat64, gen);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
 #include <kiln/kiln.hpp>
 #include "layers/init.hpp"
 #include "sequence/recurrent.hpp"
@@ -40,7 +41,9 @@ class MyLSTMCell : public nn::RecurrentCell {
   Variable W_, U_, b_, c_;
 };
 
-int main() {
+int main(int argc, char** argv) {
+  CLI::App app{"The graph pass: a user's own LSTM cell, with its own parameter names, found and run on the fused LSTM kernel"};
+  CLI11_PARSE(app, argc, argv);
   kiln::manual_seed(0);
   auto factory = [](std::int64_t in, std::int64_t h, const nn::RecurrentOptions&) { return std::make_shared<MyLSTMCell>(in, h); };
   nn::Recurrent fused("MyLSTM", nn::RecurrentOptions(16, 32).num_layers(2).bidirectional(true), factory);

@@ -1,5 +1,9 @@
 #include "fusion/kernel_choice.hpp"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
 #include <typeindex>
 
 #include <fmt/format.h>
@@ -35,6 +39,20 @@ std::string parameters_mismatch(const Kernel& k, const nn::RecurrentCell& cell, 
   return "";
 }
 
+namespace {
+
+// The cell's own class, as the user wrote it ("ForgetBiasLSTMCell"): a subclass keeps its base's type_name().
+std::string class_name(const nn::RecurrentCell& cell) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(cell).name(), nullptr, nullptr, &status), std::free);
+  std::string s = status == 0 && name ? name.get() : cell.type_name();
+  for (const std::string noise : {"(anonymous namespace)::"})
+    for (std::size_t at; (at = s.find(noise)) != std::string::npos;) s.erase(at, noise.size());
+  return s;
+}
+
+}  // namespace
+
 KernelChoice choose_kernel(nn::RecurrentCell& cell, const Registry& registry) {
   KernelChoice choice;
   std::string claim_note;
@@ -56,11 +74,11 @@ KernelChoice choose_kernel(nn::RecurrentCell& cell, const Registry& registry) {
       if (r.passed()) {
         choice.kernel = k;
         choice.how = fmt::format("{} inherits the claim to kernel '{}' and was confirmed equal to it numerically "
-                                 "(outputs and gradients)", cell.type_name(), k->name);
+                                 "(outputs and gradients)", class_name(cell), k->name);
         return choice;
       }
       choice.claim_refused = true;
-      claim_note = fmt::format("{} inherits the claim to kernel '{}' but does not compute the same step: {}", cell.type_name(),
+      claim_note = fmt::format("{} inherits the claim to kernel '{}' but does not compute the same step: {}", class_name(cell),
                                k->name, r.first_failure());
     }
   }

@@ -162,12 +162,14 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
 }
 
 void Module::print(std::ostream& os, int indent) const {
-  os << type_name_ << "(" << extra_repr();
+  const std::string extra = extra_repr();
   if (children_.empty()) {
-    os << ")";
+    os << type_name_ << "(" << extra << ")";
     return;
   }
-  os << "\n";
+  // As PyTorch prints it: the extra representation on its own line among the children.
+  os << type_name_ << "(\n";
+  if (!extra.empty()) os << std::string(static_cast<std::size_t>(indent + 2), ' ') << extra << "\n";
   for (const auto& [n, c] : children_) {
     os << std::string(static_cast<std::size_t>(indent + 2), ' ') << "(" << n << "): ";
     c->print(os, indent + 2);

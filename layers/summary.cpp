@@ -3,6 +3,9 @@
 #include "autograd/grad_mode.hpp"
 #include "layers/sequential.hpp"
 
+#include <algorithm>
+#include <vector>
+
 namespace kiln::nn {
 namespace {
 
@@ -13,50 +16,58 @@ std::int64_t count(const Module& m, bool trainable) {
   return n;
 }
 
-std::string row(const std::string& layer, const std::string& shape, std::int64_t params) {
-  return fmt::format(" {:<34} {:<22} {:>10}\n", layer, shape, params);
-}
+// The table's rows, then laid out with columns as wide as their widest entry (Keras's widths at least),
+// so a long type name or shape does not push the columns apart.
+struct Table {
+  struct Row {
+    std::string layer, shape;
+    std::int64_t params;
+  };
+  std::vector<Row> rows;
+  void add(std::string layer, std::string shape, std::int64_t params) { rows.push_back({std::move(layer), std::move(shape), params}); }
+  std::string render(const Module& model) const {
+    std::size_t lw = 34, sw = 22;
+    for (const auto& r : rows) lw = std::max(lw, r.layer.size()), sw = std::max(sw, r.shape.size());
+    const std::size_t width = lw + sw + 14;
+    const std::int64_t total = count(model, false), trainable = count(model, true);
+    std::string out = fmt::format("Model: {}\n{}\n {:<{}} {:<{}} {:>10}\n{}\n", model.type_name(), std::string(width, '_'),
+                                  "Layer (type)", lw, "Output Shape", sw, "Param #", std::string(width, '='));
+    for (const auto& r : rows) out += fmt::format(" {:<{}} {:<{}} {:>10}\n", r.layer, lw, r.shape, sw, r.params);
+    return out + fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n", std::string(width, '='),
+                             total, trainable, total - trainable, std::string(width, '_'));
+  }
+};
 
-std::string header(const Module& model) {
-  return fmt::format("Model: {}\n{}\n {:<34} {:<22} {:>10}\n{}\n", model.type_name(), std::string(70, '_'),
-                     "Layer (type)", "Output Shape", "Param #", std::string(70, '='));
-}
-
-std::string totals(const Module& model) {
-  const std::int64_t total = count(model, false), trainable = count(model, true);
-  return fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n", std::string(70, '='),
-                     total, trainable, total - trainable, std::string(70, '_'));
-}
-
-std::string child_rows(const Module& model) {
-  std::string out;
-  for (const auto& [name, child] : model.named_children())
-    out += row(fmt::format("{} ({})", name, child->type_name()), "-", count(*child, false));
+void child_rows(const Module& model, Table& t) {
+  for (const auto& [name, child] : model.named_children()) t.add(fmt::format("{} ({})", name, child->type_name()), "-", count(*child, false));
   std::int64_t own = 0;
   for (const auto& p : model.parameters(/*recurse=*/false)) own += p.numel();
-  if (own > 0) out += row("(own parameters)", "-", own);
-  return out;
+  if (own > 0) t.add("(own parameters)", "-", own);
 }
 
 }  // namespace
 
-std::string summary(const Module& model) { return header(model) + child_rows(model) + totals(model); }
+std::string summary(const Module& model) {
+  Table t;
+  child_rows(model, t);
+  return t.render(model);
+}
 
 std::string summary(Module& model, const Variable& example) {
   NoGradGuard no_grad;
-  std::string out = header(model);
+  Table t;
   if (auto* seq = dynamic_cast<Sequential*>(&model)) {
     Variable x = example;
     for (std::size_t i = 0; i < seq->size(); ++i) {
       Module& layer = *(*seq)[i];
       x = layer.forward(x);
-      out += row(fmt::format("{} ({})", i, layer.type_name()), x.shape().str(), count(layer, false));
+      t.add(fmt::format("{} ({})", i, layer.type_name()), x.shape().str(), count(layer, false));
     }
   } else {
-    out += child_rows(model);
-    out += row(fmt::format("output of {}", model.type_name()), model.forward(example).shape().str(), 0);
+    child_rows(model, t);
+    t.add(fmt::format("output of {}", model.type_name()), model.forward(example).shape().str(), 0);
   }
-  return out + totals(model);
+  return t.render(model);
 }
 
 }  // namespace kiln::nn

@@ -9,6 +9,7 @@
 
 // Tensors, autograd, ops
 #include "autograd/grad_mode.hpp"
+#include "autograd/graph_dot.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/tape.hpp"
 #include "autograd/variable.hpp"

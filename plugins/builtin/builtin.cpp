@@ -8,10 +8,9 @@ const kiln_plugin& plugin() {
   static const kiln_recurrent_kernel kernels[] = {lstm_kernel(), gru_kernel(), gru_reset_before_kernel(), rnn_tanh_kernel(),
                                                   rnn_relu_kernel(), layer_norm_lstm_kernel(), peephole_lstm_kernel()};
   static const kiln_attention_kernel attention[] = {sdpa_kernel()};
-  // Every kernel but the layer-norm LSTM (its own loops) is the SDK's skeleton: y and dy by strides, y
-  // read back in backward. The layer-norm LSTM reads y back too, and takes contiguous y and dy.
+  // Every kernel is the SDK's skeleton: y and dy by strides, y read back in backward.
   static constexpr std::uint32_t flags[] = {sdk::kRecurrentKernelFlags, sdk::kRecurrentKernelFlags, sdk::kRecurrentKernelFlags,
-                                            sdk::kRecurrentKernelFlags, sdk::kRecurrentKernelFlags, KILN_KERNEL_BACKWARD_READS_Y,
+                                            sdk::kRecurrentKernelFlags, sdk::kRecurrentKernelFlags, sdk::kRecurrentKernelFlags,
                                             sdk::kRecurrentKernelFlags};
   static const kiln_plugin p{KILN_PLUGIN_ABI_VERSION, "builtin", "0.4.0", 7, kernels, 1, attention, flags};
   return p;

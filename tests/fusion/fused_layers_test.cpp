@@ -182,8 +182,15 @@ TEST(FusedLayers, NarrowBatchesRunAsTwoGroupsOfRows) {
 // must leave it intact, so a second backward accumulates the same gradients again.
 // Note [Packed output]: a bidirectional layer on a kernel that takes strided sequences has both
 // directions write into one [T, B, 2H] output (no concat node, the output a view of the fused node's);
-// a kernel without the flag (the layer-norm LSTM) gets contiguous halves, concatenated. Both equal
-// the generic graph.
+// a kernel without the flag gets contiguous halves, concatenated. Both equal the generic graph.
+// An LSTM cell that claims the LSTM kernel registered without strided sequences.
+class ContiguousLSTMCell : public LSTMCell {
+ public:
+  ContiguousLSTMCell(std::int64_t in, std::int64_t hidden) : LSTMCell(LSTMCellOptions(in, hidden)) {}
+  KernelClaim kernel_claim() const override { return claim<ContiguousLSTMCell>("lstm_contiguous"); }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+};
+
 TEST(FusedLayers, BidirectionalOutputIsWrittenInPlaceWhenTheKernelTakesStrides) {
   auto ops_of_forward = [](Recurrent& layer, const Tensor& x) {
     Tape::current().clear();
@@ -202,9 +209,21 @@ TEST(FusedLayers, BidirectionalOutputIsWrittenInPlaceWhenTheKernelTakesStrides) 
   // h_n and c_n are stacks (a concat each); the output is not.
   EXPECT_EQ(count(lstm_ops, "fused_lstm"), 1);
   EXPECT_EQ(count(lstm_ops, "concat"), 2) << fmt::format("{}", fmt::join(lstm_ops, " "));
-  LayerNormLSTM ln(RecurrentOptions(3, 4).bidirectional(true));
+  // The same kernel registered without KILN_KERNEL_STRIDED_SEQUENCES, as an older plugin would be.
+  static const bool registered = [] {
+    static kiln_recurrent_kernel k = plugins::Registry::global().get("lstm")->abi;
+    k.name = "lstm_contiguous";
+    static const std::uint32_t flags[] = {KILN_KERNEL_BACKWARD_READS_Y};
+    static const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "contiguous", "0", 1, &k, 0, nullptr, flags};
+    plugins::Registry::global().add(plugin, "test");
+    return true;
+  }();
+  ASSERT_TRUE(registered);
+  Recurrent ln("ContiguousLSTM", RecurrentOptions(3, 4).bidirectional(true), [](std::int64_t in, std::int64_t h, const RecurrentOptions&) {
+    return std::make_shared<ContiguousLSTMCell>(in, h);
+  });
   const auto ln_ops = ops_of_forward(ln, x);
-  EXPECT_EQ(count(ln_ops, "fused_layer_norm_lstm"), 1);
+  EXPECT_EQ(count(ln_ops, "fused_lstm_contiguous"), 1);
   EXPECT_EQ(count(ln_ops, "concat"), 3) << fmt::format("{}", fmt::join(ln_ops, " "));
   Tape::current().clear();
   const Tensor lengths = from_data(std::vector<std::int64_t>{5, 3}, {2});

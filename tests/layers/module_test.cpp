@@ -130,6 +130,24 @@ TEST(Module, PrintsLikePyTorch) {
   EXPECT_NE(os.str().find("(head): Linear(in_features=3, out_features=2, bias=true)"), std::string::npos) << os.str();
 }
 
+// A module with both an extra representation and children prints the extra line among the children,
+// and every parenthesis it opens is closed, as PyTorch does.
+class Block : public Module {
+ public:
+  Block() : Module("Block") { reset(); }
+  void reset() override { proj = register_module("proj", std::make_shared<Linear>(2, 2)); }
+  std::string extra_repr() const override { return "scale=0.5"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+  std::shared_ptr<Linear> proj;
+};
+
+TEST(Module, PrintsExtraReprAndChildrenClosed) {
+  Sequential outer({std::make_shared<Block>()});
+  std::ostringstream os;
+  os << outer;
+  EXPECT_EQ(os.str(), "Sequential(\n  (0): Block(\n    scale=0.5\n    (proj): Linear(in_features=2, out_features=2, bias=true)\n  )\n)");
+}
+
 TEST(Layers, LinearEmbeddingLayerNormDropoutSequential) {
   manual_seed(1);
   Linear fc(LinearOptions(4, 3).bias(false));

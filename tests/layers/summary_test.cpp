@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "sequence/recurrent.hpp"
 #include "layers/sequential.hpp"
 #include "layers/summary.hpp"
+#include "ops/ops.hpp"
 
 namespace kiln::nn {
 namespace {
@@ -51,6 +54,30 @@ TEST(Summary, AnyModuleListsChildren) {
   EXPECT_NE(s.find("output of LSTM"), std::string::npos) << s;
   EXPECT_NE(s.find("[5, 2, 4]"), std::string::npos) << s;
   EXPECT_NE(s.find("Total params: 304"), std::string::npos) << s;  // 16 (3+4+2) + 16 (4+4+2), as PyTorch
+}
+
+// A user's layer with a long type name: the columns widen for it and stay aligned.
+class AVeryLongNamedResearchLayerForTesting : public Module {
+ public:
+  AVeryLongNamedResearchLayerForTesting() : Module("AVeryLongNamedResearchLayerForTesting") { reset(); }
+  void reset() override { w_ = register_parameter("weight", zeros({3, 3})); }
+  Variable forward(const Variable& x) override { return matmul(x, w_); }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+  Variable w_;
+};
+
+TEST(Summary, LongTypeNamesKeepTheColumnsAligned) {
+  Sequential model({std::make_shared<AVeryLongNamedResearchLayerForTesting>(), std::make_shared<Linear>(3, 1)});
+  const std::string s = summary(model, Variable(zeros({2, 3})));
+  std::vector<std::string> rows;
+  std::istringstream lines(s);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(" (") != std::string::npos || line.find("Layer (type)") != std::string::npos) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 3u) << s;
+  for (const auto& r : rows) EXPECT_EQ(r.size(), rows[0].size()) << s;          // Param # ends in one column
+  EXPECT_EQ(rows[1].find("[2, 3]"), rows[0].find("Output Shape")) << s;        // shapes start under their header
+  EXPECT_EQ(rows[2].find("[2, 1]"), rows[0].find("Output Shape")) << s;
+  EXPECT_NE(s.find("0 (AVeryLongNamedResearchLayerForTesting)"), std::string::npos) << s;
 }
 
 TEST(Summary, WithoutAnExampleInput) {

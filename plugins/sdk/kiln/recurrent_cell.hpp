@@ -32,6 +32,7 @@ struct Forward {
   T* extra;           // [extras * H]
   T* m;               // [H]: forward_early writes the late gates' recurrent input
   const T* const* param;  // Cell::params, in order
+  T* scratch;         // [row_scratch * H]: the row's own scratch (Cell::row_scratch), contents undefined
 };
 
 /// One batch row of one step, backward. dnext: gradients of the new state (dh includes the output's).
@@ -40,8 +41,9 @@ struct Forward {
 /// pre-activations (with split gates: dgates for the input side of every gate and the recurrent side of
 /// the others, and dhp [split_gates * H] for the recurrent side of the last split_gates gates).
 /// backward_early gets dm, finishes the early gates' dgates and adds to dprev. dgates is gates itself
-/// when the cell says gradients_in_place. dparam[k]: this row's accumulator for the gradient of
-/// Cell::params[k]: add (+=) the row's part; Kiln sums the rows in a fixed order.
+/// when the cell says gradients_in_place, and dhp is extra itself on the last backward when it says
+/// recurrent_gradients_in_place. dparam[k]: this row's accumulator for the gradient of Cell::params[k]:
+/// add (+=) the row's part; Kiln sums the rows in a fixed order.
 template <class T>
 struct Backward {
   std::int64_t H;
@@ -56,6 +58,7 @@ struct Backward {
   const T* dm;
   const T* const* param;
   T* const* dparam;
+  T* scratch;         // [row_scratch * H], contents undefined
 };
 
 }  // namespace kiln::sdk

@@ -43,6 +43,9 @@
 //   static constexpr bool gradients_in_place;  [false] backward (and backward_late, backward_early) may
 //                                          write dgates over gates — each reads an element of gates only
 //                                          before writing that element of dgates
+//   static constexpr bool recurrent_gradients_in_place;  [false] likewise dhp over extra, on the last
+//                                          backward (needs extras == split_gates)
+//   static constexpr int row_scratch;      [0] H-vectors of scratch each row's functions may use
 //
 // The kernel's parameters, in order: weight_ih, weight_hh, [bias_ih, bias_hh,] then Cell::params.
 //

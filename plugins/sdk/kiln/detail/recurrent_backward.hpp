@@ -42,7 +42,7 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   // (Cell::gradients_in_place: the gates are in cache, just read), else made in dstep and copied.
   T* dgates = L.consume ? saved + L.gates : work + L.dgates;
   T* dstep = work + L.dstep;
-  T* dhp = work + L.dhp;
+  T* dhp = L.dhp_in_extra ? saved + L.extra : work + L.dhp;  // over the saved extras when the cell says so
   T* dcarry = work + L.dcarry;
   T* dprev = work + L.dprev;
   T* dnext = work + L.dnext;
@@ -140,7 +140,8 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
       const T* mt = saved + L.m + t * BH;
       auto row = [&](std::int64_t b) {
         Backward<T> r{H, saved + L.gates + (t * B + b) * GH, saved + L.extra + (t * B + b) * Tr::extras * H, {}, mt + b * H,
-                      {}, {}, dgt + b * GH, dht + b * SH, dm + b * H, extras.p, nullptr};
+                      {}, {}, dgt + b * GH, dht + b * SH, dm + b * H, extras.p, nullptr,
+                      work + L.bscratch + b * Tr::row_scratch * H};
         if (Tr::extra_params > 0) r.dparam = row_sums[static_cast<std::size_t>(b)].p;
         r.prev[0] = h_before(p, h0, t, b);  // Note [h from y]
         for (int s = 0; s < L.S; ++s) {

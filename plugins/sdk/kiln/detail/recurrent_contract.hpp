@@ -28,6 +28,8 @@ KILN_SDK_HAS(HasSplitGates, C::split_gates)
 KILN_SDK_HAS(HasGateBiases, C::gate_biases)
 KILN_SDK_HAS(HasInPlace, C::gradients_in_place)
 KILN_SDK_HAS(HasParams, C::params)
+KILN_SDK_HAS(HasRowScratch, C::row_scratch)
+KILN_SDK_HAS(HasRecurrentInPlace, C::recurrent_gradients_in_place)
 KILN_SDK_HAS(HasForward, C::template forward<float>(std::declval<const Forward<float>&>()))
 KILN_SDK_HAS(HasBackward, C::template backward<float>(std::declval<const Backward<float>&>()))
 KILN_SDK_HAS(HasForwardEarly, C::template forward_early<float>(std::declval<const Forward<float>&>()))
@@ -63,6 +65,16 @@ struct InPlaceOf : std::false_type {};
 template <class C>
 struct InPlaceOf<C, true> : std::bool_constant<C::gradients_in_place> {};
 
+template <class C, bool = HasRowScratch<C>::value>
+struct RowScratchOf : std::integral_constant<int, 0> {};
+template <class C>
+struct RowScratchOf<C, true> : std::integral_constant<int, C::row_scratch> {};
+
+template <class C, bool = HasRecurrentInPlace<C>::value>
+struct RecurrentInPlaceOf : std::false_type {};
+template <class C>
+struct RecurrentInPlaceOf<C, true> : std::bool_constant<C::recurrent_gradients_in_place> {};
+
 template <class C, bool = HasParams<C>::value>
 struct ParamsOf {
   static constexpr int count = 0;
@@ -83,6 +95,8 @@ struct Traits {
   static constexpr int split_gates = SplitGatesOf<Cell>::value;  // trailing gates whose recurrent part is kept apart
   static constexpr bool gate_biases = GateBiasesOf<Cell>::value;  // bias_ih and bias_hh after the weights
   static constexpr bool in_place = InPlaceOf<Cell>::value;
+  static constexpr bool recurrent_in_place = RecurrentInPlaceOf<Cell>::value;  // dhp over extra on the last backward
+  static constexpr int row_scratch = RowScratchOf<Cell>::value;                // H-vectors of scratch per row
   static constexpr int extra_params = ParamsOf<Cell>::count;
   static constexpr int first_extra = gate_biases ? 4 : 2;  // index of Cell::params[0] among the kernel's parameters
   static constexpr int param_count = first_extra + extra_params;
@@ -130,6 +144,9 @@ constexpr bool check_cell() {
     static_assert(Tr::split_gates >= 0 && Tr::split_gates <= Tr::G, "Cell::split_gates must be in [0, gates]");
     static_assert(!(Tr::split_gates > 0 && Tr::late_gates > 0), "split gates and late gates do not combine");
     static_assert(Tr::extra_params <= kMaxExtraParams, "a Cell has at most 32 params beyond its gate weights");
+    static_assert(Tr::row_scratch >= 0, "Cell::row_scratch must be 0 or more");
+    static_assert(!Tr::recurrent_in_place || (Tr::split_gates > 0 && Tr::extras == Tr::split_gates),
+                  "recurrent_gradients_in_place writes dhp over extra: it needs extras == split_gates > 0");
     if constexpr (Tr::late_gates == 0) {
       static_assert(HasForward<Cell>::value,
                     "a Cell needs `template <class T> static void forward(const kiln::sdk::Forward<T>&)` (or, with "

@@ -89,7 +89,8 @@ void forward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln_
         packed_gemm(host, R, carry + r0 * H, H, w1, true, gt + r0 * GH, GH);
       }
       auto row = [&](std::int64_t b) {
-        Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Tr::extras * H, mt + b * H, extras.p};
+        Forward<T> f{H, gt + b * GH, hp + b * GH, {}, {}, saved + L.extra + (t * B + b) * Tr::extras * H, mt + b * H, extras.p,
+                     work + L.fscratch + b * Tr::row_scratch * H};
         for (int s = 0; s < L.S; ++s) {
           f.prev[s] = state(s, prev_slot(p, t)) + b * H;
           f.next[s] = state(s, next_slot(p, t)) + b * H;

@@ -53,8 +53,9 @@ template <class Cell>
 struct Layout {
   std::int64_t T, B, I, H, G, S, G1, G2;
   std::int64_t gates, prev, extra, m, saved;                   // saved block
-  std::int64_t hp, bias, ring, fwd_work;                       // forward work block
-  std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, dextra, bwd_work;  // backward work block
+  std::int64_t hp, bias, ring, fscratch, fwd_work;             // forward work block
+  std::int64_t dgates, dhp, dstep, dcarry, dprev, dnext, dm, dextra, bscratch, bwd_work;  // backward work block
+  bool dhp_in_extra;  // the last backward writes dhp over the saved extras (Cell::recurrent_gradients_in_place)
   std::int64_t split, P;  // split gates' recurrent width (split_gates * H); extra parameters' elements per row
   // W_hh for the per-step GEMMs (packed copies at the end of either work block), in two parts: forward
   // packs W_hh^T for the gates read from h (pack1) and for the late gates (pack2); backward reads W_hh's
@@ -81,16 +82,19 @@ struct Layout {
     hp = 0;
     bias = hp + (split > 0 ? B * G * H : 0);
     ring = bias + G * H;
-    fwd_work = ring + 2 * BH;
+    fscratch = ring + 2 * BH;
+    fwd_work = fscratch + B * Tr::row_scratch * H;
     dgates = 0;
     dhp = dgates + (consume ? 0 : TB * G * H);
-    dstep = dhp + TB * split;
+    dhp_in_extra = consume && Tr::recurrent_in_place;
+    dstep = dhp + (dhp_in_extra ? 0 : TB * split);
     dcarry = dstep + (consume && !in_place ? B * G * H : 0);
     dprev = dcarry + S * BH;
     dnext = dprev + S * BH;
     dm = dnext + BH;
     dextra = dm + BH;  // each row's sums of the extra parameters' gradients
-    bwd_work = dextra + B * P;
+    bscratch = dextra + B * P;
+    bwd_work = bscratch + B * Tr::row_scratch * H;
     const bool fwd = p.phase == KILN_FORWARD;
     const std::int64_t GH = G * H, first = split > 0 ? (fwd ? GH : GH - split) : G1 * H;
     K1 = fwd ? H : first, N1 = fwd ? first : H;
