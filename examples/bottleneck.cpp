@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   std::string task = "copy", plot = "bottleneck.svg", cell = "gru";
   std::vector<int> lengths{5, 10, 15, 20, 25, 30, 35, 40};
   app.add_option("--task", task)->check(CLI::IsMember({"copy", "reverse"}))->capture_default_str();
-  app.add_option("--cell", cell)->check(CLI::IsMember({"rnn", "lstm", "gru"}))->capture_default_str();
+  app.add_option("--cell", cell, "A registered cell (rnn: the tanh RNN); `kiln plugins` lists them")->capture_default_str();
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--batch", batch)->capture_default_str();
   app.add_option("--hidden", hidden)->capture_default_str();
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     const std::string name = attention == nn::Seq2SeqAttention::None ? "no attention" : "Bahdanau attention";
     kiln::manual_seed(seed);
     nn::Seq2Seq model(nn::Seq2SeqOptions(kVocab, kVocab).embedding_dim(16).hidden_size(hidden)
-                          .cell(nn::parse_cell_type(cell)).attention(attention));
+                          .cell(cell == "rnn" ? "rnn_tanh" : cell).attention(attention));
     std::cout << nn::summary(model) << "\n";
     kiln::optim::Adam opt(model.parameters(), kiln::optim::AdamOptions(lr));
     kiln::Generator gen(seed);

@@ -1,5 +1,7 @@
 #include "interop/reference_case.hpp"
 
+#include <map>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -44,19 +46,29 @@ struct Options {
   }
 };
 
+// The registered cell a reference case's module runs: PyTorch's recurrent modules by name, or for
+// "kiln.Recurrent" the case's own 'cell' metadata (any registered cell, a plugin's included).
+std::string case_cell(const std::string& module, const Options& o) {
+  if (module == "kiln.Recurrent") return o.text("cell");
+  static const std::map<std::string, std::string> pytorch{{"nn.LSTM", "lstm"}, {"nn.GRU", "gru"}};
+  if (const auto it = pytorch.find(module); it != pytorch.end()) return it->second;
+  const auto it = o.meta.find("nonlinearity");  // nn.RNN
+  const std::string nl = it == o.meta.end() || it->second.empty() ? "tanh" : it->second;
+  KILN_CHECK(nl == "tanh" || nl == "relu", "{}: metadata 'nonlinearity' = '{}' is not tanh or relu", o.path, nl);
+  return "rnn_" + nl;
+}
+
 std::shared_ptr<nn::Recurrent> build_recurrent(const std::string& module, const Options& o) {
   nn::RecurrentOptions opt(o.integer("input_size"), o.integer("hidden_size"));
   opt.num_layers(o.integer("num_layers"))
       .bidirectional(o.flag("bidirectional", false))
       .batch_first(o.flag("batch_first", false))
       .bias(o.flag("bias", true));
-  if (module == "nn.LSTM") return std::make_shared<nn::LSTM>(opt);
-  if (module == "nn.GRU") return std::make_shared<nn::GRU>(opt);
-  const auto it = o.meta.find("nonlinearity");
-  const std::string nl = it == o.meta.end() || it->second.empty() ? "tanh" : it->second;
-  KILN_CHECK(nl == "tanh" || nl == "relu", "{}: metadata 'nonlinearity' = '{}' is not tanh or relu", o.path, nl);
-  opt.nonlinearity(nl == "tanh" ? nn::Nonlinearity::Tanh : nn::Nonlinearity::ReLU);
-  return std::make_shared<nn::RNN>(opt);
+  try {
+    return nn::make_recurrent(case_cell(module, o), opt);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", o.path, e.what()));
+  }
 }
 
 TensorComparison compare(const std::string& name, const Tensor& kiln, const Tensor& ref, double tol) {
@@ -199,7 +211,7 @@ bool CaseReport::ok() const {
 double default_tolerance(DType dtype) { return dtype == kFloat64 ? 1e-8 : 1e-4; }
 
 std::vector<std::string> supported_reference_modules() {
-  return {"nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention", "nn.TransformerEncoderLayer",
+  return {"nn.RNN", "nn.LSTM", "nn.GRU", "kiln.Recurrent", "nn.MultiheadAttention", "nn.TransformerEncoderLayer",
           "nn.TransformerDecoderLayer"};
 }
 

@@ -27,16 +27,6 @@ struct Seq2Seq::Run {
 
 namespace {
 
-std::shared_ptr<Recurrent> make_rnn(CellType cell, RecurrentOptions o) {
-  switch (cell) {
-    case CellType::RNN: return std::make_shared<RNN>(o);
-    case CellType::LSTM: return std::make_shared<LSTM>(o);
-    case CellType::GRU: return std::make_shared<GRU>(o);
-  }
-  return nullptr;
-}
-
-const char* cell_name(CellType c) { return c == CellType::RNN ? "rnn" : c == CellType::LSTM ? "lstm" : "gru"; }
 
 // [L * 2, B, H] (index l * 2 + direction) -> [L, B, 2H] = [forward; backward] per layer.
 Variable join_directions(const Variable& s) {
@@ -56,13 +46,6 @@ Variable argmax_rows(const Variable& logits) {
 
 }  // namespace
 
-CellType parse_cell_type(const std::string& name) {
-  if (name == "rnn") return CellType::RNN;
-  if (name == "lstm") return CellType::LSTM;
-  if (name == "gru") return CellType::GRU;
-  throw Error(fmt::format("cell '{}' is not one of rnn, lstm, gru", name));
-}
-
 Seq2Seq::Seq2Seq(Seq2SeqOptions options) : Module("Seq2Seq"), options_(options) {
   const auto& o = options_;
   KILN_CHECK(o.src_vocab_ > 0 && o.tgt_vocab_ > 0 && o.embedding_dim_ > 0 && o.hidden_size_ > 0 && o.num_layers_ > 0,
@@ -81,17 +64,17 @@ void Seq2Seq::reset() {
   const std::int64_t e = o.embedding_dim_, h = o.hidden_size_, dirs = o.bidirectional_encoder_ ? 2 : 1;
   src_embed = register_module("src_embed", std::make_shared<Embedding>(EmbeddingOptions(o.src_vocab_, e).padding_idx(o.pad_id_)));
   tgt_embed = register_module("tgt_embed", std::make_shared<Embedding>(EmbeddingOptions(o.tgt_vocab_, e).padding_idx(o.pad_id_)));
-  encoder = register_module("encoder", make_rnn(o.cell_, RecurrentOptions(e, h).num_layers(o.num_layers_).dropout(o.dropout_)
+  encoder = register_module("encoder", make_recurrent(o.cell_, RecurrentOptions(e, h).num_layers(o.num_layers_).dropout(o.dropout_)
                                                             .bidirectional(o.bidirectional_encoder_).batch_first(true)));
   if (o.bidirectional_encoder_) {
     bridge_h = register_module("bridge_h", std::make_shared<Linear>(2 * h, h));
-    if (o.cell_ == CellType::LSTM) bridge_c = register_module("bridge_c", std::make_shared<Linear>(2 * h, h));
+    if (encoder->cell(0)->state_size() == 2) bridge_c = register_module("bridge_c", std::make_shared<Linear>(2 * h, h));
   }
   const std::int64_t k = dirs * h;
   std::int64_t input = e;
   if (o.attention_ == Seq2SeqAttention::Bahdanau) input += k;
   if (o.attention_ == Seq2SeqAttention::Luong && o.input_feeding_) input += h;
-  decoder = register_module("decoder", make_rnn(o.cell_, RecurrentOptions(input, h).num_layers(o.num_layers_)
+  decoder = register_module("decoder", make_recurrent(o.cell_, RecurrentOptions(input, h).num_layers(o.num_layers_)
                                                             .dropout(o.dropout_).batch_first(true)));
   if (o.attention_ != Seq2SeqAttention::None) {
     const AttentionScore score = o.attention_ == Seq2SeqAttention::Bahdanau ? AttentionScore::Additive : o.score_;
@@ -137,7 +120,7 @@ Seq2Seq::Run Seq2Seq::encode(const Variable& src, const Variable& src_lengths) {
   const Variable emb = dropout(src_embed->forward(ids), o.dropout_, is_training());
   const RecurrentOutput enc = encoder->forward(emb, {}, Variable(from_data(lengths)));
   run.h = o.bidirectional_encoder_ ? tanh(bridge_h->forward(join_directions(enc.h_n))) : enc.h_n;
-  if (o.cell_ == CellType::LSTM) run.c = o.bidirectional_encoder_ ? tanh(bridge_c->forward(join_directions(enc.c_n))) : enc.c_n;
+  if (enc.c_n.defined()) run.c = o.bidirectional_encoder_ ? tanh(bridge_c->forward(join_directions(enc.c_n))) : enc.c_n;
   if (attention) {
     run.keys = enc.output;
     run.prepared = attention->prepare(run.keys);
@@ -232,7 +215,7 @@ Variable Seq2Seq::step(const Variable& tokens, DecodeState& state, Variable* wei
 std::string Seq2Seq::extra_repr() const {
   const auto& o = options_;
   const char* att = o.attention_ == Seq2SeqAttention::None ? "none" : o.attention_ == Seq2SeqAttention::Bahdanau ? "bahdanau" : "luong";
-  return fmt::format("{}, src_vocab={}, tgt_vocab={}, hidden_size={}, num_layers={}, attention={}{}{}", cell_name(o.cell_),
+  return fmt::format("{}, src_vocab={}, tgt_vocab={}, hidden_size={}, num_layers={}, attention={}{}{}", o.cell_,
                      o.src_vocab_, o.tgt_vocab_, o.hidden_size_, o.num_layers_, att,
                      o.bidirectional_encoder_ ? ", bidirectional_encoder=true" : "",
                      o.reverse_source_ ? ", reverse_source=true" : "");

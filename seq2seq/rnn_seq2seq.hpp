@@ -22,6 +22,8 @@
 #include "layers/embedding.hpp"
 #include "sequence/recurrent.hpp"
 #include "seq2seq/recurrent_attention.hpp"
+#include <string>
+
 #include "seq2seq/search.hpp"
 
 namespace kiln::nn {
@@ -34,7 +36,10 @@ struct Seq2SeqOptions {
   Seq2SeqOptions& embedding_dim(std::int64_t n) { embedding_dim_ = n; return *this; }
   Seq2SeqOptions& hidden_size(std::int64_t n) { hidden_size_ = n; return *this; }
   Seq2SeqOptions& num_layers(std::int64_t n) { num_layers_ = n; return *this; }
-  Seq2SeqOptions& cell(CellType c) { cell_ = c; return *this; }
+  /// The recurrent cell of encoder and decoder: any registered cell (nn::CellRegistry), e.g. "lstm",
+  /// "peephole_lstm" or a plugin's; an LSTM-like cell (two state tensors) carries c across too.
+  Seq2SeqOptions& cell(std::string name) { cell_ = std::move(name); return *this; }
+  Seq2SeqOptions& cell(CellType c) { return cell(c == CellType::RNN ? "rnn_tanh" : c == CellType::LSTM ? "lstm" : "gru"); }
   Seq2SeqOptions& bidirectional_encoder(bool on) { bidirectional_encoder_ = on; return *this; }
   /// Dropout on embeddings, between recurrent layers and before the generator, while training.
   Seq2SeqOptions& dropout(double p) { dropout_ = p; return *this; }
@@ -50,7 +55,7 @@ struct Seq2SeqOptions {
   Seq2SeqOptions& eos_id(std::int64_t id) { eos_id_ = id; return *this; }
   std::int64_t src_vocab_, tgt_vocab_;
   std::int64_t embedding_dim_ = 64, hidden_size_ = 128, num_layers_ = 1;
-  CellType cell_ = CellType::LSTM;
+  std::string cell_ = "lstm";
   bool bidirectional_encoder_ = false;
   double dropout_ = 0;
   Seq2SeqAttention attention_ = Seq2SeqAttention::None;
@@ -99,7 +104,5 @@ class Seq2Seq : public Module, public IncrementalDecoder {
   Seq2SeqOptions options_;
 };
 
-/// Every cell kind by name ("rnn", "lstm", "gru"), for command lines.
-CellType parse_cell_type(const std::string& name);
 
 }  // namespace kiln::nn

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "layers/cell_registry.hpp"
 #include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
 #include "fusion/check_plugin.hpp"
@@ -85,6 +86,45 @@ TEST(Loader, TheExampleMguPluginMatchesItsGenericCell) {
   const Variable generic = layer.forward(x, {}).output;
   const auto a = fused.value().to_vector(), b = generic.value().to_vector();
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-12);
+}
+
+// A library of cells: registered when the cell registry is next consulted, with the library as origin;
+// then every tool takes the cell by name.
+TEST(Loader, ACellLibraryRegistersItsCells) {
+  load_plugin(CELLS_GOOD_PLUGIN);
+  const nn::CellSpec* spec = nn::CellRegistry::global().get("half_rnn");
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(spec->origin, CELLS_GOOD_PLUGIN);
+  EXPECT_EQ(spec->gates, 1);
+  auto layer = nn::make_recurrent("half_rnn", nn::RecurrentOptions(3, 4).num_layers(2));
+  EXPECT_EQ(layer->forward(Variable(randn({5, 2, 3})), {}).output.shape(), (Shape{5, 2, 4}));
+  EXPECT_FALSE(layer->uses_fused());  // no kernel claims it, and none computes it
+  load_plugin(CELLS_GOOD_PLUGIN);     // again: nothing more, no error
+  EXPECT_NE(nn::CellRegistry::global().get("half_rnn"), nullptr);
+}
+
+// Each way a cell library can go wrong is refused, naming the library and the problem, and registers none
+// of its cells.
+TEST(Loader, RefusesBadCellLibraries) {
+  auto refused_cells = [](const char* path) {
+    try {
+      load_plugin(path);
+      nn::CellRegistry::global();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << path << " was not refused";
+    return std::string();
+  };
+  const std::string dup = refused_cells(CELLS_DUPLICATE_PLUGIN);
+  EXPECT_TRUE(contains(dup, CELLS_DUPLICATE_PLUGIN) && contains(dup, "is already registered (by builtin)")) << dup;
+  EXPECT_EQ(nn::CellRegistry::global().get("half_rnn_dup"), nullptr);  // all or nothing
+  const std::string threw = refused_cells(CELLS_THROWS_PLUGIN);
+  EXPECT_TRUE(contains(threw, "its cells were not registered: the library's registration failed on purpose")) << threw;
+  const std::string spec = refused_cells(CELLS_SPEC_PLUGIN);
+  EXPECT_TRUE(contains(spec, "cell 'half_rnn_bad': registered with 4 gates, so weight_ih should be [20, 3]")) << spec;
+  const std::string version = refused_cells(CELLS_VERSION_PLUGIN);
+  EXPECT_TRUE(contains(version, "built for Kiln's cell library interface version 2, this Kiln speaks version 1")) << version;
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ grep -Eq "cifg +cifg_example +PASS" "$work/check.log"
 "$kiln" bench --cell cifg --load "$work/build/kiln_cifg.so" --config b --threads 1 --impl generic,fused --min-time 0 | tee "$work/bench.log"
 grep -Eq "cifg +b +1 fused" "$work/bench.log"
 "$kiln" plugins --load "$work/build/kiln_cifg.so" | grep -q "cifg .*CIFGCell"
+KILN_PLUGINS="$work/build/kiln_cifg.so" "$kiln" plugins | grep -Eq "^  cifg +3 +2 +cifg +$work/build/kiln_cifg.so"
 
 # pkg-config, for builds without CMake.
 cat >"$work/hello.cpp" <<'CPP'

@@ -50,6 +50,29 @@ TEST_P(ReferenceCases, Float32) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, ReferenceCases, ::testing::ValuesIn(kRecurrentCases));
 
+// A case may name any registered cell ("kiln.Recurrent" with metadata 'cell'): the LSTM case, told it
+// is the registered cell "lstm", matches as nn.LSTM does; an unknown cell is refused, naming the file.
+TEST(ReferenceCases, AnyRegisteredCellByName) {
+  io::Safetensors file = io::load_safetensors(kGolden + "lstm_1layer.safetensors");
+  file.metadata["module"] = "kiln.Recurrent";
+  file.metadata["cell"] = "lstm";
+  const std::string path = ::testing::TempDir() + "kiln_recurrent_lstm.safetensors";
+  io::save_safetensors(path, file.tensors, file.metadata);
+  for (const char* impl : {"generic", "fused"}) {
+    const CaseReport r = run_reference_case(path, kFloat64, impl);
+    EXPECT_TRUE(r.ok()) << impl;
+    EXPECT_NE(r.module.find("kiln.Recurrent"), std::string::npos) << r.module;
+  }
+  file.metadata["cell"] = "lstn";
+  io::save_safetensors(path, file.tensors, file.metadata);
+  try {
+    run_reference_case(path, kFloat64);
+    ADD_FAILURE() << "an unknown cell was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown cell 'lstn' (did you mean 'lstm'?)"), std::string::npos) << e.what();
+  }
+}
+
 // Multi-head attention and Transformer layers (generic graph only).
 const std::vector<std::string> kAttentionCases{"mha_causal", "encoder_layer_post_norm", "decoder_layer_post_norm"};
 

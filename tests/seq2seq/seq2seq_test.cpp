@@ -95,7 +95,10 @@ INSTANTIATE_TEST_SUITE_P(
                                 tiny().attention(Seq2SeqAttention::Bahdanau).bidirectional_encoder(true).num_layers(2).reverse_source(true)},
                       ModelCase{"luong_general_feeding", tiny().attention(Seq2SeqAttention::Luong)},
                       ModelCase{"luong_dot_rnn", tiny().cell(CellType::RNN).attention(Seq2SeqAttention::Luong).score(AttentionScore::Dot).input_feeding(false)},
-                      ModelCase{"luong_concat_bidir", tiny().attention(Seq2SeqAttention::Luong).score(AttentionScore::Concat).bidirectional_encoder(true)}),
+                      ModelCase{"luong_concat_bidir", tiny().attention(Seq2SeqAttention::Luong).score(AttentionScore::Concat).bidirectional_encoder(true)},
+                      // Any registered cell goes where the built-in ones go: an LSTM-like and a one-state research cell.
+                      ModelCase{"bahdanau_peephole_bidir", tiny().cell("peephole_lstm").attention(Seq2SeqAttention::Bahdanau).bidirectional_encoder(true)},
+                      ModelCase{"luong_mgu", tiny().cell("mgu").attention(Seq2SeqAttention::Luong)}),
     [](const auto& info) { return info.param.name; });
 
 // With teacher forcing 0 every step reads the model's own previous guess: greedy search's tokens.
