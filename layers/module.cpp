@@ -12,6 +12,23 @@ namespace kiln::nn {
 
 Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
 
+Variable Module::operator()(const Variable& input) {
+  const Variable output = forward(input);
+  for (const auto& [handle, hook] : std::vector<std::pair<std::size_t, ForwardHook>>(forward_hooks_)) hook(*this, input, output);
+  return output;
+}
+
+std::size_t Module::register_forward_hook(ForwardHook hook) {
+  KILN_CHECK(hook != nullptr, "{}: register_forward_hook needs a function", type_name_);
+  forward_hooks_.emplace_back(next_hook_, std::move(hook));
+  return next_hook_++;
+}
+
+void Module::remove_forward_hook(std::size_t handle) {
+  forward_hooks_.erase(std::remove_if(forward_hooks_.begin(), forward_hooks_.end(), [&](const auto& h) { return h.first == handle; }),
+                       forward_hooks_.end());
+}
+
 Variable Module::forward(const Variable&) {
   throw Error(fmt::format("{}: this module has no single-input forward(); call its own forward overload", type_name_));
 }

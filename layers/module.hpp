@@ -17,6 +17,7 @@
 //     kiln::Variable w_, b_;
 //   };
 
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -42,7 +43,15 @@ class Module {
   /// Single-input forward, for modules that have one (Linear, activations, Sequential). Layers with
   /// richer signatures (LSTM's states and lengths) add their own overloads.
   virtual Variable forward(const Variable& input);
-  Variable operator()(const Variable& input) { return forward(input); }
+  /// forward(input), then every forward hook, as PyTorch's module(x): call a child as (*child)(x) for
+  /// hooks (and summary()'s output shapes) to see it; child->forward(x) runs it unobserved.
+  Variable operator()(const Variable& input);
+
+  /// Called after each call through operator() with the module, its input and its output.
+  using ForwardHook = std::function<void(const Module& module, const Variable& input, const Variable& output)>;
+  /// Registers `hook`; returns a handle for remove_forward_hook.
+  std::size_t register_forward_hook(ForwardHook hook);
+  void remove_forward_hook(std::size_t handle);
 
   /// Re-creates parameters and submodules from the options (called by constructors and clone()).
   virtual void reset() {}
@@ -103,6 +112,8 @@ class Module {
   std::string type_name_;
   std::vector<std::pair<std::string, Variable>> params_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<std::pair<std::size_t, ForwardHook>> forward_hooks_;
+  std::size_t next_hook_ = 0;
   bool training_ = true;
 };
 

@@ -15,7 +15,7 @@ Variable Sequential::forward(const Variable& x) {
   Variable y = x;
   for (std::size_t i = 0; i < modules_.size(); ++i) {
     try {
-      y = modules_[i]->forward(y);
+      y = (*modules_[i])(y);
     } catch (const Error& e) {
       throw Error(fmt::format("Sequential[{}] ({}): {}", i, modules_[i]->type_name(), e.what()));
     }

@@ -55,18 +55,28 @@ std::string summary(const Module& model) {
 
 std::string summary(Module& model, const Variable& example) {
   NoGradGuard no_grad;
-  Table t;
-  if (auto* seq = dynamic_cast<Sequential*>(&model)) {
-    Variable x = example;
-    for (std::size_t i = 0; i < seq->size(); ++i) {
-      Module& layer = *(*seq)[i];
-      x = layer.forward(x);
-      t.add(fmt::format("{} ({})", i, layer.type_name()), x.shape().str(), count(layer, false));
-    }
-  } else {
-    child_rows(model, t);
-    t.add(fmt::format("output of {}", model.type_name()), model.forward(example).shape().str(), 0);
+  // Each direct child's output shape, from a forward hook on it while the model runs once.
+  const auto children = model.named_children();
+  std::vector<std::string> shapes(children.size(), "-");
+  std::vector<std::size_t> handles;
+  for (std::size_t i = 0; i < children.size(); ++i)
+    handles.push_back(children[i].second->register_forward_hook(
+        [&shapes, i](const Module&, const Variable&, const Variable& out) { shapes[i] = out.shape().str(); }));
+  Variable out;
+  try {
+    out = model(example);
+  } catch (...) {
+    for (std::size_t i = 0; i < children.size(); ++i) children[i].second->remove_forward_hook(handles[i]);
+    throw;
   }
+  for (std::size_t i = 0; i < children.size(); ++i) children[i].second->remove_forward_hook(handles[i]);
+  Table t;
+  for (std::size_t i = 0; i < children.size(); ++i)
+    t.add(fmt::format("{} ({})", children[i].first, children[i].second->type_name()), shapes[i], count(*children[i].second, false));
+  std::int64_t own = 0;
+  for (const auto& p : model.parameters(/*recurse=*/false)) own += p.numel();
+  if (own > 0 || dynamic_cast<Sequential*>(&model) == nullptr)
+    t.add(fmt::format("output of {}{}", model.type_name(), own > 0 ? " (own parameters)" : ""), out.shape().str(), own);
   return t.render(model);
 }
 

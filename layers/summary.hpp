@@ -13,9 +13,10 @@
 //   ======================================================================
 //   Total params: 671
 //
-// For a Sequential model each child is run in turn on the example input to show its output shape;
-// for any other model the children are listed with their parameter counts and the model's own
-// output shape is shown on the last line.
+// The model runs once on the example input with a forward hook on each of its children, so every child
+// it calls as (*child)(x) shows the shape of its output (Kiln's own modules call their children so; a
+// child called with several inputs, or as child->forward(x), shows "-"). Any model other than a
+// Sequential ends with its own output's shape.
 
 #include <string>
 

@@ -25,8 +25,8 @@ std::shared_ptr<LayerNorm> make_norm(const TransformerLayerOptions& o) {
 
 // linear2(dropout(activation(linear1(x))))
 Variable feed_forward(const Variable& x, Linear& linear1, Dropout& dropout, Linear& linear2, FeedForwardActivation a) {
-  const Variable h = linear1.forward(x);
-  return linear2.forward(dropout.forward(a == FeedForwardActivation::ReLU ? relu(h) : gelu(h)));
+  const Variable h = linear1(x);
+  return linear2(dropout(a == FeedForwardActivation::ReLU ? relu(h) : gelu(h)));
 }
 
 void check_input(const Variable& x, const TransformerLayerOptions& o, const char* who, const char* what) {
@@ -70,17 +70,17 @@ Variable TransformerEncoderLayer::forward(const Variable& src, const Transformer
                         .key_padding_mask(masks.src_key_padding_mask_)
                         .is_causal(masks.src_is_causal_)
                         .need_weights(false);
-  auto sa = [&](const Variable& x) { return dropout1->forward(self_attn->forward(x, x, x, attn).output); };
+  auto sa = [&](const Variable& x) { return (*dropout1)(self_attn->forward(x, x, x, attn).output); };
   auto ff = [&](const Variable& x) {
-    return dropout2->forward(feed_forward(x, *linear1, *dropout, *linear2, options_.activation_));
+    return (*dropout2)(feed_forward(x, *linear1, *dropout, *linear2, options_.activation_));
   };
   Variable x = src;
   if (options_.norm_first_) {
-    x = x + sa(norm1->forward(x));
-    return x + ff(norm2->forward(x));
+    x = x + sa((*norm1)(x));
+    return x + ff((*norm2)(x));
   }
-  x = norm1->forward(x + sa(x));
-  return norm2->forward(x + ff(x));
+  x = (*norm1)(x + sa(x));
+  return (*norm2)(x + ff(x));
 }
 
 std::string TransformerEncoderLayer::extra_repr() const { return layer_repr(options_); }
@@ -130,24 +130,24 @@ Variable TransformerDecoderLayer::forward(const Variable& tgt, const Variable& m
     cache->cross_attn.frozen = true;
     cross_opts.cache(&cache->cross_attn);
   }
-  auto sa = [&](const Variable& x) { return dropout1->forward(self_attn->forward(x, x, x, self_opts).output); };
+  auto sa = [&](const Variable& x) { return (*dropout1)(self_attn->forward(x, x, x, self_opts).output); };
   auto mha = [&](const Variable& x) {
     AttentionOutput a = multihead_attn->forward(x, memory, memory, cross_opts);
     if (record_) last_cross_ = a.weights.detach();
-    return dropout2->forward(a.output);
+    return (*dropout2)(a.output);
   };
   auto ff = [&](const Variable& x) {
-    return dropout3->forward(feed_forward(x, *linear1, *dropout, *linear2, options_.activation_));
+    return (*dropout3)(feed_forward(x, *linear1, *dropout, *linear2, options_.activation_));
   };
   Variable x = tgt;
   if (options_.norm_first_) {
-    x = x + sa(norm1->forward(x));
-    x = x + mha(norm2->forward(x));
-    return x + ff(norm3->forward(x));
+    x = x + sa((*norm1)(x));
+    x = x + mha((*norm2)(x));
+    return x + ff((*norm3)(x));
   }
-  x = norm1->forward(x + sa(x));
-  x = norm2->forward(x + mha(x));
-  return norm3->forward(x + ff(x));
+  x = (*norm1)(x + sa(x));
+  x = (*norm2)(x + mha(x));
+  return (*norm3)(x + ff(x));
 }
 
 std::string TransformerDecoderLayer::extra_repr() const { return layer_repr(options_); }
@@ -176,7 +176,7 @@ Variable TransformerEncoder::forward(const Variable& src, const TransformerMasks
       throw Error(fmt::format("TransformerEncoder layers.{}: {}", i, e.what()));
     }
   }
-  return norm ? norm->forward(x) : x;
+  return norm ? (*norm)(x) : x;
 }
 
 std::shared_ptr<Module> TransformerEncoder::clone() const {
@@ -216,7 +216,7 @@ Variable TransformerDecoder::forward(const Variable& tgt, const Variable& memory
       throw Error(fmt::format("TransformerDecoder layers.{}: {}", i, e.what()));
     }
   }
-  return norm ? norm->forward(x) : x;
+  return norm ? (*norm)(x) : x;
 }
 
 std::shared_ptr<Module> TransformerDecoder::clone() const {

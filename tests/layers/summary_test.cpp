@@ -7,6 +7,7 @@
 #include "sequence/recurrent.hpp"
 #include "layers/sequential.hpp"
 #include "layers/summary.hpp"
+#include "sequence/transformer.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {
@@ -78,6 +79,67 @@ TEST(Summary, LongTypeNamesKeepTheColumnsAligned) {
   EXPECT_EQ(rows[1].find("[2, 3]"), rows[0].find("Output Shape")) << s;        // shapes start under their header
   EXPECT_EQ(rows[2].find("[2, 1]"), rows[0].find("Output Shape")) << s;
   EXPECT_NE(s.find("0 (AVeryLongNamedResearchLayerForTesting)"), std::string::npos) << s;
+}
+
+// Any model: each child it calls as (*child)(x) shows its output shape, from a forward hook.
+class TwoTowers : public Module {
+ public:
+  TwoTowers() : Module("TwoTowers") { reset(); }
+  void reset() override {
+    embed = register_module("embed", std::make_shared<Embedding>(10, 4));
+    rnn = register_module("rnn", std::make_shared<GRU>(GRUOptions(4, 6).batch_first(true).return_sequences(false)));
+    head = register_module("head", std::make_shared<Linear>(6, 3));
+  }
+  Variable forward(const Variable& ids) override { return (*head)((*rnn)((*embed)(ids))); }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+  std::shared_ptr<Embedding> embed;
+  std::shared_ptr<GRU> rnn;
+  std::shared_ptr<Linear> head;
+};
+
+TEST(Summary, AnyModelShowsItsChildrensOutputShapes) {
+  TwoTowers model;
+  const std::string s = summary(model, Variable(zeros({2, 7}, kInt64)));
+  EXPECT_NE(s.find("embed (Embedding)"), std::string::npos) << s;
+  for (const char* row : {"[2, 7, 4]", "[2, 6]", "[2, 3]"}) EXPECT_NE(s.find(row), std::string::npos) << row << "\n" << s;
+  EXPECT_NE(s.find("output of TwoTowers"), std::string::npos) << s;
+  EXPECT_EQ(s.find(" - "), std::string::npos) << s;  // every child's shape is known
+  // The hooks are gone afterwards: a second summary sees the same, and forward runs hook-free.
+  EXPECT_EQ(summary(model, Variable(zeros({2, 7}, kInt64))), s);
+}
+
+// Kiln's own layers call their children through the call operator: a Transformer layer's feed-forward
+// shows its widths; its attention, called with three inputs, shows none.
+TEST(Summary, ATransformerLayerShowsItsSublayers) {
+  TransformerEncoderLayer layer(TransformerLayerOptions(8, 2).dim_feedforward(16));
+  const std::string s = summary(layer, Variable(zeros({5, 2, 8})));
+  auto row = [&](const std::string& name) {
+    const auto at = s.find(name);
+    return at == std::string::npos ? std::string() : s.substr(at, s.find('\n', at) - at);
+  };
+  EXPECT_NE(row("linear1 (Linear)").find("[5, 2, 16]"), std::string::npos) << s;
+  EXPECT_NE(row("norm2 (LayerNorm)").find("[5, 2, 8]"), std::string::npos) << s;
+  EXPECT_NE(row("self_attn (MultiheadAttention)").find(" - "), std::string::npos) << s;
+}
+
+TEST(Module, ForwardHooksSeeCallsThroughTheCallOperator) {
+  Linear lin(3, 2);
+  int calls = 0;
+  Shape seen;
+  const std::size_t h = lin.register_forward_hook([&](const Module& m, const Variable& in, const Variable& out) {
+    ++calls;
+    seen = out.shape();
+    EXPECT_EQ(&m, &lin);
+    EXPECT_EQ(in.shape(), (Shape{5, 3}));
+  });
+  lin(Variable(zeros({5, 3})));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, (Shape{5, 2}));
+  lin.forward(Variable(zeros({5, 3})));  // unobserved, as in PyTorch
+  EXPECT_EQ(calls, 1);
+  lin.remove_forward_hook(h);
+  lin(Variable(zeros({5, 3})));
+  EXPECT_EQ(calls, 1);
 }
 
 TEST(Summary, WithoutAnExampleInput) {
