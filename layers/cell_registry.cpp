@@ -52,6 +52,14 @@ void check_spec(const CellSpec& spec) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, Shape>> CellSpec::parameter_shapes(std::int64_t input_size, std::int64_t hidden_size) const {
+  KILN_CHECK(make != nullptr, "cell '{}' has no factory", name);
+  const auto cell = make(input_size, hidden_size, RecurrentOptions(input_size, hidden_size));
+  std::vector<std::pair<std::string, Shape>> out;
+  for (const auto& [n, p] : cell->named_parameters(false)) out.emplace_back(n, p.shape());
+  return out;
+}
+
 CellRegistry& CellRegistry::global() {
   static CellRegistry* registry = [] {
     auto* r = new CellRegistry;  // never destroyed, as the kernel registry

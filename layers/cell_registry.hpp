@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/plugin.h"
@@ -31,6 +32,9 @@ struct CellSpec {
   CellFactory make;             ///< (input_size, hidden_size, the layer's options) -> a cell
   std::string layer_name;       ///< the layer's type name in summaries ("LSTM"); default: the name
   std::string origin = "builtin";  ///< "builtin" or the library that registered it
+  /// The cell's parameters and their shapes for these sizes (from a cell it makes), e.g. for "lstm":
+  /// weight_ih [4H, I], weight_hh [4H, H], bias_ih [4H], bias_hh [4H].
+  std::vector<std::pair<std::string, Shape>> parameter_shapes(std::int64_t input_size, std::int64_t hidden_size) const;
 };
 
 class CellRegistry {

@@ -15,8 +15,10 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 test -f "$prefix/include/kiln/kiln.hpp" && test -f "$prefix/include/kiln/plugin.h" && test -f "$prefix/lib/cmake/kiln/kilnConfig.cmake"
 echo "installed into $prefix"
 
+# The project lives outside Kiln's tree, as a user's would.
+cp -r "$src/examples/downstream" "$work/project"
 start=$SECONDS
-cmake -S "$src/examples/downstream" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$work/project" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="-Wall -Wextra" >/dev/null
 cmake --build "$work/build" -j 2 >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 compiled=$(grep -c "Building CXX object" "$work/build.log" || true)
