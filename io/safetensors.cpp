@@ -41,6 +41,38 @@ std::uint64_t read_u64_le(const unsigned char* p) {
   return v;
 }
 
+// A value for an error message: a scalar as it is, an array or object by its first items, never deeper
+// than a few levels (dump() recurses once per level: a header nested 100,000 deep would overflow the stack).
+void brief_into(const json& j, int depth, std::string& out) {
+  if (out.size() > 80) return;
+  if (j.is_array() || j.is_object()) {
+    if (depth >= 3) {
+      out += j.is_array() ? "[...]" : "{...}";
+      return;
+    }
+    out += j.is_array() ? "[" : "{";
+    std::size_t i = 0;
+    for (auto it = j.begin(); it != j.end(); ++it, ++i) {
+      if (i > 0) out += ", ";
+      if (i == 8 || out.size() > 80) {
+        out += "...";
+        break;
+      }
+      if (j.is_object()) out += json(it.key()).dump() + ": ";
+      brief_into(*it, depth + 1, out);
+    }
+    out += j.is_array() ? "]" : "}";
+    return;
+  }
+  out += j.dump();
+}
+
+std::string brief(const json& j) {
+  std::string out;
+  brief_into(j, 0, out);
+  return out;
+}
+
 struct Entry {
   std::string name;
   DType dtype;
@@ -60,7 +92,7 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& sourc
   json header;
   try {
     header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers out of range ("x": 1e999)
     throw Error(fmt::format("{}: the header is not valid JSON: {}", source, e.what()));
   }
   KILN_CHECK(header.is_object(), "{}: the header must be a JSON object", source);
@@ -83,24 +115,25 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& sourc
     Entry e{name, kFloat32, {}, 0, 0};
     KILN_CHECK(v["dtype"].is_string() && dtype_from_code(v["dtype"].get<std::string>(), e.dtype),
                "{}: tensor '{}' has unsupported dtype {} (Kiln reads F32, F64, I64, U8, BOOL)", source, name,
-               v["dtype"].dump());
+               brief(v["dtype"]));
     const json& shape = v["shape"];
     KILN_CHECK(shape.is_array() && shape.size() <= static_cast<std::size_t>(Shape::kMaxRank),
-               "{}: tensor '{}' has an invalid shape {}", source, name, shape.dump());
-    std::uint64_t numel = 1;
+               "{}: tensor '{}' has an invalid shape {}", source, name, brief(shape));
+    std::uint64_t numel = 1, nonzero = 1;
     for (const json& d : shape) {
       KILN_CHECK(d.is_number_unsigned(), "{}: tensor '{}' has an invalid dimension {} in shape {}", source, name,
-                 d.dump(), shape.dump());
+                 brief(d), brief(shape));
       const auto dim = d.get<std::uint64_t>();
-      KILN_CHECK(dim == 0 || numel <= std::numeric_limits<std::uint64_t>::max() / dim / 8 &&
-                     dim <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()),
-                 "{}: tensor '{}' has a shape {} too large to address", source, name, shape.dump());
+      // Note [Addressable shapes]: the non-zero dims too, so a zero cannot hide huge ones.
+      KILN_CHECK(dim == 0 || dim <= static_cast<std::uint64_t>(Shape::kMaxElements) / nonzero,
+                 "{}: tensor '{}' has a shape {} too large to address", source, name, brief(shape));
       numel *= dim;
+      if (dim != 0) nonzero *= dim;
       e.shape.push_back(static_cast<std::int64_t>(dim));
     }
     const json& off = v["data_offsets"];
     KILN_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
-               "{}: tensor '{}' has invalid data_offsets {}", source, name, off.dump());
+               "{}: tensor '{}' has invalid data_offsets {}", source, name, brief(off));
     e.begin = off[0].get<std::uint64_t>();
     e.end = off[1].get<std::uint64_t>();
     KILN_CHECK(e.begin <= e.end && e.end <= data_size,
@@ -114,7 +147,9 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& sourc
   // The entries must tile the data section: no overlaps, no holes.
   std::vector<const Entry*> order;
   for (const auto& e : entries) order.push_back(&e);
-  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  // By start, then end: an empty tensor sharing its offset with the next one comes first.
+  std::sort(order.begin(), order.end(),
+            [](const Entry* a, const Entry* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
   std::uint64_t at = 0;
   for (const Entry* e : order) {
     KILN_CHECK(e->begin == at, "{}: tensor '{}' starts at byte {} but the previous one ends at {} (overlap or gap)",

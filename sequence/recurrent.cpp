@@ -143,7 +143,7 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     std::vector<Variable> outs;
     std::vector<State> states;
     for (int d = 0; d < dirs; ++d) states.push_back(initial(l * dirs + d));
-    if (fused && steps > 0) {
+    if (fused && steps > 0 && batch > 0) {  // an empty sequence or batch has nothing for a kernel to do
       // Both directions of a layer in one node, side by side on Kiln's threads, writing one output.
       std::vector<plugins::Direction> run;
       for (int d = 0; d < dirs; ++d)

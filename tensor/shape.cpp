@@ -17,6 +17,12 @@ Shape::Shape(const std::vector<std::int64_t>& dims) {
 void Shape::push_back(std::int64_t d) {
   KILN_CHECK(rank_ < kMaxRank, "shape: at most {} dimensions are supported", kMaxRank);
   KILN_CHECK(d >= 0, "shape: dimension {} has negative size {}", rank_, d);
+  // Note [Addressable shapes]
+  std::int64_t nonzero = 1;
+  for (auto e : *this)
+    if (e != 0) nonzero *= e;
+  KILN_CHECK(d == 0 || d <= kMaxElements / nonzero, "shape: {} with a dimension of {} would have more than 2^59 elements",
+             str(), d);
   dims_[static_cast<std::size_t>(rank_++)] = d;
 }
 

@@ -14,6 +14,9 @@ namespace kiln {
 class Shape {
  public:
   static constexpr int kMaxRank = 8;
+  /// Note [Addressable shapes]: no shape has more than 2^59 elements, counting only its non-zero dims, so
+  /// numel() times any element size fits in int64 and a zero dim cannot hide huge ones ([0, 2^62, 2^62]).
+  static constexpr std::int64_t kMaxElements = std::int64_t{1} << 59;
 
   Shape() = default;
   Shape(std::initializer_list<std::int64_t> dims);

@@ -2,10 +2,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <new>
-#include <map>
 #include <vector>
+
+#include "tensor/error.hpp"
 
 namespace kiln {
 namespace {
@@ -93,7 +95,9 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(s
     std::lock_guard<std::mutex> lock(p.mutex);
     p.stats.allocated_bytes -= static_cast<std::int64_t>(cls);
     g_live_bytes.store(p.stats.allocated_bytes, std::memory_order_relaxed);
-    throw std::bad_alloc();
+    throw Error(fmt::format("out of memory: a tensor of {} bytes ({:.3g} GiB) could not be allocated, with {:.3g} GiB in use",
+                            bytes_, static_cast<double>(bytes_) / (1 << 30),
+                            static_cast<double>(p.stats.allocated_bytes) / (1 << 30)));
   }
 }
 

@@ -352,5 +352,35 @@ TEST(FusedLayers, FallBackToTheGenericGraphAndSayWhy) {
   EXPECT_THROW(single.forward(Variable(randn({2, 1, 3})), {}), Error);
 }
 
+// An empty batch (or no steps) is nothing for a kernel to do: every fused layer gives the generic graph's
+// empty outputs and zero states, forward and backward, instead of a crash in the kernel's planning. And
+// the SDK's kernels plan an empty batch without dividing by it, called directly.
+TEST(FusedLayers, AnEmptyBatchOrSequence) {
+  std::vector<LayerCase> layers(std::begin(kLayers), std::end(kLayers));
+  layers.push_back({"LayerNormLSTM", [](RecurrentOptions o) { return std::make_shared<LayerNormLSTM>(o); }});
+  for (const auto& lc : layers)
+    for (Impl impl : {Impl::Auto, Impl::Fused})
+      for (const Shape& shape : {Shape{5, 0, 3}, Shape{0, 2, 3}}) {
+        auto layer = lc.make(RecurrentOptions(3, 4).bidirectional(true).num_layers(2).impl(impl));
+        const Variable x(randn(shape), true);
+        const auto r = layer->forward(x, {});
+        EXPECT_EQ(r.output.shape(), (Shape{shape[0], shape[1], 8})) << lc.name;
+        EXPECT_EQ(r.h_n.shape(), (Shape{4, shape[1], 4})) << lc.name;
+        const Variable loss = sum(r.output) + sum(r.h_n);
+        if (!loss.requires_grad()) continue;  // no steps: nothing was computed from x or the weights
+        loss.backward();
+        EXPECT_EQ(x.grad().shape(), shape) << lc.name;
+      }
+  for (const auto* k : plugins::Registry::global().kernels()) {
+    kiln_recurrent_problem p{};
+    p.dtype = KILN_FLOAT32, p.steps = 5, p.batch = 0, p.input_size = 3, p.hidden_size = 4, p.has_bias = 1;
+    for (int phase : {KILN_FORWARD, KILN_BACKWARD, KILN_LAST_BACKWARD}) {
+      p.phase = phase;
+      EXPECT_NO_FATAL_FAILURE(k->abi.saved_bytes(&p)) << k->name;
+      EXPECT_NO_FATAL_FAILURE(k->abi.work_bytes(&p)) << k->name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::nn

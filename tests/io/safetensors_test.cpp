@@ -121,6 +121,41 @@ TEST(Safetensors, HostileHeadersAreRefused) {
                  "invalid shape");
 }
 
+// Issue 17's crashes, each a regression test.
+TEST(Safetensors, DeeplyNestedValuesAreRefusedWithoutRecursing) {
+  // 100,000 levels of [ in dtype, shape or data_offsets: the message must not dump() them (one stack frame a level).
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& field : {"dtype", "shape", "data_offsets"}) {
+    std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+    const std::string key = "\"" + field + "\":";
+    const auto at = header.find(key) + key.size();
+    const auto end = field == "dtype" ? header.find(',', at) : header.find(']', at) + 1;
+    header.replace(at, end - at, deep);
+    expect_refused(with_header(header, "xxxx"), field == "dtype" ? "unsupported dtype [[[[...]" : "invalid");
+  }
+}
+
+TEST(Safetensors, OutOfRangeNumbersAreRefused) {
+  expect_refused(with_header(R"({"x": 1e999})", ""), "not valid JSON");
+  expect_refused(with_header(R"({"a":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})", "xxxx"), "not valid JSON");
+}
+
+TEST(Safetensors, EmptyTensorsAnywhereReload) {
+  // Kiln's own file with empty tensors sorted among the others, and an empty tensor first.
+  const std::map<std::string, Tensor> tensors{{"t000", zeros({0})}, {"t001", ones({2})}, {"t002", zeros({0, 4})}, {"t003", ones({1})}};
+  const Safetensors back = parse_safetensors(serialize_safetensors(tensors), "mem");
+  ASSERT_EQ(back.tensors.size(), 4u);
+  for (const auto& [name, t] : tensors) EXPECT_TRUE(equal(back.tensors.at(name), t)) << name;
+  EXPECT_NO_THROW(parse_safetensors(
+      with_header(R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "xxxx"),
+      "mem"));
+}
+
+TEST(Safetensors, AZeroDimensionDoesNotHideHugeOnes) {
+  expect_refused(with_header(R"({"a":{"dtype":"F32","shape":[0,4611686018427387904,4611686018427387904],"data_offsets":[0,0]}})", ""),
+                 "too large to address");
+}
+
 TEST(Safetensors, MissingFileNamesThePath) {
   try {
     load_safetensors("/no/such/file.safetensors");

@@ -102,3 +102,26 @@ TEST(Math, AllFinite) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// Note [Addressable shapes]: shape products never overflow, and memory that cannot be had is an error
+// naming the size, not std::bad_alloc.
+TEST(Shapes, ProductsNeverOverflow) {
+  const std::int64_t big = std::int64_t{1} << 40;
+  EXPECT_THROW(zeros({big, big}), Error);
+  EXPECT_THROW(zeros({0, std::int64_t{1} << 62, std::int64_t{1} << 62}), Error);  // a zero dim hides nothing
+  EXPECT_THROW(zeros({4}).reshape({(std::int64_t{1} << 62) + 1, 4}), Error);
+  EXPECT_THROW(zeros({0}).reshape({0, std::int64_t{1} << 62, 4}), Error);
+  EXPECT_EQ(zeros({0, 1 << 20, 1 << 20}).numel(), 0);  // large but addressable: fine
+  try {
+    zeros({std::int64_t{1} << 29, std::int64_t{1} << 29});  // 2^58 floats: addressable, never allocatable
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("out of memory: a tensor of 1152921504606846976 bytes"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kiln

@@ -87,7 +87,8 @@ struct WeightBlocks {
       : T(L.T), reverse(p.reverse != 0) {
     const std::int64_t weights = L.G * L.H * (L.I + L.H) * static_cast<std::int64_t>(p.dtype == KILN_FLOAT64 ? 8 : 4);
     const std::int64_t rows = weights <= (std::int64_t(1) << 20) ? 256 : 2048;
-    steps = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max<std::int64_t>(T, 1), (rows + L.B - 1) / L.B));
+    const std::int64_t batch = std::max<std::int64_t>(1, L.B);  // an empty batch still plans (and runs nothing)
+    steps = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max<std::int64_t>(T, 1), (rows + batch - 1) / batch));
     blocks = (T + steps - 1) / steps;
     after = rows_side_by_side;                     // both threads run steps: the blocks come after
     overlap = !after && threads > 1 && blocks > 1;
