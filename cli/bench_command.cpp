@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -102,6 +103,8 @@ struct Row {
 };
 
 int run(const BenchArgs& a) {
+  KILN_CHECK(std::isfinite(a.min_time) && a.min_time >= 0 && a.min_time <= 3600,
+             "bench: --min-time must be a number of seconds from 0 to 3600, got {}", a.min_time);
   for (const auto& p : a.loads) plugins::load_plugin(p);
   std::vector<bench::Config> configs;
   for (const auto& name : a.shapes.empty() || a.configs_given ? a.configs : std::vector<std::string>{}) {
@@ -267,7 +270,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--shape", a->shapes, "A recurrent configuration of your own, B,T,I,H[,L[,bidir]] (batch, steps, input, "
                   "hidden, layers, bidirectional 0/1); repeatable; runs with --config")
       ->take_all();
-  cmd->add_option("--threads", a->threads, "Thread counts")->capture_default_str()->delimiter(',');
+  cmd->add_option("--threads", a->threads, "Thread counts")
+      ->capture_default_str()
+      ->delimiter(',')
+      ->check(CLI::Range(1, kMaxThreads));
   cmd->add_option("--impl", a->impls, "Implementations: generic, fused, libtorch")
       ->capture_default_str()
       ->delimiter(',')

@@ -37,6 +37,15 @@ struct Options {
     KILN_CHECK(used == v.size() && !v.empty(), "{}: metadata '{}' = '{}' is not an integer", path, key, v);
     return out;
   }
+  /// A positive, finite number.
+  double positive(const std::string& key) const {
+    const std::string& v = text(key);
+    char* end = nullptr;
+    const double out = std::strtod(v.c_str(), &end);
+    KILN_CHECK(!v.empty() && end == v.c_str() + v.size() && std::isfinite(out) && out > 0,
+               "{}: metadata '{}' = '{}' is not a positive number", path, key, v);
+    return out;
+  }
   bool flag(const std::string& key, bool fallback) const {
     auto it = meta.find(key);
     if (it == meta.end() || it->second.empty()) return fallback;
@@ -167,7 +176,7 @@ Built build_attention(const std::string& module, const Options& o, const std::st
   const std::string act = o.meta.count("activation") ? o.meta.at("activation") : "relu";
   KILN_CHECK(act == "relu" || act == "gelu", "{}: metadata 'activation' = '{}' is not relu or gelu", o.path, act);
   lo.activation(act == "relu" ? nn::FeedForwardActivation::ReLU : nn::FeedForwardActivation::GELU);
-  if (o.meta.count("layer_norm_eps")) lo.layer_norm_eps(std::stod(o.meta.at("layer_norm_eps")));
+  if (o.meta.count("layer_norm_eps")) lo.layer_norm_eps(o.positive("layer_norm_eps"));
   auto length = [batch_first](const Variable& x) { return x.size(batch_first || x.dim() == 2 ? -2 : 0); };
   if (module == "nn.TransformerEncoderLayer") {
     auto layer = std::make_shared<nn::TransformerEncoderLayer>(lo);

@@ -56,6 +56,10 @@ void check_writable(const std::string& path) {
 }
 
 std::string read_file(const std::string& path) {
+  // A device or a FIFO (/dev/zero, a pipe) would be read forever, or wait forever.
+  struct stat st {};
+  KILN_CHECK(::stat(path.c_str(), &st) == 0, "read {}: {}", path, std::strerror(errno));
+  KILN_CHECK(S_ISREG(st.st_mode), "read {}: not a regular file", path);
   std::ifstream in(path, std::ios::binary);
   KILN_CHECK(in.good(), "read {}: {}", path, std::strerror(errno));
   std::ostringstream s;

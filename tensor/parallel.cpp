@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -9,6 +10,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "tensor/error.hpp"
 
 namespace kiln {
 namespace {
@@ -59,7 +62,17 @@ class Pool {
  private:
   Pool() {
     const char* env = std::getenv("KILN_NUM_THREADS");
-    resize(env != nullptr ? std::atoi(env) : 1);
+    resize(env != nullptr ? threads_from_env(env) : 1);
+  }
+
+  // KILN_NUM_THREADS: a whole number in [1, kMaxThreads]; anything else is refused, naming the value.
+  static int threads_from_env(const std::string& v) {
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    KILN_CHECK(!v.empty() && end == v.c_str() + v.size() && errno == 0 && n >= 1 && n <= kMaxThreads,
+               "KILN_NUM_THREADS='{}': give a whole number of threads from 1 to {}", v, kMaxThreads);
+    return static_cast<int>(n);
   }
 
   void execute(const std::function<void(int)>& job, int chunk) {
@@ -133,7 +146,10 @@ class Pool {
 
 }  // namespace
 
-void set_num_threads(int n) { Pool::get().resize(n); }
+void set_num_threads(int n) {
+  KILN_CHECK(n >= 1 && n <= kMaxThreads, "set_num_threads: {} threads asked for; give 1 to {}", n, kMaxThreads);
+  Pool::get().resize(n);
+}
 int num_threads() { return Pool::get().size(); }
 bool in_parallel_region() { return t_in_region; }
 

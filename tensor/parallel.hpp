@@ -13,6 +13,10 @@
 namespace kiln {
 
 /// Threads Kiln uses (the calling thread included); at least 1. Defaults to KILN_NUM_THREADS, else 1.
+/// At most this many threads (set_num_threads, KILN_NUM_THREADS): more only slows a machine down.
+inline constexpr int kMaxThreads = 256;
+
+/// Sets the number of Kiln's threads, 1 to kMaxThreads (an error otherwise).
 void set_num_threads(int n);
 int num_threads();
 

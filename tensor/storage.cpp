@@ -7,6 +7,8 @@
 #include <new>
 #include <vector>
 
+#include <unistd.h>
+
 #include "tensor/error.hpp"
 
 namespace kiln {
@@ -64,9 +66,26 @@ Pool& pool() {
   return *p;
 }
 
+// This machine's memory: a tensor larger than all of it is refused before asking the system, whose
+// answer depends on overcommit (and, under AddressSanitizer, on its allocator's limits).
+std::size_t physical_memory() {
+  static const std::size_t bytes = [] {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(size) : ~std::size_t{0};
+  }();
+  return bytes;
+}
+
+std::size_t checked_class(std::size_t bytes) {
+  if (bytes > physical_memory())
+    throw Error(fmt::format("out of memory: a tensor of {} bytes ({:.3g} GiB) is more than this machine's {:.3g} GiB", bytes,
+                            static_cast<double>(bytes) / (1 << 30), static_cast<double>(physical_memory()) / (1 << 30)));
+  return size_class(bytes);
+}
+
 }  // namespace
 
-Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(size_class(bytes)) {
+Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(checked_class(bytes)) {
   const std::size_t cls = capacity_;
   Pool& p = pool();
   {

@@ -34,6 +34,7 @@ TEST(Loader, RefusesBadPluginsWithAClearMessage) {
   EXPECT_TRUE(contains(refusal(BAD_VERSION_PLUGIN), "built for plugin interface version 5, this Kiln speaks versions 1 to 4"));
   EXPECT_TRUE(contains(refusal(BAD_DUPLICATE_PLUGIN), "kernel 'lstm' is already registered by plugin 'builtin' (builtin)"));
   EXPECT_TRUE(contains(refusal(BAD_MALFORMED_PLUGIN), "kernel 'bad_kernel' lacks one of supports"));
+  EXPECT_TRUE(contains(refusal(BAD_THROWS_PLUGIN), "kiln_plugin_entry() threw: the entry point failed on purpose"));
 }
 
 TEST(Loader, KilnPluginsLoadsWhatItCanAndGoesOn) {

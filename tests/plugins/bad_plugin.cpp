@@ -1,7 +1,8 @@
 // Plugins that Kiln must refuse, one per KILN_BAD_* definition (tests/CMakeLists.txt builds each);
-// KILN_BAD_FAILS loads, and its kernel fails when run.
+// KILN_BAD_FAILS loads, and its kernel fails when run; KILN_BAD_THROWS's entry point throws.
 
 #include <cstdio>
+#include <stdexcept>
 
 #include "kiln/plugin.h"
 
@@ -40,7 +41,9 @@ const kiln_plugin kPlugin{KILN_PLUGIN_ABI_VERSION, "bad", "0", 1, kKernels, 0, n
 
 }  // namespace
 
-#if !defined(KILN_BAD_NO_ENTRY)
+#if defined(KILN_BAD_THROWS)
+extern "C" KILN_PLUGIN_EXPORT const kiln_plugin* kiln_plugin_entry(void) { throw std::runtime_error("the entry point failed on purpose"); }
+#elif !defined(KILN_BAD_NO_ENTRY)
 extern "C" KILN_PLUGIN_EXPORT const kiln_plugin* kiln_plugin_entry(void) { return &kPlugin; }
 #else
 extern "C" KILN_PLUGIN_EXPORT const kiln_plugin* kiln_plugin_entry_misspelt(void) { return &kPlugin; }
