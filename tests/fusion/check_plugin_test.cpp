@@ -15,10 +15,10 @@ TEST_P(BuiltinKernels, MatchTheGenericGraph) {
   ASSERT_NE(k, nullptr);
   const CheckReport report = check_plugin(*k);
   EXPECT_TRUE(report.passed()) << report.to_string();
-  EXPECT_EQ(report.cases, 320);
+  EXPECT_EQ(report.cases, 323);  // 320 small, 3 realistic (Note [Realistic sizes])
   EXPECT_TRUE(report.skipped.empty());
   const std::size_t params = 4, states = static_cast<std::size_t>(k->abi.state_count);
-  EXPECT_EQ(report.tensors.size(), 2 * (1 + states + 1 + states + params));  // per dtype: output, finals, grads
+  EXPECT_EQ(report.tensors.size(), 3 * (1 + states + 1 + states + params));  // per dtype and f32 large: output, finals, grads
 }
 
 INSTANTIATE_TEST_SUITE_P(Plugins, BuiltinKernels,
@@ -68,6 +68,35 @@ TEST(CheckPlugin, NeedsARegisteredCellToCompareWith) {
   r.add(plugin, "test");
   EXPECT_THROW(check_plugin(*r.get("unknown_cell")), Error);
   EXPECT_EQ(reference_cell("unknown_cell"), nullptr);
+}
+
+// A kernel wrong only at realistic sizes (its weight_hh gradient 61% off from hidden 64 up, as a kernel with
+// a bug in a code path only wide problems take) passes the small grid and fails the realistic one.
+int wrong_when_wide(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                    const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final,
+                    kiln_tensor* dx, kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t size) {
+  const int rc = real().backward(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, size);
+  if (p->hidden_size >= 64 && d_params[1].data != nullptr && p->dtype == KILN_FLOAT32) {
+    float* d = static_cast<float*>(d_params[1].data);
+    for (std::int64_t i = 0; i < 4 * p->hidden_size * p->hidden_size; ++i) d[i] *= 1.61f;
+  }
+  return rc;
+}
+
+TEST(CheckPlugin, AKernelWrongOnlyAtRealisticSizesFails) {
+  kiln_recurrent_kernel k = real();
+  k.name = "wide_bug_lstm";
+  k.backward = &wrong_when_wide;
+  const std::uint32_t flags[] = {KILN_KERNEL_STRIDED_SEQUENCES | KILN_KERNEL_BACKWARD_READS_Y};
+  const kiln_plugin plugin{KILN_PLUGIN_ABI_VERSION, "wide_bug", "0", 1, &k, 0, nullptr, flags};
+  Registry r;
+  r.add(plugin, "test");
+  CheckOptions small;
+  small.realistic = false;
+  EXPECT_TRUE(check_plugin(*r.get("wide_bug_lstm"), small, reference_cell("lstm")).passed());
+  const CheckReport report = check_plugin(*r.get("wide_bug_lstm"), {}, reference_cell("lstm"));
+  EXPECT_FALSE(report.passed());
+  EXPECT_NE(report.first_failure().find("grad weight_hh (f32 large)"), std::string::npos) << report.to_string();
 }
 
 }  // namespace
