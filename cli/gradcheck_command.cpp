@@ -1,10 +1,12 @@
 // kiln gradcheck: runs the gradient-check table of every generic op and prints one row per case.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.hpp"
 #include "ops/op_checks.hpp"
@@ -18,6 +20,13 @@ struct GradcheckArgs {
 };
 
 int run(const GradcheckArgs& args) {
+  if (!args.filter.empty()) {
+    std::vector<std::string> ops;
+    for (const OpCheck& check : op_checks())
+      if (std::find(ops.begin(), ops.end(), check.op) == ops.end()) ops.push_back(check.op);
+    const bool any = std::any_of(ops.begin(), ops.end(), [&](const std::string& op) { return op.find(args.filter) != std::string::npos; });
+    KILN_CHECK(any, "gradcheck: no op's name contains '{}'; the ops: {}", args.filter, fmt::join(ops, ", "));
+  }
   fmt::print("{:<22} {:<28} {:>8} {:>12}  {}\n", "op", "case", "elements", "max |error|", "result");
   int passed = 0, failed = 0;
   double worst = 0;

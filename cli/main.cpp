@@ -5,6 +5,7 @@
 #include <new>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.hpp"
 #include "ops/gemm.hpp"
@@ -22,6 +23,8 @@ std::string machine_line() {
 int main(int argc, char** argv) {
   CLI::App app{"Kiln: sequence models on a tape-based autograd, with fused kernels as plugins"};
   app.require_subcommand(1);
+  // A word that is no subcommand is named, not reported as a missing subcommand.
+  app.allow_extras(false);
   app.set_version_flag("--version", "kiln 0.1.0");
   kiln::cli::add_demo_command(app);
   kiln::cli::add_gradcheck_command(app);
@@ -32,6 +35,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty() && e.get_exit_code() != 0) {
+      std::vector<std::string> names;
+      for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+      std::cerr << "kiln: error: no command '" << argv[1] << "'; the commands: " << fmt::format("{}", fmt::join(names, ", "))
+                << " (kiln --help)\n";
+      return 2;
+    }
     return app.exit(e);
   } catch (const kiln::Error& e) {
     std::cerr << "kiln: error: " << e.what() << "\n";

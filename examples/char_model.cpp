@@ -73,7 +73,9 @@ int main(int argc, char** argv) {
   app.add_option("--seq-len", seq)->capture_default_str();
   app.add_option("--hidden", hidden)->capture_default_str();
   app.add_option("--lr", lr)->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str();
+  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
+          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
+          "SEED"));
   app.add_option("--corpus", corpus, "Text files")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {

@@ -105,7 +105,9 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--max-len", max_len)->capture_default_str()->check(CLI::Range(4, 64));
   app.add_option("--hidden", hidden)->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str();
+  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
+          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
+          "SEED"));
   CLI11_PARSE(app, argc, argv);
 
   kiln::Generator test_gen(seed + 7);
