@@ -52,6 +52,7 @@ AttentionOutput attend(const Variable& q, const Variable& k, const Variable& v, 
   KILN_CHECK(dropout_p >= 0 && dropout_p < 1, "{}: dropout must be in [0, 1), got {}", who, dropout_p);
   const std::int64_t lq = q.size(-2), lk = k.size(-2);
   KILN_CHECK(!is_causal || lq <= lk, "{}: a causal mask needs no more queries ({}) than keys ({})", who, lq, lk);
+  KILN_CHECK(!scale || std::isfinite(*scale), "{}: scale must be a finite number, got {}", who, scale ? *scale : 0.0);
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   Variable scores = mul(matmul(q, transpose(k, -1, -2)), s);
   // Float masks add first, bool masks then set the lowest value: a masked score is exactly that value

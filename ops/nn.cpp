@@ -113,6 +113,7 @@ Variable dropout(const Variable& x, double p, bool training, Generator* gen) {
 Variable layer_norm(const Variable& x, const Shape& normalized_shape, const Variable& weight, const Variable& bias,
                     double eps) {
   detail::check_float(x, "layer_norm");
+  KILN_CHECK(std::isfinite(eps) && eps > 0, "layer_norm: eps must be a positive number, got {}", eps);
   const int k = normalized_shape.rank();
   bool ok = k >= 1 && k <= x.dim();
   for (int i = 0; ok && i < k; ++i) ok = x.shape()[x.dim() - k + i] == normalized_shape[i];

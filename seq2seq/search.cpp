@@ -16,7 +16,16 @@ constexpr double kDead = -std::numeric_limits<double>::infinity();
 void check_options(const SearchOptions& o, const char* who) {
   KILN_CHECK(o.max_len_ >= 1 && o.beam_width_ >= 1, "{}: max_len and beam_width must be at least 1, got {} and {}", who,
              o.max_len_, o.beam_width_);
-  KILN_CHECK(o.length_penalty_ >= 0, "{}: length_penalty must be non-negative, got {}", who, o.length_penalty_);
+  KILN_CHECK(std::isfinite(o.length_penalty_) && o.length_penalty_ >= 0, "{}: length_penalty must be a non-negative number, got {}",
+             who, o.length_penalty_);
+  KILN_CHECK(o.bos_ >= 0 && o.eos_ >= 0, "{}: bos and eos must be token ids (0 or more), got {} and {}", who, o.bos_, o.eos_);
+}
+
+// The token ids against the vocabulary the decoder's first step reveals: an EOS it can never produce would
+// only ever stop at max_len.
+void check_vocabulary(const SearchOptions& o, std::int64_t vocab, const char* who) {
+  KILN_CHECK(o.bos_ < vocab && o.eos_ < vocab, "{}: bos {} and eos {} must be ids in the decoder's vocabulary of {}", who,
+             o.bos_, o.eos_, vocab);
 }
 
 Variable tokens_tensor(const std::vector<std::int64_t>& t) { return Variable(from_data(t)); }
@@ -63,6 +72,7 @@ std::vector<Hypothesis> greedy_search(IncrementalDecoder& decoder, const Variabl
     Variable attention;
     const Variable logp = decoder.step(tokens_tensor(prev), state, o.keep_attention_ ? &attention : nullptr);
     const std::int64_t vocab = logp.size(1);
+    if (t == 0) check_vocabulary(o, vocab, "greedy_search");
     const std::vector<double> lp = logp.value().to_vector();
     const std::vector<double> att = attention.defined() ? attention.value().to_vector() : std::vector<double>();
     bool all_done = true;
@@ -107,6 +117,7 @@ std::vector<Hypothesis> beam_search(IncrementalDecoder& decoder, const Variable&
     Variable attention;
     const Variable logp = decoder.step(tokens_tensor(prev), state, o.keep_attention_ ? &attention : nullptr);
     const std::int64_t vocab = logp.size(1);
+    if (t == 0) check_vocabulary(o, vocab, "beam_search");
     const std::vector<double> lp = logp.value().to_vector();
     const std::vector<double> att = attention.defined() ? attention.value().to_vector() : std::vector<double>();
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "ops/ops.hpp"
 
 namespace kiln {
@@ -48,6 +50,13 @@ TEST(OpErrors, BadAxesAndIndices) {
   expect_error([] { slice(z({4}), 0, 0, 4, 0); }, {"slice", "step"});
   expect_error([] { permute(z({2, 3}), {0, 0}); }, {"permute", "repeats"});
   expect_error([] { var(z({1, 3}), {0}); }, {"var"});
+}
+
+// Issue 17: numbers that would give garbage are refused.
+TEST(OpErrors, NonFiniteParameters) {
+  const Variable x(randn({2, 4}));
+  expect_error([&] { layer_norm(x, Shape{4}, Variable(), Variable(), NAN); }, {"layer_norm: eps must be a positive number"});
+  expect_error([&] { layer_norm(x, Shape{4}, Variable(), Variable(), -1); }, {"layer_norm: eps must be a positive number"});
 }
 
 TEST(OpErrors, DtypeProblems) {

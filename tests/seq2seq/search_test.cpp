@@ -82,6 +82,11 @@ TEST(Search, BadOptionsAreErrors) {
   TableDecoder d = trap();
   EXPECT_THROW(beam_search(d, kSrc, Variable(), SearchOptions(0, 1).beam_width(0)), Error);
   EXPECT_THROW(greedy_search(d, kSrc, Variable(), SearchOptions(0, 1).max_len(0)), Error);
+  // Issue 17: an EOS the decoder can never produce, a negative id and a NaN penalty are refused.
+  for (const SearchOptions& bad : {SearchOptions(0, 1000), SearchOptions(-1, 1), SearchOptions(0, 1).length_penalty(NAN)}) {
+    EXPECT_THROW(greedy_search(d, kSrc, Variable(), bad), Error);
+    EXPECT_THROW(beam_search(d, kSrc, Variable(), bad), Error);
+  }
 }
 
 }  // namespace

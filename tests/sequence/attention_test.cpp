@@ -218,5 +218,13 @@ TEST(MultiheadAttention, ErrorsNameShapes) {
             std::string::npos);
 }
 
+// Issue 17: a NaN or infinite scale is refused instead of giving NaN weights.
+TEST(Attention, NonFiniteScaleIsAnError) {
+  const Variable q(kiln::randn({1, 2, 4})), k(kiln::randn({1, 3, 4})), v(kiln::randn({1, 3, 4}));
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, Variable(), false, 0, false, NAN), Error);
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, Variable(), false, 0, false, INFINITY), Error);
+  EXPECT_NO_THROW(scaled_dot_product_attention(q, k, v, Variable(), false, 0, false, 0.5));
+}
+
 }  // namespace
 }  // namespace kiln::nn
