@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -90,11 +91,23 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& sourc
   KILN_CHECK(n <= bytes.size() - 8, "{}: truncated: the header claims {} bytes but the file has {} after the length",
              source, n, bytes.size() - 8);
   json header;
+  // A key twice in one object is refused: which of the two a reader takes is not defined (nlohmann keeps
+  // the last, other readers the first), so a file could mean different tensors to different readers.
+  std::vector<std::set<std::string>> keys;
+  std::string duplicate;
+  const json::parser_callback_t no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n), no_duplicates);
   } catch (const json::exception& e) {  // parse errors, and numbers out of range ("x": 1e999)
     throw Error(fmt::format("{}: the header is not valid JSON: {}", source, e.what()));
   }
+  KILN_CHECK(duplicate.empty(), "{}: the header names '{}' twice in one object", source, duplicate);
   KILN_CHECK(header.is_object(), "{}: the header must be a JSON object", source);
   const std::uint64_t data_size = bytes.size() - 8 - n;
   const char* data = bytes.data() + 8 + n;

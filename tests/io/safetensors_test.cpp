@@ -151,6 +151,12 @@ TEST(Safetensors, EmptyTensorsAnywhereReload) {
       "mem"));
 }
 
+TEST(Safetensors, DuplicateKeysAreRefused) {
+  expect_refused(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                             "xxxx"), "names 'a' twice");
+  expect_refused(with_header(R"({"a":{"dtype":"F32","dtype":"F64","shape":[1],"data_offsets":[0,4]}})", "xxxx"), "names 'dtype' twice");
+}
+
 TEST(Safetensors, AZeroDimensionDoesNotHideHugeOnes) {
   expect_refused(with_header(R"({"a":{"dtype":"F32","shape":[0,4611686018427387904,4611686018427387904],"data_offsets":[0,0]}})", ""),
                  "too large to address");
