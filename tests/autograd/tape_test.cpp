@@ -51,6 +51,16 @@ TEST_F(TapeTest, NoGradGuardStopsRecording) {
   EXPECT_TRUE((a * a).requires_grad());
 }
 
+// A seed of another dtype is converted to the output's: a float64 seed for a float32 output gives the
+// float32 gradients the float32 seed would.
+TEST_F(TapeTest, ASeedOfAnotherDtypeIsConverted) {
+  Variable w(from_data({1.f, 2.f, 3.f}, {3}), true);
+  const Variable y = w * w;
+  y.backward(from_data({1.0, 0.5, 2.0}, {3}), /*retain_graph=*/true);
+  EXPECT_EQ(w.grad().dtype(), kFloat32);
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{2.0, 2.0, 12.0}));
+}
+
 TEST_F(TapeTest, GradientsAccumulateAcrossBackwardCalls) {
   Variable a = param({3.0});
   (a * a).backward();
