@@ -286,7 +286,6 @@ void add_bench_command(CLI::App& app) {
     if (const int rc = run(*a); rc != 0) throw CLI::RuntimeError(rc);
   });
   cmd->get_option("--cell")->delimiter(',');
-  cmd->preparse_callback([a](std::size_t) { a->shapes.clear(); });
 }
 
 }  // namespace kiln::cli

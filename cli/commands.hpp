@@ -12,6 +12,13 @@ void add_plugins_command(CLI::App& app);
 void add_check_plugin_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 
+/// Refuses a negative --seed, which CLI11 would wrap to 2^64 - 1.
+inline CLI::Validator seed_check() {
+  return CLI::Validator(
+      [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
+      "SEED");
+}
+
 /// "OpenBLAS SkylakeX, 1 thread(s)": printed by every command that measures or trains.
 std::string machine_line();
 

@@ -158,9 +158,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--hidden", a->hidden, "Hidden size")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Batch size")->capture_default_str();
   cmd->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Random seed (same seed, same numbers)")->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  cmd->add_option("--seed", a->seed, "Random seed (same seed, same numbers)")->capture_default_str()->check(seed_check());
   cmd->add_option("--dtype", a->dtype, "float32 or float64")->capture_default_str();
   cmd->add_option("--dot", a->dot, "Write the graph of one training step as Graphviz DOT");
   cmd->add_flag("--skip-checks", a->skip_checks, "Train only");

@@ -88,9 +88,7 @@ void add_check_plugin_command(CLI::App& app) {
       ->required();
   cmd->add_option("--load", a->loads, "Load plugin libraries first (cells a kernel is checked against, say)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--seed", a->seed, "Seed for the random inputs")->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  cmd->add_option("--seed", a->seed, "Seed for the random inputs")->capture_default_str()->check(seed_check());
   cmd->callback([a] {
     load_all(a->loads);
     std::vector<const plugins::Kernel*> kernels;

@@ -11,6 +11,8 @@
 #include <CLI/CLI.hpp>
 
 #include <kiln/kiln.hpp>
+
+#include "example_options.hpp"
 #include "layers/linear.hpp"
 #include "sequence/recurrent.hpp"
 #include "layers/cell_registry.hpp"
@@ -64,9 +66,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch)->capture_default_str();
   app.add_option("--lr", lr)->capture_default_str();
   app.add_option("--every", every, "Evaluate every N steps")->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  app.add_option("--seed", seed)->capture_default_str()->check(kiln::examples::seed_check());
   std::string impl = "auto";
   std::vector<std::string> plugins;
   app.add_option("--cells", cells, "Registered cells (rnn: the tanh RNN); `kiln plugins` lists them")->delimiter(',');

@@ -12,6 +12,8 @@
 #include <CLI/CLI.hpp>
 
 #include <kiln/kiln.hpp>
+
+#include "example_options.hpp"
 #include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
 #include "seq2seq/rnn_seq2seq.hpp"
@@ -78,9 +80,7 @@ int main(int argc, char** argv) {
   app.add_option("--lr", lr)->capture_default_str();
   app.add_option("--every", every)->capture_default_str();
   app.add_option("--test-size", test_size, "Test sequences per length")->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  app.add_option("--seed", seed)->capture_default_str()->check(kiln::examples::seed_check());
   app.add_option("--plot", plot, "Where to write the chart (SVG; empty: none)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   const bool reverse = task == "reverse";

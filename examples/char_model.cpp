@@ -14,6 +14,8 @@
 
 #include "io/atomic_file.hpp"
 #include <kiln/kiln.hpp>
+
+#include "example_options.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "sequence/recurrent.hpp"
@@ -73,9 +75,7 @@ int main(int argc, char** argv) {
   app.add_option("--seq-len", seq)->capture_default_str();
   app.add_option("--hidden", hidden)->capture_default_str();
   app.add_option("--lr", lr)->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  app.add_option("--seed", seed)->capture_default_str()->check(kiln::examples::seed_check());
   app.add_option("--corpus", corpus, "Text files")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {

@@ -14,6 +14,8 @@
 #include <CLI/CLI.hpp>
 
 #include <kiln/kiln.hpp>
+
+#include "example_options.hpp"
 #include "layers/summary.hpp"
 #include "optim/optimizer.hpp"
 #include "seq2seq/transformer_seq2seq.hpp"
@@ -176,9 +178,7 @@ int main(int argc, char** argv) {
   app.add_option("--every", every, "Report every N steps")->capture_default_str();
   app.add_option("--test-size", test_size)->capture_default_str();
   app.add_option("--beam", beam, "Beam width for decoding (1: greedy)")->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  app.add_option("--seed", seed)->capture_default_str()->check(kiln::examples::seed_check());
   app.add_option("--heatmaps", heatmaps, "Write attention heatmaps (SVG) of 3 test dates to this folder");
   CLI11_PARSE(app, argc, argv);
 

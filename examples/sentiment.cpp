@@ -15,6 +15,8 @@
 #include <CLI/CLI.hpp>
 
 #include <kiln/kiln.hpp>
+
+#include "example_options.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "sequence/recurrent.hpp"
@@ -101,9 +103,7 @@ int main(int argc, char** argv) {
   app.add_option("--min-len", min_len)->capture_default_str();
   app.add_option("--max-len", max_len)->capture_default_str();
   app.add_option("--hidden", hidden)->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  app.add_option("--seed", seed)->capture_default_str()->check(kiln::examples::seed_check());
   CLI11_PARSE(app, argc, argv);
   if (min_len < 3 || max_len < min_len) {
     std::cerr << "sentiment: need 3 <= --min-len <= --max-len\n";

@@ -11,6 +11,8 @@
 #include <CLI/CLI.hpp>
 
 #include <kiln/kiln.hpp>
+
+#include "example_options.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "sequence/recurrent.hpp"
@@ -105,9 +107,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--max-len", max_len)->capture_default_str()->check(CLI::Range(4, 64));
   app.add_option("--hidden", hidden)->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str()->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "a seed is a whole number from 0, not " + v; },
-          "SEED"));
+  app.add_option("--seed", seed)->capture_default_str()->check(kiln::examples::seed_check());
   CLI11_PARSE(app, argc, argv);
 
   kiln::Generator test_gen(seed + 7);

@@ -96,18 +96,19 @@ Outcome run_path(const Kernel* kernel, nn::RecurrentCell& cell, const std::vecto
   return o;
 }
 
-// The worst error per tensor and dtype over the cases run so far, in the order first seen.
+// The worst error per tensor and row label (the dtype, or "f32 large") over the cases run so far, in the
+// order first seen: the case nearest its tolerance, or furthest past it (NaN counts as past).
 struct Worst {
   std::map<std::pair<std::string, std::string>, TensorCheck> by_key;
   std::vector<std::pair<std::string, std::string>> order;
-  void add(const std::string& tensor, DType dtype, double tol, double error, const std::string& where) {
-    const auto key = std::make_pair(tensor, std::string(dtype_name(dtype)));
+  void add(const std::string& tensor, const std::string& label, double tol, double error, const std::string& where) {
+    const auto key = std::make_pair(tensor, label);
     if (!by_key.count(key)) {
       by_key[key] = TensorCheck{key.first, key.second, 0, tol, ""};
       order.push_back(key);
     }
     TensorCheck& w = by_key[key];
-    if (error > w.worst || w.worst_case.empty()) w.worst = error, w.worst_case = where;
+    if (!(error / tol <= w.worst / w.tolerance) || w.worst_case.empty()) w.worst = error, w.tolerance = tol, w.worst_case = where;
   }
   void into(CheckReport& report) const {
     for (const auto& key : order) report.tensors.push_back(by_key.at(key));
@@ -117,7 +118,7 @@ struct Worst {
 // Runs case c on `cell` (its parameters already set) on both paths and records the errors; false when the
 // kernel declines the case (its reason in report.skipped).
 bool run_case(const Kernel& kernel, nn::RecurrentCell& cell, const Case& c, const ParamMap* params, Generator& gen,
-              const CheckOptions& options, CheckReport& report, Worst& worst) {
+              const CheckOptions& options, CheckReport& report, Worst& worst, const std::string& label = "") {
   std::vector<std::int64_t> len;
   if (c.lengths)
     for (std::int64_t b = 0; b < c.batch; ++b) len.push_back(b == 0 ? c.steps : b == 1 ? 0 : std::max<std::int64_t>(1, c.steps - 2));
@@ -137,8 +138,8 @@ bool run_case(const Kernel& kernel, nn::RecurrentCell& cell, const Case& c, cons
   ++report.cases;
   const double tol = c.dtype == kFloat32 ? options.tolerance_f32 : options.tolerance_f64;
   for (std::size_t i = 0; i < generic.tensors.size(); ++i)
-    worst.add(generic.tensors[i].first, c.dtype, tol, relative_error(fused.tensors[i].second, generic.tensors[i].second),
-              c.describe());
+    worst.add(generic.tensors[i].first, label.empty() ? std::string(dtype_name(c.dtype)) : label, tol,
+              relative_error(fused.tensors[i].second, generic.tensors[i].second), c.describe());
   return true;
 }
 
@@ -217,20 +218,7 @@ CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options, Cell
       CheckOptions scaled = options;
       scaled.tolerance_f32 = options.tolerance_f32 * std::sqrt(static_cast<double>(c.input + c.hidden) / 64.0) *
                              std::max(1.0, std::sqrt(static_cast<double>(c.steps) / 4.0));
-      Worst big;
-      run_case(kernel, *cell, c, nullptr, gen, scaled, report, big);
-      for (const auto& key : big.order) {  // one row per tensor: the case nearest its tolerance (or past it)
-        TensorCheck t = big.by_key.at(key);
-        t.dtype = "f32 large";
-        const auto row = std::make_pair(t.tensor, t.dtype);
-        const auto it = worst.by_key.find(row);
-        if (it == worst.by_key.end()) {
-          worst.by_key[row] = t;
-          worst.order.push_back(row);
-        } else if (!(t.worst / t.tolerance <= it->second.worst / it->second.tolerance)) {
-          it->second = t;
-        }
-      }
+      run_case(kernel, *cell, c, nullptr, gen, scaled, report, worst, "f32 large");
     }
   }
   worst.into(report);

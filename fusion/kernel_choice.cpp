@@ -46,8 +46,8 @@ std::string class_name(const nn::RecurrentCell& cell) {
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(cell).name(), nullptr, nullptr, &status), std::free);
   std::string s = status == 0 && name ? name.get() : cell.type_name();
-  for (const std::string noise : {"(anonymous namespace)::"})
-    for (std::size_t at; (at = s.find(noise)) != std::string::npos;) s.erase(at, noise.size());
+  const std::string noise = "(anonymous namespace)::";
+  for (std::size_t at; (at = s.find(noise)) != std::string::npos;) s.erase(at, noise.size());
   return s;
 }
 

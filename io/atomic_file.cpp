@@ -61,12 +61,15 @@ void remove_stale_temporaries(const std::string& target) {
   ::closedir(d);
 }
 
+// mkstemp's template for a temporary of `target`, named for this process.
+std::string temporary_template(const std::string& target) { return fmt::format("{}.tmp.{}.XXXXXX", target, ::getpid()); }
+
 }  // namespace
 
 void write_file_atomic(const std::string& path, std::string_view content) {
   const std::string target = resolved_target(path);
   remove_stale_temporaries(target);
-  std::string tmp = fmt::format("{}.tmp.{}.XXXXXX", target, ::getpid());
+  std::string tmp = temporary_template(target);
   const int fd = ::mkstemp(tmp.data());
   KILN_CHECK(fd >= 0, "write {}: cannot create a temporary file: {}", path, std::strerror(errno));
   std::size_t done = 0;
@@ -105,7 +108,7 @@ void write_file_atomic(const std::string& path, std::string_view content) {
 void check_writable(const std::string& path) {
   struct stat st {};
   KILN_CHECK(!(::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)), "write {}: it is a directory", path);
-  std::string tmp = path + ".tmp.XXXXXX";
+  std::string tmp = temporary_template(resolved_target(path));  // where write_file_atomic will write
   const int fd = ::mkstemp(tmp.data());
   KILN_CHECK(fd >= 0, "write {}: cannot create a file there: {}", path, std::strerror(errno));
   ::close(fd);

@@ -21,15 +21,7 @@ KILN_SDK_HAS(HasName, C::name)
 KILN_SDK_HAS(HasDescription, C::description)
 KILN_SDK_HAS(HasGates, C::gates)
 KILN_SDK_HAS(HasStates, C::states)
-KILN_SDK_HAS(HasExtras, C::extras)
-KILN_SDK_HAS(HasLateGates, C::late_gates)
-KILN_SDK_HAS(HasSplitRecurrent, C::split_recurrent)
-KILN_SDK_HAS(HasSplitGates, C::split_gates)
-KILN_SDK_HAS(HasGateBiases, C::gate_biases)
-KILN_SDK_HAS(HasInPlace, C::gradients_in_place)
 KILN_SDK_HAS(HasParams, C::params)
-KILN_SDK_HAS(HasRowScratch, C::row_scratch)
-KILN_SDK_HAS(HasRecurrentInPlace, C::recurrent_gradients_in_place)
 KILN_SDK_HAS(HasForward, C::template forward<float>(std::declval<const Forward<float>&>()))
 KILN_SDK_HAS(HasBackward, C::template backward<float>(std::declval<const Backward<float>&>()))
 KILN_SDK_HAS(HasForwardEarly, C::template forward_early<float>(std::declval<const Forward<float>&>()))
@@ -38,42 +30,23 @@ KILN_SDK_HAS(HasBackwardLate, C::template backward_late<float>(std::declval<cons
 KILN_SDK_HAS(HasBackwardEarly, C::template backward_early<float>(std::declval<const Backward<float>&>()))
 #undef KILN_SDK_HAS
 
-template <class C, bool = HasExtras<C>::value>
-struct ExtrasOf : std::integral_constant<int, 0> {};
-template <class C>
-struct ExtrasOf<C, true> : std::integral_constant<int, C::extras> {};
+// KILN_SDK_OPTIONAL(Name, member, type, fallback): Name<C>::value is C::member when the cell declares it,
+// else fallback.
+#define KILN_SDK_OPTIONAL(Name, member, type, fallback)                                     \
+  template <class C, class = void>                                                          \
+  struct Name : std::integral_constant<type, (fallback)> {};                                \
+  template <class C>                                                                        \
+  struct Name<C, std::void_t<decltype(C::member)>> : std::integral_constant<type, static_cast<type>(C::member)> {};
 
-template <class C, bool = HasLateGates<C>::value>
-struct LateGatesOf : std::integral_constant<int, 0> {};
-template <class C>
-struct LateGatesOf<C, true> : std::integral_constant<int, C::late_gates> {};
-
-template <class C, bool = HasSplitGates<C>::value, bool = HasSplitRecurrent<C>::value>
-struct SplitGatesOf : std::integral_constant<int, 0> {};
-template <class C, bool S>
-struct SplitGatesOf<C, true, S> : std::integral_constant<int, C::split_gates> {};
-template <class C>
-struct SplitGatesOf<C, false, true> : std::integral_constant<int, C::split_recurrent ? 1 : 0> {};
-
-template <class C, bool = HasGateBiases<C>::value>
-struct GateBiasesOf : std::true_type {};
-template <class C>
-struct GateBiasesOf<C, true> : std::bool_constant<C::gate_biases> {};
-
-template <class C, bool = HasInPlace<C>::value>
-struct InPlaceOf : std::false_type {};
-template <class C>
-struct InPlaceOf<C, true> : std::bool_constant<C::gradients_in_place> {};
-
-template <class C, bool = HasRowScratch<C>::value>
-struct RowScratchOf : std::integral_constant<int, 0> {};
-template <class C>
-struct RowScratchOf<C, true> : std::integral_constant<int, C::row_scratch> {};
-
-template <class C, bool = HasRecurrentInPlace<C>::value>
-struct RecurrentInPlaceOf : std::false_type {};
-template <class C>
-struct RecurrentInPlaceOf<C, true> : std::bool_constant<C::recurrent_gradients_in_place> {};
+KILN_SDK_OPTIONAL(ExtrasOf, extras, int, 0)
+KILN_SDK_OPTIONAL(LateGatesOf, late_gates, int, 0)
+KILN_SDK_OPTIONAL(SplitRecurrentOf, split_recurrent, bool, false)
+KILN_SDK_OPTIONAL(SplitGatesOf, split_gates, int, SplitRecurrentOf<C>::value ? 1 : 0)  // split_recurrent: the older spelling of 1
+KILN_SDK_OPTIONAL(GateBiasesOf, gate_biases, bool, true)
+KILN_SDK_OPTIONAL(InPlaceOf, gradients_in_place, bool, false)
+KILN_SDK_OPTIONAL(RowScratchOf, row_scratch, int, 0)
+KILN_SDK_OPTIONAL(RecurrentInPlaceOf, recurrent_gradients_in_place, bool, false)
+#undef KILN_SDK_OPTIONAL
 
 template <class C, bool = HasParams<C>::value>
 struct ParamsOf {
