@@ -69,7 +69,8 @@ CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options = {},
 /// Confirms that `kernel` computes `cell`'s own step: with the cell's parameters set to random values
 /// for the check (then restored, with their gradients), both paths run a few steps of a small batch with
 /// uneven lengths in each direction, in the cell's dtype, and every output and gradient is compared.
-/// params maps kernel parameter names to the cell's (null: the same names). Note [Kernel claims].
+/// params maps kernel parameter names to the cell's (null: the same names). Note [Kernel claims]. A kernel
+/// that fails (an error from the plugin) is not confirmed; the report says why (first_failure()).
 CheckReport confirm_kernel(const Kernel& kernel, nn::RecurrentCell& cell, const ParamMap* params = nullptr,
                            const CheckOptions& options = {});
 

@@ -35,7 +35,12 @@ void check_spec(const CellSpec& spec) {
   KILN_CHECK(spec.states == 1 || spec.states == 2, "{}: states must be 1 or 2, got {}", who, spec.states);
   KILN_CHECK(spec.gates >= 0, "{}: gates must be 0 or more, got {}", who, spec.gates);
   const std::int64_t in = 3, hidden = 5;
-  const auto cell = spec.make(in, hidden, RecurrentOptions(in, hidden));
+  std::shared_ptr<RecurrentCell> cell;
+  try {
+    cell = spec.make(in, hidden, RecurrentOptions(in, hidden));
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: its factory failed: {}", who, e.what()));
+  }
   KILN_CHECK(cell != nullptr, "{}: the factory returned no cell", who);
   KILN_CHECK(cell->input_size() == in && cell->hidden_size() == hidden,
              "{}: asked for input {} and hidden {}, the factory made a cell of {} and {}", who, in, hidden,
@@ -79,8 +84,15 @@ CellRegistry& CellRegistry::global() {
       library.register_cells(&staged);
       for (auto& spec : staged.cells_) spec->origin = library.path;
       registry->merge(std::move(staged));
-    } catch (const std::exception& e) {
-      const std::string message = fmt::format("plugin {}: its cells were not registered: {}", library.path, e.what());
+    } catch (...) {  // whatever the library threw, never past here
+      std::string what = "an exception that is not a std::exception";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      const std::string message = fmt::format("plugin {}: its cells were not registered: {}", library.path, what);
       if (!library.from_env) throw Error(message);
       warn_once(fmt::format("KILN_PLUGINS: {}; going on without them", message));
     }

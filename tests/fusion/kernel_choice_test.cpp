@@ -210,5 +210,26 @@ TEST(KernelChoice, AClaimIsChosenAgainWhenAPluginIsLoaded) {
   EXPECT_EQ(c.kernel->name, "mgu");
 }
 
+// A kernel that fails when run (an error from its plugin) is not confirmed for a cell that inherits a claim
+// to it: the layer runs the generic graph and says why, instead of failing.
+class ClaimsAFailingKernel : public nn::RNNCell {
+ public:
+  ClaimsAFailingKernel(std::int64_t in, std::int64_t hidden) : RNNCell(nn::RNNCellOptions(in, hidden).bias(false)) {}
+  nn::KernelClaim kernel_claim() const override { return claim<nn::RNNCell>("bad_kernel"); }  // the base's, inherited
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+};
+
+TEST(KernelChoice, AKernelThatFailsIsNotConfirmed) {
+  Registry r;
+  load_plugin(BAD_FAILS_PLUGIN, r);  // "bad_kernel": its forward always fails
+  ClaimsAFailingKernel cell(3, 4);
+  KernelChoice c;
+  ASSERT_NO_THROW(c = choose_kernel(cell, r));
+  EXPECT_EQ(c.kernel, nullptr);
+  EXPECT_TRUE(c.claim_refused);
+  EXPECT_TRUE(contains(c.why_not, "does not compute the same step: it failed: ")) << c.why_not;
+  EXPECT_TRUE(contains(c.why_not, "deliberate failure")) << c.why_not;
+}
+
 }  // namespace
 }  // namespace kiln::plugins

@@ -122,6 +122,8 @@ TEST(Loader, RefusesBadCellLibraries) {
   EXPECT_EQ(nn::CellRegistry::global().get("half_rnn_dup"), nullptr);  // all or nothing
   const std::string threw = refused_cells(CELLS_THROWS_PLUGIN);
   EXPECT_TRUE(contains(threw, "its cells were not registered: the library's registration failed on purpose")) << threw;
+  const std::string other = refused_cells(CELLS_THROWS_OTHER_PLUGIN);
+  EXPECT_TRUE(contains(other, "its cells were not registered: an exception that is not a std::exception")) << other;
   const std::string spec = refused_cells(CELLS_SPEC_PLUGIN);
   EXPECT_TRUE(contains(spec, "cell 'half_rnn_bad': registered with 4 gates, so weight_ih should be [20, 3]")) << spec;
   const std::string version = refused_cells(CELLS_VERSION_PLUGIN);

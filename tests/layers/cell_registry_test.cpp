@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "layers/cell_registry.hpp"
 #include "layers/research_cells.hpp"
 #include "ops/ops.hpp"
@@ -49,6 +51,11 @@ TEST(CellRegistry, TakesAUsersCellAndChecksItsSpec) {
   EXPECT_TRUE(contains(refused({"wrong_states", "", 2, 2, make_mgu}), "registered with 2 state tensor(s), but MGUCell has 1"));
   EXPECT_TRUE(contains(refused({"wrong_gates", "", 3, 1, make_mgu}),
                        "registered with 3 gates, so weight_ih should be [15, 3] for input 3 and hidden 5, got [10, 3]"));
+  EXPECT_TRUE(contains(refused({"throws", "", 2, 1,
+                                [](std::int64_t, std::int64_t, const RecurrentOptions&) -> std::shared_ptr<RecurrentCell> {
+                                  throw std::runtime_error("no such cell today");
+                                }}),
+                       "cell 'throws': its factory failed: no such cell today"));
   EXPECT_EQ(r.cells().size(), 1u);  // none of the refused went in
 }
 

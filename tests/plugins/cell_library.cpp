@@ -33,6 +33,8 @@ KILN_REGISTER_CELLS(registry) {
   registry.add(half_rnn("lstm"));  // taken by a built-in cell
 #elif defined(KILN_BAD_CELL_THROWS)
   throw std::runtime_error("the library's registration failed on purpose");
+#elif defined(KILN_BAD_CELL_THROWS_OTHER)
+  throw 42;  // not a std::exception
 #elif defined(KILN_BAD_CELL_SPEC)
   auto spec = half_rnn("half_rnn_bad");
   spec.gates = 4;  // its weights are one gate's
