@@ -20,6 +20,19 @@ class NoGradGuard {
   bool prev_;
 };
 
+/// Recording on or off in this scope, whatever it was outside (torch::AutoGradMode): a check that
+/// differentiates inside a caller's NoGradGuard turns it back on for itself.
+class AutoGradMode {
+ public:
+  explicit AutoGradMode(bool enabled) : prev_(grad_enabled()) { set_grad_enabled(enabled); }
+  ~AutoGradMode() { set_grad_enabled(prev_); }
+  AutoGradMode(const AutoGradMode&) = delete;
+  AutoGradMode& operator=(const AutoGradMode&) = delete;
+
+ private:
+  bool prev_;
+};
+
 /// Anomaly mode: when on, the first op whose output (forward) or input gradient (backward) holds a
 /// NaN or Inf throws a kiln::Error naming that op. Costs one pass over each tensor.
 bool anomaly_enabled();

@@ -31,3 +31,20 @@ if(KILN_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g1)
   add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
 endif()
+
+# Fuzzing (scripts/fuzz.sh): everything instrumented for libFuzzer's coverage and the sanitizers; only
+# the fuzz targets link libFuzzer itself (-fsanitize=fuzzer, fuzz/CMakeLists.txt). -O1: the inputs are
+# small, and the whole library builds in about half the time it takes at -O2.
+# float-cast-overflow is left out: xsimd's exp and log turn every lane into an integer exponent, NaN and
+# out-of-range lanes included (through std::copy in its generic batch_cast, out of reach of a suppression
+# file), then select those lanes away: undefined in C++, defined on x86 (INT64_MIN), and discarded. The
+# first minute of fuzzing found it (fuzz/corpus/reference_case/exp_of_huge_value). Kiln's own float-to-
+# integer conversions check their range instead (Note [Float to integer], tensor/tensor.cpp).
+if(KILN_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "KILN_FUZZ needs clang for libFuzzer (configure with CXX=clang++-14), not ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=float-cast-overflow -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer -g1 -O1)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -66,13 +66,22 @@ double relative_error(const Tensor& a, const Tensor& b);
 /// no cell of that name).
 CheckReport check_plugin(const Kernel& kernel, const CheckOptions& options = {}, CellMaker make_cell = nullptr);
 
+/// The calls confirm_kernel runs: by default a few steps of a small batch with uneven lengths, in each
+/// direction.
+struct ConfirmShape {
+  std::int64_t steps = 3, batch = 3;
+  bool lengths = true;
+  std::vector<bool> directions{false, true};  ///< reverse or not, one call each
+};
+
 /// Confirms that `kernel` computes `cell`'s own step: with the cell's parameters set to random values
-/// for the check (then restored, with their gradients), both paths run a few steps of a small batch with
-/// uneven lengths in each direction, in the cell's dtype, and every output and gradient is compared.
+/// for the check (then restored, with their gradients), both paths run the calls of `shape` in the
+/// cell's dtype, and every output and gradient is compared (float32's tolerance scaled with the size, as
+/// for check_plugin's realistic sizes).
 /// params maps kernel parameter names to the cell's (null: the same names). Note [Kernel claims]. A kernel
 /// that fails (an error from the plugin) is not confirmed; the report says why (first_failure()).
 CheckReport confirm_kernel(const Kernel& kernel, nn::RecurrentCell& cell, const ParamMap* params = nullptr,
-                           const CheckOptions& options = {});
+                           const CheckOptions& options = {}, const ConfirmShape& shape = {});
 
 /// Checks an attention kernel against the generic scaled_dot_product_attention over layouts (packed
 /// projections seq-first and batch-first, separate tensors), shapes, masks and causal, in float32 and

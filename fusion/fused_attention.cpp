@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "autograd/tape.hpp"
+#include "plugins/boundary.hpp"
 #include "plugins/host.hpp"
 
 namespace kiln::plugins {
@@ -37,7 +38,9 @@ kiln_tensor abi_mask(const Tensor& m, const std::array<std::int64_t, 4>& full) {
   return abi_view(m.raw_data(), m.dtype(), 0, full, strides);
 }
 
-Tensor bytes(std::size_t n) { return Tensor({static_cast<std::int64_t>((n + 7) / 8)}, kFloat64); }
+std::string describe(const AttentionKernel& k) {
+  return fmt::format("fused attention kernel '{}' from plugin '{}' ({})", k.name, k.plugin, k.origin);
+}
 
 kiln_attention_problem make_problem(const AttentionView& q, const AttentionView& k, const AttentionView& v,
                                     const FusedAttentionOptions& o) {
@@ -93,7 +96,7 @@ std::string fused_attention_refusal(const AttentionKernel& kernel, const Attenti
   kiln_tensor masks[2] = {};
   for (std::size_t i = 0; i < o.masks.size() && i < 2; ++i) masks[i] = abi_mask(o.masks[i], full);
   char why[512] = {};
-  if (kernel.abi.supports(&p, masks, why, sizeof why) != 0) return fmt::format("kernel '{}' declines: {}", kernel.name, why);
+  if (kernel.abi.supports(&p, masks, why, sizeof why) != 0) return fmt::format("kernel '{}' declines: {}", kernel.name, kernel_text(why, sizeof why));
   return "";
 }
 
@@ -148,14 +151,13 @@ FusedAttentionOutput run_fused_attention(const AttentionKernel& kernel, const At
   if (o.need_weights) result.weights = Tensor(Shape{p.batch, p.heads, p.q_len, p.k_len}, dt);
   kiln_tensor weights_abi = result.weights.defined() ? abi_view(result.weights.raw_data(), dt, 0, full, {p.heads * p.q_len * p.k_len, p.q_len * p.k_len, p.k_len, 1})
                                                      : kiln_tensor{};
-  node->saved = bytes(kernel.abi.saved_bytes(&p));
-  Tensor work = bytes(kernel.abi.work_bytes(&p));
+  node->saved = kernel_buffer(kernel.abi.saved_bytes(&p), describe(kernel), "saved_bytes");
+  Tensor work = kernel_buffer(kernel.abi.work_bytes(&p), describe(kernel), "work_bytes");
   const kiln_tensor qa = abi_view(q), ka = abi_view(k), va = abi_view(v);
   char err[1024] = {};
   KILN_CHECK(kernel.abi.forward(&host_services(), &p, &qa, &ka, &va, masks, &out_abi, &weights_abi, node->saved.raw_data(),
                                 work.raw_data(), err, sizeof err) == 0,
-             "fused attention kernel '{}' from plugin '{}' ({}) failed in forward: {}", kernel.name, kernel.plugin,
-             kernel.origin, err);
+             "{} failed in forward: {}", describe(kernel), kernel_text(err, sizeof err));
 
   result.out = record(kernel.op.c_str(), out, inputs, [node, out_batch_first](const Tensor& dy, Grads& grads) {
     const AttentionKernel& k = *node->kernel;
@@ -177,11 +179,11 @@ FusedAttentionOutput run_fused_attention(const AttentionKernel& kernel, const At
     const AttentionView dout = AttentionView::heads_of(Variable(dy), out_batch_first, 0, problem.heads, problem.v_dim);
     const kiln_tensor dya = abi_view(dout);
     const kiln_tensor qa = abi_view(node->q), ka = abi_view(node->k), va = abi_view(node->v);
-    Tensor work = bytes(k.abi.work_bytes(&problem));
+    Tensor work = kernel_buffer(k.abi.work_bytes(&problem), describe(k), "work_bytes");
     char err[1024] = {};
     KILN_CHECK(k.abi.backward(&host_services(), &problem, &qa, &ka, &va, masks, node->saved.raw_data(), &dya, &d[0], &d[1],
                               &d[2], work.raw_data(), err, sizeof err) == 0,
-               "fused attention kernel '{}' from plugin '{}' ({}) failed in backward: {}", k.name, k.plugin, k.origin, err);
+               "{} failed in backward: {}", describe(k), kernel_text(err, sizeof err));
     for (std::size_t i = 0; i < g.size(); ++i)
       if (g[i].defined()) grads.add(i, std::move(g[i]));
   });

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "autograd/tape.hpp"
+#include "plugins/boundary.hpp"
 #include "plugins/host.hpp"
 #include "ops/ops.hpp"
 #include "tensor/math.hpp"
@@ -29,7 +30,7 @@ struct Node {
   Tensor packed;  // forward's output, for a kernel that reads y in backward (KILN_KERNEL_BACKWARD_READS_Y)
 };
 
-Tensor bytes(std::size_t n) { return Tensor({static_cast<std::int64_t>((n + 7) / 8)}, kFloat64); }
+std::string describe(const Kernel& k) { return fmt::format("fused kernel '{}' from plugin '{}' ({})", k.name, k.plugin, k.origin); }
 
 std::int32_t abi_dtype(DType d) { return d == kFloat64 ? KILN_FLOAT64 : KILN_FLOAT32; }
 
@@ -105,8 +106,7 @@ void each(std::size_t n, F&& f) {
 }
 
 void check_errors(const Kernel& k, const char* phase, const std::vector<std::string>& errors) {
-  for (const auto& e : errors)
-    KILN_CHECK(e.empty(), "fused kernel '{}' from plugin '{}' ({}) failed in {}: {}", k.name, k.plugin, k.origin, phase, e);
+  for (const auto& e : errors) KILN_CHECK(e.empty(), "{} failed in {}: {}", describe(k), phase, e);
 }
 
 // A kiln_tensor describing `t` (contiguous, row-major); data null when t is undefined.
@@ -124,7 +124,8 @@ bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType 
                                                 has_bias(kernel, cell, params), lengths, reverse);
   std::array<char, 512> reason{};
   if (kernel.abi.supports(&p, reason.data(), reason.size()) != 0) {
-    if (why) *why = fmt::format("kernel '{}' ({}) does not run this call: {}", kernel.name, kernel.plugin, reason.data());
+    if (why) *why = fmt::format("kernel '{}' ({}) does not run this call: {}", kernel.name, kernel.plugin,
+                                kernel_text(reason.data(), reason.size()));
     return false;
   }
   return true;
@@ -166,7 +167,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
     }
     std::string why;
     KILN_CHECK(kernel_supports(kernel, cell, x.dtype(), T, B, lengths, d.reverse, &why, d.params), "{}", why);
-    run.saved = bytes(kernel.abi.saved_bytes(&run.problem));
+    run.saved = kernel_buffer(kernel.abi.saved_bytes(&run.problem), describe(kernel), "saved_bytes");
     node->runs.push_back(std::move(run));
   }
 
@@ -176,7 +177,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
   const std::size_t esize = element_size(x.dtype());
   auto at = [&](const Tensor& t, std::int64_t offset) { return static_cast<char*>(t.raw_data()) + offset * esize; };
   std::vector<Tensor> works;  // allocated here, not on the pool's threads: a fixed order of allocations
-  for (const Run& run : node->runs) works.push_back(bytes(kernel.abi.work_bytes(&run.problem)));
+  for (const Run& run : node->runs) works.push_back(kernel_buffer(kernel.abi.work_bytes(&run.problem), describe(kernel), "work_bytes"));
   std::vector<std::string> errors(directions.size());
   each(directions.size(), [&](std::size_t d) {
     Run& run = node->runs[d];
@@ -190,7 +191,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
     std::array<char, 1024> err{};
     if (kernel.abi.forward(&host_services(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
                            works[d].raw_data(), err.data(), err.size()) != 0)
-      errors[d] = err.data();
+      errors[d] = kernel_text(err.data(), err.size());
   });
   check_errors(kernel, "forward", errors);
   // Kept for backward: a view of the same storage, which the next layer or the loss usually keeps anyway.
@@ -213,7 +214,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
       const Run& run = node->runs[d];
       kiln_recurrent_problem p = run.problem;
       p.phase = phase;
-      works[d] = bytes(k.abi.work_bytes(&p));
+      works[d] = kernel_buffer(k.abi.work_bytes(&p), describe(k), "work_bytes");
       if (grads.needs(0)) dx[d] = Tensor(node->x.shape(), dt);
       for (std::size_t s = 0; s < run.states.size(); ++s)
         dstates[d].push_back(grads.needs(run.state_input[s]) ? Tensor(run.states[s].shape(), dt) : Tensor());
@@ -252,7 +253,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
       std::array<char, 1024> err{};
       if (k.abi.backward(&host_services(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
                          &dxa, ds.data(), dp.data(), works[d].raw_data(), err.data(), err.size()) != 0)
-        errors[d] = err.data();
+        errors[d] = kernel_text(err.data(), err.size());
       // The last backward frees a direction's saved memory as soon as it is done with it.
       if (phase == KILN_LAST_BACKWARD) node->runs[d].saved = Tensor();
       if (in_turn) {

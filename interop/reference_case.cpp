@@ -211,6 +211,12 @@ Built build_attention(const std::string& module, const Options& o, const std::st
   return b;
 }
 
+void check_run_options(DType dtype, const std::string& impl) {
+  KILN_CHECK(is_floating(dtype), "compare: dtype must be float32 or float64");
+  KILN_CHECK(impl == "generic" || impl == "fused" || impl == "auto", "compare: impl must be generic, fused or auto, got '{}'",
+             impl);
+}
+
 }  // namespace
 
 bool CaseReport::ok() const {
@@ -225,10 +231,12 @@ std::vector<std::string> supported_reference_modules() {
 }
 
 CaseReport run_reference_case(const std::string& path, DType dtype, const std::string& impl) {
-  KILN_CHECK(is_floating(dtype), "compare: dtype must be float32 or float64");
-  KILN_CHECK(impl == "generic" || impl == "fused" || impl == "auto", "compare: impl must be generic, fused or auto, got '{}'",
-             impl);
-  const io::Safetensors file = io::load_safetensors(path);
+  check_run_options(dtype, impl);
+  return run_reference_case(io::load_safetensors(path), path, dtype, impl);
+}
+
+CaseReport run_reference_case(const io::Safetensors& file, const std::string& path, DType dtype, const std::string& impl) {
+  check_run_options(dtype, impl);
   const Options o{path, file.metadata};
   const std::string& module = o.text("module");
   const auto supported = supported_reference_modules();

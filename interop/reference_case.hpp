@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/safetensors.hpp"
 #include "tensor/tensor.hpp"
 
 namespace kiln::interop {
@@ -39,6 +40,9 @@ double default_tolerance(DType dtype);
 /// modules and malformed cases.
 /// impl: "generic", "fused" or "auto" (the layer's choice of implementation).
 CaseReport run_reference_case(const std::string& path, DType dtype = kFloat64, const std::string& impl = "auto");
+/// The same for a case already read; `source` names it in messages (the fuzz target's entry).
+CaseReport run_reference_case(const io::Safetensors& file, const std::string& source, DType dtype = kFloat64,
+                              const std::string& impl = "auto");
 
 /// The modules run_reference_case can build.
 std::vector<std::string> supported_reference_modules();

@@ -102,6 +102,9 @@ CellRegistry& CellRegistry::global() {
 
 void CellRegistry::add(CellSpec spec) {
   KILN_CHECK(!spec.name.empty(), "cell registry: a cell needs a name");
+  const std::string problem =
+      spec.name.find('\0') != std::string::npos ? "name holds a NUL character" : plugins::name_problem(spec.name.c_str());
+  KILN_CHECK(problem.empty(), "cell registry: cell {}", problem);
   const CellSpec* taken = get(spec.name);
   KILN_CHECK(taken == nullptr, "cell registry: cell '{}' is already registered (by {})", spec.name, taken ? taken->origin : "");
   check_spec(spec);

@@ -1,6 +1,9 @@
 #include "plugins/registry.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -24,9 +27,19 @@ Registry& Registry::global() {
 
 namespace {
 
+// Text from a plugin, shown to users: at most `most` characters, control characters as '?'.
+std::string printable(const char* text, std::size_t most = 200) {
+  if (text == nullptr) return "";
+  std::string out(text, ::strnlen(text, most));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
+
 std::string check_kernel(const kiln_recurrent_kernel& k) {
   if (k.name == nullptr || *k.name == '\0') return "a kernel has no name";
-  const std::string name = k.name;
+  const std::string name = printable(k.name);
+  if (const std::string problem = name_problem(k.name); !problem.empty()) return fmt::format("kernel {}", problem);
   if (!k.supports || !k.saved_bytes || !k.work_bytes || !k.forward || !k.backward)
     return fmt::format("kernel '{}' lacks one of supports, saved_bytes, work_bytes, forward, backward", name);
   if (k.state_count != 1 && k.state_count != 2)
@@ -40,12 +53,23 @@ std::string check_kernel(const kiln_recurrent_kernel& k) {
 
 }  // namespace
 
+std::string name_problem(const char* name) {
+  if (name == nullptr || *name == '\0') return "name is empty";
+  const std::size_t length = ::strnlen(name, kMaxNameLength + 1);
+  const auto ok = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; };
+  const bool letter = std::isalpha(static_cast<unsigned char>(name[0])) != 0;
+  if (length <= kMaxNameLength && letter && std::all_of(name, name + length, ok)) return "";
+  return fmt::format("name '{}{}' is not a name: {} to {} letters, digits, '_', '-' or '.', starting with a letter",
+                     printable(name, 40), length > 40 ? "..." : "", 1, kMaxNameLength);
+}
+
 void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
-  const std::string who = fmt::format("plugin '{}' ({})", plugin.name ? plugin.name : "?", origin);
+  const std::string who = fmt::format("plugin '{}' ({})", plugin.name ? printable(plugin.name, 64) : "?", origin);
   KILN_CHECK(plugin.abi_version >= KILN_PLUGIN_MIN_ABI_VERSION && plugin.abi_version <= KILN_PLUGIN_ABI_VERSION,
              "{}: built for plugin interface version {}, this Kiln speaks versions {} to {}; rebuild it against this "
              "Kiln's kiln/plugin.h", who, plugin.abi_version, KILN_PLUGIN_MIN_ABI_VERSION, KILN_PLUGIN_ABI_VERSION);
   KILN_CHECK(plugin.name != nullptr && *plugin.name != '\0', "{}: the plugin has no name", who);
+  KILN_CHECK(name_problem(plugin.name).empty(), "{}: the plugin's {}", who, name_problem(plugin.name));
   KILN_CHECK(plugin.kernel_count >= 0 && (plugin.kernel_count == 0 || plugin.kernels != nullptr),
              "{}: kernel_count is {} but kernels is {}", who, plugin.kernel_count, plugin.kernels ? "set" : "null");
   std::vector<std::unique_ptr<Kernel>> added;
@@ -62,7 +86,7 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
     kernel->name = k.name;
     kernel->plugin = plugin.name;
     kernel->origin = origin;
-    kernel->description = k.description ? k.description : "";
+    kernel->description = printable(k.description);
     kernel->op = "fused_" + kernel->name;
     kernel->abi = k;
     for (int p = 0; p < k.param_count; ++p) kernel->param_names.emplace_back(k.param_names[p]);
@@ -83,6 +107,7 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
   for (int i = 0; i < attention_count; ++i) {
     const kiln_attention_kernel& k = plugin.attention_kernels[i];
     KILN_CHECK(k.name != nullptr && *k.name != '\0', "{}: an attention kernel has no name", who);
+    KILN_CHECK(name_problem(k.name).empty(), "{}: attention kernel {}", who, name_problem(k.name));
     KILN_CHECK(k.supports && k.saved_bytes && k.work_bytes && k.forward && k.backward,
                "{}: attention kernel '{}' lacks one of supports, saved_bytes, work_bytes, forward, backward", who, k.name);
     const AttentionKernel* taken = attention(k.name);
@@ -91,7 +116,7 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
     KILN_CHECK(taken == nullptr, "{}: attention kernel '{}' is already registered by plugin '{}' ({})", who, k.name,
                taken ? taken->plugin : "", taken ? taken->origin : "");
     added_attention.push_back(std::make_unique<AttentionKernel>(
-        AttentionKernel{k.name, plugin.name, origin, k.description ? k.description : "", std::string("fused_") + k.name, k}));
+        AttentionKernel{k.name, plugin.name, origin, printable(k.description), std::string("fused_") + k.name, k}));
   }
   for (auto& k : added) kernels_.push_back(std::move(k));
   for (auto& k : added_attention) attention_.push_back(std::move(k));

@@ -65,6 +65,12 @@ class Registry {
   std::vector<std::unique_ptr<AttentionKernel>> attention_;
 };
 
+/// The longest name a plugin, kernel or cell may have.
+constexpr std::size_t kMaxNameLength = 64;
+/// Why `name` cannot name a plugin, kernel or cell ("" when it can): 1 to 64 letters, digits, '_', '-'
+/// or '.', starting with a letter. Names end up in op names, file names, command lines and configs.
+std::string name_problem(const char* name);
+
 /// Registers Kiln's own kernels (lstm, gru, gru_reset_before, rnn_tanh, rnn_relu; attention: sdpa) in `registry`.
 void register_builtin(Registry& registry);
 

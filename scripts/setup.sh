@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs Kiln's build dependencies from Debian packages. Idempotent: does nothing when all are present.
+# `setup.sh fuzz` adds clang and its runtimes for the libFuzzer targets (scripts/fuzz.sh).
 set -euo pipefail
 packages=(
   g++ cmake make ccache pkg-config
@@ -9,6 +10,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min
 )
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang-14 libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

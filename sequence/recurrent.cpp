@@ -6,6 +6,7 @@
 #include "fusion/fused_recurrent.hpp"
 #include "layers/cell_registry.hpp"
 #include "fusion/kernel_choice.hpp"
+#include "fusion/spot_check.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/warning.hpp"
 
@@ -110,6 +111,15 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     if (plugins::kernel_supports(*kernel, *cells_[c], x.dtype(), steps, batch, len, c % dirs == 1, &why, params)) continue;
     KILN_CHECK(options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
     warn_once(fmt::format("{}: {}; running the generic graph", name, why));
+    kernel = nullptr;
+  }
+  // Note [Spot checks]: far beyond the sizes check-plugin proves, Auto checks the kernel there first, once.
+  // Layer 0 and layer 1 (whose input is the hidden state below) are the two shapes a stack runs.
+  for (std::size_t c = 0; kernel != nullptr && options_.impl_ == Impl::Auto && c < cells_.size() && c <= static_cast<std::size_t>(dirs);
+       c += static_cast<std::size_t>(dirs)) {
+    const std::string refused = plugins::spot_check(*kernel, *cells_[c], params, x.dtype(), steps, batch, dirs == 2, name);
+    if (refused.empty()) continue;
+    warn_once(fmt::format("{}: {}; running the generic graph", name, refused));
     kernel = nullptr;
   }
   const bool fused = kernel != nullptr;

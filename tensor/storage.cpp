@@ -30,7 +30,8 @@ struct Pool {
   std::mutex mutex;
   std::map<std::size_t, std::vector<void*>> free_lists;  // by class size, ordered for best fit
   MemoryStats stats;
-  std::size_t limit = std::size_t{4} << 30;
+  std::size_t limit = std::size_t{4} << 30;  // cache_limit()
+  std::size_t memory_limit = 0;              // memory_limit(); 0: none
 
   void release_all() {
     for (auto& [cls, blocks] : free_lists)
@@ -90,6 +91,10 @@ Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes), capacity_(c
   Pool& p = pool();
   {
     std::lock_guard<std::mutex> lock(p.mutex);
+    const std::size_t live = static_cast<std::size_t>(p.stats.allocated_bytes);
+    if (p.memory_limit != 0 && (cls > p.memory_limit || live > p.memory_limit - cls))
+      throw Error(fmt::format("out of memory: a tensor of {} bytes would bring Kiln's live tensors from {} to {} bytes, over "
+                              "the limit of {} bytes set by kiln::set_memory_limit", bytes, live, live + cls, p.memory_limit));
     ++p.stats.allocations;
     // Best fit: the request's class, else (for large blocks) the smallest cached class up to twice it.
     // A block one class too big serves the request instead of a fresh one being added beside it.
@@ -157,6 +162,16 @@ void set_cache_limit(std::size_t bytes) {
 std::size_t cache_limit() {
   std::lock_guard<std::mutex> lock(pool().mutex);
   return pool().limit;
+}
+
+void set_memory_limit(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  pool().memory_limit = bytes;
+}
+
+std::size_t memory_limit() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  return pool().memory_limit;
 }
 
 std::int64_t live_tensor_bytes() { return g_live_bytes.load(std::memory_order_relaxed); }

@@ -50,5 +50,11 @@ void empty_cache();
 /// The most bytes the free lists may hold (default 4 GiB); beyond it freed blocks go to the system.
 void set_cache_limit(std::size_t bytes);
 std::size_t cache_limit();
+/// The most bytes live tensors may hold together (0, the default: no limit but the machine's memory).
+/// A tensor that would go over it is refused with a kiln::Error naming its size, before any memory is
+/// touched: a service, a test or a fuzzer bounds what an input can make Kiln allocate, as
+/// torch.cuda.set_per_process_memory_fraction does for a GPU.
+void set_memory_limit(std::size_t bytes);
+std::size_t memory_limit();
 
 }  // namespace kiln

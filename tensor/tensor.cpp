@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <ostream>
 #include <sstream>
 
@@ -83,6 +85,23 @@ Tensor Tensor::clone() const {
   return out;
 }
 
+namespace {
+
+// Note [Float to integer]: converting NaN, an infinity or a number beyond int64's range to an integer is
+// undefined in C++ (x86 gives INT64_MIN). A tensor read from a file may hold any of them, so a
+// conversion to int64 refuses them, naming the element, rather than making up a length or an index.
+template <class D, class S>
+D convert(S v, const char* op, std::int64_t index) {
+  if constexpr (std::is_integral_v<D> && !std::is_same_v<D, bool> && std::is_floating_point_v<S>) {
+    constexpr S lo = static_cast<S>(std::numeric_limits<D>::min());  // -2^63, exact
+    KILN_CHECK(v >= lo && v < -lo, "{}: {} is {}, which is no {}", op, index < 0 ? "the value" : fmt::format("element {}", index),
+               v, dtype_name(dtype_of<D>()));
+  }
+  return static_cast<D>(v);
+}
+
+}  // namespace
+
 Tensor Tensor::to(DType dtype) const {
   KILN_CHECK(defined(), "to: the tensor is undefined");
   if (dtype == dtype_) return *this;
@@ -93,7 +112,7 @@ Tensor Tensor::to(DType dtype) const {
       using D = decltype(dst_tag);
       const S* src = static_cast<const S*>(raw_data());
       D* dst = static_cast<D*>(out.raw_data());
-      for (std::int64_t i = 0; i < numel(); ++i) dst[i] = static_cast<D>(src[i]);
+      for (std::int64_t i = 0; i < numel(); ++i) dst[i] = convert<D>(src[i], "to", i);
     });
   });
   return out;
@@ -104,7 +123,7 @@ Tensor& Tensor::fill_(double value) {
   dispatch_all(dtype_, [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(raw_data());
-    std::fill(p, p + numel(), static_cast<T>(value));
+    std::fill(p, p + numel(), convert<T>(value, "fill_", -1));
   });
   return *this;
 }

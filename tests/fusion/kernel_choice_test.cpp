@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "autograd/grad_mode.hpp"
 #include "layers/cell_registry.hpp"
 #include "sequence/recurrent.hpp"
 #include "sequence/research_layers.hpp"
@@ -63,6 +64,16 @@ TEST(KernelChoice, ASubclassThatKeepsTheMathIsConfirmedAndRunsFused) {
   // Confirming left the cell as it was.
   EXPECT_EQ(cell.parameter("weight_hh").value().to_vector(), before.to_vector());
   EXPECT_FALSE(cell.parameter("weight_hh").grad().defined());
+}
+
+// A layer is often first run for evaluation: the confirmation differentiates inside the caller's
+// NoGradGuard all the same (it once failed there, and the claim was refused).
+TEST(KernelChoice, ASubclassIsConfirmedInsideANoGradGuard) {
+  NamedLSTMCell cell(3, 4);
+  NoGradGuard no_grad;
+  const KernelChoice c = choose_kernel(cell);
+  ASSERT_NE(c.kernel, nullptr) << c.why_not;
+  EXPECT_FALSE(grad_enabled());
 }
 
 // Subclasses of each built-in cell that change one gate, as a researcher's variant would.

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "sequence/recurrent.hpp"
 #include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
@@ -130,6 +132,55 @@ TEST(Registry, ASkeletonKernelWithoutItsFlagsSaysSoInBackward) {
                                    "forward's y (problem->y): list kiln::sdk::kRecurrentKernelFlags in the plugin's kernel_flags"))
         << e.what();
   }
+}
+
+// Note [Plugin answers]: sizes and messages a kernel hands back are checked, never trusted.
+std::size_t huge_bytes(const kiln_recurrent_problem*) { return ~std::size_t{0}; }
+std::size_t beyond_memory(const kiln_recurrent_problem*) { return std::size_t{1} << 62; }
+int declines_unterminated(const kiln_recurrent_problem*, char* why, size_t size) {
+  std::memset(why, 'x', size);  // no NUL anywhere
+  why[0] = '\a';               // and a control character
+  return 1;
+}
+int fails_unterminated(const kiln_host*, const kiln_recurrent_problem*, const kiln_tensor*, const kiln_tensor*, const kiln_tensor*,
+                       kiln_tensor*, kiln_tensor*, void*, void*, char* err, size_t size) {
+  std::memset(err, 'e', size);
+  return 1;
+}
+
+std::string run_error(kiln_recurrent_kernel k) {
+  Registry r;
+  k.name = "lstm";
+  r.add(plugin_with(&k, 1), "hostile.so");
+  nn::LSTMCell cell(nn::LSTMCellOptions(3, 4));
+  nn::State state = cell.zero_state(2, kFloat32);
+  Variable x = Variable(zeros({5, 2, 3})).requires_grad_();
+  try {
+    run_fused(*r.get("lstm"), x, {{&cell, &state, false}}, {});
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "ran";
+}
+
+TEST(Registry, SizesAndMessagesFromAKernelAreChecked) {
+  kiln_recurrent_kernel k = builtin::lstm_kernel();
+  k.saved_bytes = huge_bytes;  // rounded up to whole elements, this once wrapped to an empty buffer
+  EXPECT_TRUE(contains(run_error(k), "fused kernel 'lstm' from plugin 'test' (hostile.so): saved_bytes asks for "
+                                     "18446744073709551615 bytes, more than any tensor can hold")) << run_error(k);
+  k = builtin::lstm_kernel();
+  k.work_bytes = beyond_memory;
+  EXPECT_TRUE(contains(run_error(k), "(hostile.so): work_bytes asks for 4611686018427387904 bytes: out of memory")) << run_error(k);
+  k = builtin::lstm_kernel();
+  k.supports = declines_unterminated;
+  const std::string declined = run_error(k);
+  EXPECT_TRUE(contains(declined, "does not run this call: ?xxx")) << declined;
+  EXPECT_LT(declined.size(), 700u);
+  k = builtin::lstm_kernel();
+  k.forward = fails_unterminated;
+  const std::string failed = run_error(k);
+  EXPECT_TRUE(contains(failed, "failed in forward: eeee")) << failed.substr(0, 200);
+  EXPECT_LT(failed.size(), 1200u);
 }
 
 TEST(Registry, GrowsItsGenerationWithEveryPlugin) {

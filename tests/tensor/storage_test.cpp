@@ -43,6 +43,26 @@ TEST(Storage, CacheLimitIsRespected) {
   set_cache_limit(old);
 }
 
+TEST(Storage, MemoryLimitRefusesATensorBeforeAllocatingIt) {
+  const auto old = memory_limit();
+  const auto live = static_cast<std::size_t>(memory_stats().allocated_bytes);
+  set_memory_limit(live + (std::size_t{1} << 20));
+  const auto allocations = memory_stats().allocations;
+  Tensor fits({1 << 16}, kFloat32);  // 256 KiB
+  try {
+    Tensor over({1 << 20}, kFloat32);  // 4 MiB
+    ADD_FAILURE() << "a tensor over the memory limit was allocated";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("4194304 bytes"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("set_memory_limit"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(memory_stats().allocations, allocations + 1);  // the refused one is not counted
+  set_memory_limit(0);
+  Tensor now({1 << 20}, kFloat32);
+  EXPECT_EQ(now.numel(), 1 << 20);
+  set_memory_limit(old);
+}
+
 // Note [Making room]: a large request that no cached block serves returns unusable cached large blocks
 // first (largest first, as many bytes as it asks for), so the process does not hold both.
 TEST(Storage, ALargeMissReturnsCachedLargeBlocksFirst) {

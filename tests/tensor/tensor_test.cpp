@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "tensor/math.hpp"
 #include "tensor/tensor.hpp"
 
@@ -20,6 +22,24 @@ TEST(Tensor, CreationAndQueries) {
   EXPECT_EQ(arange(3, kInt64).to_vector(), (std::vector<double>{0, 1, 2}));
   EXPECT_DOUBLE_EQ(scalar_tensor(2.5, kFloat64).item(), 2.5);
   EXPECT_EQ(scalar_tensor(1).dim(), 0);
+}
+
+// Note [Float to integer]: NaN, infinities and numbers beyond int64 are refused, not made into INT64_MIN.
+TEST(Tensor, ConvertingToInt64RefusesWhatNoInt64Holds) {
+  const Tensor ok = from_data(std::vector<double>{-3.7, 0, 9.2e18}, {3});
+  EXPECT_EQ(ok.to(kInt64).to_vector(), (std::vector<double>{-3, 0, 9.2e18}));
+  for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL, 9.3e18, -1e300}) {
+    const Tensor t = from_data(std::vector<double>{1, bad}, {2});
+    try {
+      t.to(kInt64);
+      ADD_FAILURE() << bad << " was converted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("to: element 1 is"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("which is no int64"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(Tensor({2}, kInt64).fill_(bad), Error);
+  }
+  EXPECT_EQ(from_data(std::vector<float>{2.5f}, {1}).to(kInt64).item(), 2);
 }
 
 TEST(Tensor, FromDataChecksSize) {
