@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_plugins_command(app);
   kiln::cli::add_check_plugin_command(app);
   kiln::cli::add_bench_command(app);
+  kiln::cli::add_train_command(app);
+  kiln::cli::add_summary_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 #include "io/atomic_file.hpp"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -115,11 +116,13 @@ void check_writable(const std::string& path) {
   ::unlink(tmp.c_str());
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, std::size_t max_bytes) {
   // A device or a FIFO (/dev/zero, a pipe) would be read forever, or wait forever.
   struct stat st {};
   KILN_CHECK(::stat(path.c_str(), &st) == 0, "read {}: {}", path, std::strerror(errno));
   KILN_CHECK(S_ISREG(st.st_mode), "read {}: not a regular file", path);
+  KILN_CHECK(static_cast<std::uint64_t>(st.st_size) <= max_bytes, "read {}: {} bytes, more than the {} it may hold", path,
+             static_cast<std::uint64_t>(st.st_size), max_bytes);
   std::ifstream in(path, std::ios::binary);
   KILN_CHECK(in.good(), "read {}: {}", path, std::strerror(errno));
   std::ostringstream s;

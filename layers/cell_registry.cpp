@@ -8,25 +8,11 @@
 #include "layers/research_cells.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/error.hpp"
+#include "tensor/names.hpp"
 #include "tensor/warning.hpp"
 
 namespace kiln::nn {
 namespace {
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 // Makes a small cell of `spec` and checks it against what the spec says.
 void check_spec(const CellSpec& spec) {
@@ -121,15 +107,9 @@ const CellSpec* CellRegistry::get(const std::string& name) const {
 const CellSpec& CellRegistry::at(const std::string& name) const {
   if (const CellSpec* c = get(name)) return *c;
   std::vector<std::string> names;
-  std::string closest;
-  std::size_t best = 3;  // suggest only near misses
-  for (const auto& c : cells_) {
-    names.push_back(c->name);
-    const std::size_t d = edit_distance(name, c->name);
-    if (d < best) best = d, closest = c->name;
-  }
+  for (const auto& c : cells_) names.push_back(c->name);
   throw Error(fmt::format("unknown cell '{}'{}; registered cells: {} (a plugin library registers more: --load or KILN_PLUGINS)",
-                          name, closest.empty() ? "" : fmt::format(" (did you mean '{}'?)", closest), fmt::join(names, ", ")));
+                          name, did_you_mean(name, names), fmt::join(names, ", ")));
 }
 
 std::vector<const CellSpec*> CellRegistry::cells() const {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "tensor/dispatch.hpp"
 
@@ -31,6 +32,56 @@ void Optimizer::init_state(std::size_t count) {
     for (std::size_t k = 0; k < count; ++k) s.push_back(zeros(p.shape(), p.dtype()));
     state_.push_back(std::move(s));
   }
+}
+
+std::map<std::string, Tensor> Optimizer::state_dict() const {
+  std::map<std::string, Tensor> out;
+  out["step"] = from_data(std::vector<std::int64_t>{steps_}, {});
+  out["lr"] = from_data(std::vector<double>{lr_}, {});
+  const std::vector<std::string> names = buffer_names();
+  for (std::size_t i = 0; i < state_.size(); ++i)
+    for (std::size_t k = 0; k < state_[i].size() && k < names.size(); ++k)
+      out[fmt::format("{}.{}", i, names[k])] = state_[i][k].clone();
+  return out;
+}
+
+void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
+  auto scalar = [&](const char* key, DType dtype) {
+    const auto it = state.find(key);
+    KILN_CHECK(it != state.end(), "{}: load_state_dict: missing '{}'", name_, key);
+    KILN_CHECK(it->second.dtype() == dtype && it->second.numel() == 1, "{}: load_state_dict: '{}' must be one {}, got {} {}",
+               name_, key, dtype, it->second.dtype(), it->second.shape());
+    return it->second.item();
+  };
+  const double steps = scalar("step", kInt64), lr = scalar("lr", kFloat64);
+  KILN_CHECK(steps >= 0, "{}: load_state_dict: 'step' must be non-negative, got {}", name_, steps);
+  KILN_CHECK(lr >= 0 && std::isfinite(lr), "{}: load_state_dict: 'lr' must be finite and non-negative, got {}", name_, lr);
+  // Buffers are made on the first step: a state without any is of an optimiser that has not stepped.
+  const std::vector<std::string> names = buffer_names();
+  std::set<std::string> expected{"step", "lr"};
+  std::vector<std::vector<Tensor>> buffers;
+  const bool has_buffers = state.size() > expected.size();
+  for (std::size_t i = 0; has_buffers && i < params_.size(); ++i) {
+    std::vector<Tensor> s;
+    for (const auto& b : names) {
+      const std::string key = fmt::format("{}.{}", i, b);
+      expected.insert(key);
+      const auto it = state.find(key);
+      KILN_CHECK(it != state.end(), "{}: load_state_dict: missing '{}' (the state is of another optimiser, or of a model "
+                 "with other parameters)", name_, key);
+      KILN_CHECK(it->second.shape() == params_[i].shape() && it->second.dtype() == params_[i].dtype(),
+                 "{}: load_state_dict: '{}' is {} {} but parameter {} is {} {}", name_, key, it->second.dtype(),
+                 it->second.shape(), i, params_[i].dtype(), params_[i].shape());
+      s.push_back(it->second.clone());
+    }
+    buffers.push_back(std::move(s));
+  }
+  for (const auto& [key, t] : state)
+    KILN_CHECK(expected.count(key), "{}: load_state_dict: unexpected '{}' (the state is of another optimiser, or of a "
+               "model with other parameters)", name_, key);
+  steps_ = static_cast<std::int64_t>(steps);
+  lr_ = lr;
+  state_ = std::move(buffers);
 }
 
 namespace {
@@ -83,6 +134,12 @@ void SGD::step() {
   });
   ++steps_;
 }
+
+std::vector<std::string> SGD::buffer_names() const {
+  return options_.momentum_ > 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
+}
+std::vector<std::string> Adam::buffer_names() const { return {"exp_avg", "exp_avg_sq"}; }
+std::vector<std::string> RMSprop::buffer_names() const { return {"square_avg", "momentum_buffer", "grad_avg"}; }
 
 Adam::Adam(std::vector<Variable> params, AdamOptions o) : Adam(std::move(params), o, false, "Adam") {}
 

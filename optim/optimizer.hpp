@@ -5,6 +5,8 @@
 //   kiln::optim::Adam opt(model.parameters(), kiln::optim::AdamOptions(1e-3).weight_decay(0));
 //   for (...) { opt.zero_grad(); loss = ...; loss.backward(); kiln::optim::clip_grad_norm_(model.parameters(), 1.0); opt.step(); }
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "autograd/variable.hpp"
@@ -22,8 +24,20 @@ class Optimizer {
   void set_lr(double lr);
   const std::vector<Variable>& params() const { return params_; }
   std::int64_t steps() const { return steps_; }
+  const char* name() const { return name_; }
+
+  /// Everything step() depends on besides the parameters and the options, so that a run saved and
+  /// restarted continues bit for bit (torch.optim.Optimizer.state_dict): "step" (int64), "lr" (float64),
+  /// and each parameter's buffers as "<index>.<buffer>" ("0.exp_avg", "3.momentum_buffer") once made.
+  std::map<std::string, Tensor> state_dict() const;
+  /// Restores state_dict() of an optimiser of the same kind over parameters of the same shapes and
+  /// dtypes. Refuses, naming the key and what was expected, a missing, unknown or misshapen entry; the
+  /// optimiser is unchanged then.
+  void load_state_dict(const std::map<std::string, Tensor>& state);
 
  protected:
+  /// The names of the buffers step() keeps per parameter, in the order of state_.
+  virtual std::vector<std::string> buffer_names() const = 0;
   std::vector<Variable> params_;
   std::vector<std::vector<Tensor>> state_;  // per parameter, e.g. {exp_avg, exp_avg_sq}
   double lr_;
@@ -49,6 +63,9 @@ class SGD : public Optimizer {
   SGD(std::vector<Variable> params, SGDOptions options);
   void step() override;
 
+ protected:
+  std::vector<std::string> buffer_names() const override;
+
  private:
   SGDOptions options_;
 };
@@ -69,6 +86,7 @@ class Adam : public Optimizer {
   void step() override;
 
  protected:
+  std::vector<std::string> buffer_names() const override;
   Adam(std::vector<Variable> params, AdamOptions options, bool decoupled, const char* name);
   AdamOptions options_;
   bool decoupled_;
@@ -96,6 +114,9 @@ class RMSprop : public Optimizer {
  public:
   RMSprop(std::vector<Variable> params, RMSpropOptions options = RMSpropOptions());
   void step() override;
+
+ protected:
+  std::vector<std::string> buffer_names() const override;
 
  private:
   RMSpropOptions options_;

@@ -12,6 +12,26 @@ void LRScheduler::step() {
   optimizer_.set_lr(lr_at(step_));
 }
 
+std::map<std::string, Tensor> LRScheduler::state_dict() const {
+  return {{"step", from_data(std::vector<std::int64_t>{step_}, {})}, {"base_lr", from_data(std::vector<double>{base_lr_}, {})}};
+}
+
+void LRScheduler::load_state_dict(const std::map<std::string, Tensor>& state) {
+  auto scalar = [&](const char* key, DType dtype) {
+    const auto it = state.find(key);
+    KILN_CHECK(it != state.end() && it->second.dtype() == dtype && it->second.numel() == 1,
+               "learning-rate schedule: load_state_dict: '{}' must be one {}", key, dtype);
+    return it->second.item();
+  };
+  const double step = scalar("step", kInt64), base = scalar("base_lr", kFloat64);
+  KILN_CHECK(step >= 0 && base >= 0 && std::isfinite(base), "learning-rate schedule: load_state_dict: step {} and base_lr {} "
+             "must be non-negative", step, base);
+  KILN_CHECK(state.size() == 2, "learning-rate schedule: load_state_dict: expected only 'step' and 'base_lr', got {} entries",
+             state.size());
+  step_ = static_cast<std::int64_t>(step);
+  base_lr_ = base;
+}
+
 StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   KILN_CHECK(step_size > 0 && gamma > 0, "StepLR: step_size and gamma must be positive, got {} and {}", step_size, gamma);

@@ -17,6 +17,10 @@ class LRScheduler {
   void step();
   std::int64_t last_step() const { return step_; }
   double base_lr() const { return base_lr_; }
+  /// "step" (int64) and "base_lr" (float64): with the optimiser's own state, all a schedule needs to
+  /// go on after a restart. load_state_dict refuses a missing or malformed entry, naming it.
+  std::map<std::string, Tensor> state_dict() const;
+  void load_state_dict(const std::map<std::string, Tensor>& state);
 
  protected:
   /// The learning rate after `step` steps.

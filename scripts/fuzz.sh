@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors reference_case plugin_descriptor)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors reference_case plugin_descriptor experiment)
 case "$seconds" in '' | *[!0-9]*) echo "fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
 
 bash "$root/scripts/setup.sh" fuzz
@@ -29,8 +29,12 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$findings"
   seeds=("$root/fuzz/corpus/$t")
   [ "$t" = reference_case ] && seeds+=("$root/tests/golden/pytorch")
+  [ "$t" = experiment ] && seeds+=("$root/configs")
   dict=()
-  [ "$t" != plugin_descriptor ] && dict=(-dict="$root/fuzz/safetensors.dict")
+  case "$t" in
+    safetensors | reference_case) dict=(-dict="$root/fuzz/safetensors.dict") ;;
+    experiment) dict=(-dict="$root/fuzz/experiment.dict") ;;
+  esac
   echo "fuzz: $t for $seconds s"
   if ! "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" "$work" "${seeds[@]}" >"$findings/log" 2>&1; then

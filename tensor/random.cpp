@@ -1,7 +1,9 @@
 #include "tensor/random.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <sstream>
 
 #include "tensor/dispatch.hpp"
 
@@ -27,6 +29,29 @@ Generator& Generator::operator=(const Generator& other) {
 void Generator::seed(std::uint64_t s) {
   state_->engine.seed(s);
   state_->has_spare = false;
+}
+
+// The engine's words as <random> writes them, then whether a second normal is waiting and its bits.
+std::string Generator::state() const {
+  std::ostringstream out;
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &state_->spare, sizeof bits);
+  out << state_->engine << ' ' << (state_->has_spare ? 1 : 0) << ' ' << bits;
+  return out.str();
+}
+
+void Generator::set_state(const std::string& text) {
+  std::istringstream in(text);
+  State s;
+  int spare = -1;
+  std::uint64_t bits = 0;
+  in >> s.engine >> spare >> bits;
+  std::string rest;
+  KILN_CHECK(!in.fail() && (spare == 0 || spare == 1) && !(in >> rest),
+             "Generator::set_state: not a generator state ({} characters starting '{}')", text.size(), text.substr(0, 20));
+  s.has_spare = spare == 1;
+  std::memcpy(&s.spare, &bits, sizeof bits);
+  *state_ = s;
 }
 
 std::uint64_t Generator::next_u64() { return state_->engine(); }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "tensor/tensor.hpp"
 
@@ -21,6 +22,11 @@ class Generator {
   double next_double();
   /// Standard normal.
   double next_normal();
+  /// The whole state as text, and back (torch.Generator.get_state/set_state): a generator restored
+  /// from state() draws the same numbers as the one it was taken from. set_state refuses text that is
+  /// not a state, leaving the generator as it was.
+  std::string state() const;
+  void set_state(const std::string& state);
 
  private:
   struct State;

@@ -15,7 +15,7 @@ layers=(
   "fusion"          # cells meet kernels: kernel choice, graph pass, tape nodes, check_plugin
   "sequence"        # recurrent layers over time, attention, Transformer
   "seq2seq"
-  "interop bench"   # tools of the kiln program, not part of the library
+  "interop bench experiment"  # tools of the kiln program, not part of the library
   "cli"
 )
 declare -A rank
@@ -38,7 +38,7 @@ for folder in "${!rank[@]}"; do
   done < <(grep -rnE '#include "[a-z0-9_]+/' "$folder" --include=*.cpp --include=*.hpp --include=*.h || true)
 done
 # The library itself must not be built from the tools' folders.
-for tool in interop bench cli; do
+for tool in interop bench experiment cli; do
   if grep -q "target_sources(kiln " "$tool/CMakeLists.txt"; then echo "libkiln is built from $tool/, a tool of the kiln program"; bad=1; fi
 done
 [ "$bad" = 0 ] && echo "dependency arrows: all point down (${#rank[@]} folders)"

@@ -2,6 +2,8 @@
 // quadratic, clipping and schedules.
 
 #include <cmath>
+#include <functional>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -163,6 +165,81 @@ TEST(Schedules, Values) {
   EXPECT_DOUBLE_EQ(opt.lr(), 1.0);
   for (int i = 0; i < 4; ++i) warm.step();
   EXPECT_NEAR(opt.lr(), 0.0, 1e-12);
+}
+
+// A run interrupted after 3 steps and restored into fresh objects from the state dicts goes on bit for
+// bit as the run that never stopped: every optimiser, with each of its buffers, and the schedule.
+TEST(Resume, EveryOptimiserAndScheduleContinuesBitForBit) {
+  using Make = std::function<std::unique_ptr<Optimizer>(Variable)>;
+  const std::vector<std::pair<std::string, Make>> kinds{
+      {"SGD", [](Variable p) { return std::make_unique<SGD>(std::vector<Variable>{p}, SGDOptions(0.01)); }},
+      {"SGD momentum", [](Variable p) { return std::make_unique<SGD>(std::vector<Variable>{p}, SGDOptions(0.01).momentum(0.9).nesterov(true)); }},
+      {"Adam", [](Variable p) { return std::make_unique<Adam>(std::vector<Variable>{p}, AdamOptions(0.05)); }},
+      {"AdamW", [](Variable p) { return std::make_unique<AdamW>(std::vector<Variable>{p}, AdamOptions(0.05).weight_decay(0.1)); }},
+      {"RMSprop", [](Variable p) { return std::make_unique<RMSprop>(std::vector<Variable>{p}, RMSpropOptions(0.01).momentum(0.5).centered(true)); }},
+  };
+  auto train = [](Optimizer& opt, LRScheduler& schedule, Variable& p, int steps) {
+    for (int s = 0; s < steps; ++s) {
+      opt.zero_grad();
+      quadratic_loss(p).backward();
+      opt.step();
+      schedule.step();
+    }
+  };
+  for (const auto& [name, make] : kinds) {
+    Variable whole = start();
+    auto opt = make(whole);
+    StepLR schedule(*opt, 2, 0.5);
+    train(*opt, schedule, whole, 7);
+
+    Variable first = start();
+    auto before = make(first);
+    StepLR schedule_before(*before, 2, 0.5);
+    train(*before, schedule_before, first, 3);
+    // "Restart": new parameter, optimiser and schedule from what a checkpoint holds.
+    Variable resumed(first.value().clone(), true);
+    auto after = make(resumed);
+    StepLR schedule_after(*after, 2, 0.5);
+    after->load_state_dict(before->state_dict());
+    schedule_after.load_state_dict(schedule_before.state_dict());
+    train(*after, schedule_after, resumed, 4);
+    EXPECT_TRUE(equal(resumed.value(), whole.value())) << name;
+    EXPECT_EQ(after->steps(), 7) << name;
+    EXPECT_EQ(after->lr(), opt->lr()) << name;
+  }
+}
+
+TEST(Resume, AMismatchedStateIsRefusedNamingTheKeyAndLeavesTheOptimiser) {
+  Variable p = start();
+  Adam adam({p}, AdamOptions(0.1));
+  adam.zero_grad();
+  quadratic_loss(p).backward();
+  adam.step();
+  auto state = adam.state_dict();
+  EXPECT_EQ(state.count("0.exp_avg"), 1u);
+  Variable q = start();
+  SGD sgd({q}, SGDOptions(0.1));
+  try {
+    sgd.load_state_dict(state);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("SGD: load_state_dict: unexpected '0.exp_avg'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(sgd.steps(), 0);
+  Variable wide(zeros({3}, kFloat64), true);
+  Adam other({wide}, AdamOptions(0.1));
+  try {
+    other.load_state_dict(state);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'0.exp_avg' is float64 [2] but parameter 0 is float64 [3]"), std::string::npos) << e.what();
+  }
+  state.erase("step");
+  EXPECT_THROW(adam.load_state_dict(state), Error);
+  state["step"] = from_data(std::vector<double>{1.0}, {});  // a float where an int64 belongs
+  EXPECT_THROW(adam.load_state_dict(state), Error);
+  StepLR schedule(adam, 2);
+  EXPECT_THROW(schedule.load_state_dict({{"step", from_data(std::vector<std::int64_t>{-1}, {})}}), Error);
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "tensor/random.hpp"
 
 namespace kiln {
@@ -39,6 +42,21 @@ TEST(Random, BadArgumentsAreRejected) {
   EXPECT_THROW(normal({2}, 0, -1), Error);
   EXPECT_THROW(bernoulli({2}, 1.5), Error);
   EXPECT_THROW(randint(3, 3, {2}), Error);
+}
+
+TEST(Random, AGeneratorRestoredFromItsStateDrawsTheSameNumbers) {
+  Generator gen(11);
+  gen.next_normal();  // leaves the second Box-Muller value waiting: part of the state
+  const std::string state = gen.state();
+  std::vector<double> first;
+  for (int i = 0; i < 5; ++i) first.push_back(i % 2 ? gen.next_normal() : gen.next_double());
+  Generator other(99);
+  other.set_state(state);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(i % 2 ? other.next_normal() : other.next_double(), first[static_cast<std::size_t>(i)]);
+  const std::string before = other.state();
+  for (const std::string& bad : std::vector<std::string>{"", "1 2 3", state + " extra", state.substr(0, state.size() / 2)})
+    EXPECT_THROW(other.set_state(bad), Error) << bad.substr(0, 30);
+  EXPECT_EQ(other.state(), before);
 }
 
 }  // namespace

@@ -1,0 +1,91 @@
+#pragma once
+// An experiment as a file: what `kiln train CONFIG` runs. read_experiment checks the whole file before
+// anything runs and reports every problem with its file:line:column (experiment/config_reader.hpp).
+//
+//   seed: 0                       # the same seed gives bit-identical runs
+//   threads: 1
+//   dtype: float32                # or float64
+//   output: runs/adding_lstm      # the run folder (default runs/<file name>/run_<N>, a new one each time)
+//   data:    {task: adding, length: 50, batch: 32}
+//   model:
+//     - recurrent: {cell: lstm, hidden: 64}
+//     - linear: {out: auto}
+//   train:   {steps: 2000, optimizer: {name: adam, lr: 0.002}, clip_grad_norm: 1.0, eval_every: 200}
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "experiment/config_reader.hpp"
+#include "tensor/dtype.hpp"
+
+namespace kiln::experiment {
+
+struct DataSpec {
+  std::string task;            ///< adding, copy, char_lm
+  std::int64_t batch = 32;
+  std::int64_t length = 50;    ///< steps per sequence (adding, char_lm); the delay (copy)
+  std::int64_t symbols = 8;    ///< copy: alphabet size; copy: sequence to remember (copy_length)
+  std::int64_t copy_length = 10;
+  std::string text;            ///< char_lm: the text file (default: the fortunes Debian ships)
+  std::int64_t eval_batches = 4;
+};
+
+/// One layer of the model list: its kind and options (numbers and words as given, "auto" resolved
+/// from the data when the model is built).
+struct LayerSpec {
+  std::string kind;            ///< embedding, recurrent, linear, dropout, layer_norm, activation
+  std::string path;            ///< "model[1].recurrent", for messages
+  std::string cell = "lstm", impl = "auto", activation = "tanh";
+  std::int64_t size = 0;       ///< embedding dim, recurrent hidden, linear out (0: auto)
+  std::int64_t vocab = 0;      ///< embedding rows (0: the task's vocabulary)
+  std::int64_t layers = 1;
+  bool bidirectional = false, single_bias = false;
+  int return_sequences = -1;   ///< -1: as the task needs
+  double dropout = 0;
+};
+
+struct OptimizerSpec {
+  std::string name = "adam";   ///< sgd, adam, adamw, rmsprop
+  double lr = 1e-3, momentum = 0, weight_decay = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+struct ScheduleSpec {
+  std::string name = "none";   ///< none, step, exponential, cosine, warmup
+  std::int64_t step_size = 1000, warmup_steps = 0;
+  double gamma = 0.5, eta_min = 0;
+};
+
+struct TrainSpec {
+  std::int64_t steps = 1000;
+  OptimizerSpec optimizer;
+  ScheduleSpec schedule;
+  double clip_grad_norm = 0;   ///< 0: no clipping
+  std::int64_t eval_every = 100, log_every = 10;
+  std::int64_t checkpoint_every = 500, keep_checkpoints = 3;
+};
+
+struct Experiment {
+  std::string file;            ///< where it was read from
+  std::string resolved_yaml;   ///< the document with --set applied (the run folder's config.yaml)
+  std::uint64_t seed = 0;
+  int threads = 1;
+  DType dtype = kFloat32;
+  std::string output;          ///< the run folder; absent from the file: runs/<file name>/run_<N>, N the next free
+  bool output_given = false;
+  DataSpec data;
+  std::vector<LayerSpec> model;
+  TrainSpec train;
+};
+
+/// The tasks and layer kinds an experiment may name.
+const std::vector<std::string>& task_names();
+const std::vector<std::string>& layer_kinds();
+
+/// Reads and checks an experiment file; throws one kiln::Error listing every problem.
+Experiment read_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
+/// The same from text (`name` stands for the file).
+Experiment parse_experiment(const std::string& text, const std::string& name, const std::vector<std::string>& overrides = {});
+
+}  // namespace kiln::experiment

@@ -1,0 +1,143 @@
+// read_experiment: the experiment file's sections, each key checked (experiment/experiment.hpp).
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "experiment/experiment.hpp"
+#include "layers/cell_registry.hpp"
+#include "tensor/names.hpp"
+#include "tensor/parallel.hpp"
+
+namespace kiln::experiment {
+namespace {
+
+constexpr std::int64_t kBig = 1'000'000'000;
+
+void read_data(Section s, DataSpec& d) {
+  d.task = s.choice("task", std::nullopt, task_names());
+  d.batch = s.integer("batch", 32, 1, 65536);
+  d.eval_batches = s.integer("eval_batches", 4, 1, 10000);
+  if (d.task == "adding") {
+    d.length = s.integer("length", 50, 2, 100000);
+  } else if (d.task == "copy") {
+    d.length = s.integer("delay", 20, 0, 100000);
+    d.symbols = s.integer("symbols", 8, 2, 1000);
+    d.copy_length = s.integer("copy_length", 10, 1, 10000);
+  } else if (d.task == "sentiment") {
+    d.length = s.integer("length", 20, 4, 100000);
+  } else if (d.task == "char_lm") {
+    d.length = s.integer("length", 64, 2, 100000);
+    d.text = s.text("text", std::string("/usr/share/games/fortunes/fortunes"));
+  }
+  s.finish();
+}
+
+void read_layer(const std::string& kind, Section s, LayerSpec& l) {
+  l.kind = kind;
+  l.path = s.path();
+  auto size = [&](const char* key, bool auto_ok) {
+    if (auto_ok && s.says(key, "auto")) return std::int64_t{0};  // from the data when the model is built
+    return s.integer(key, auto_ok ? std::optional<std::int64_t>(0) : std::nullopt, 1, 1 << 20);
+  };
+  if (kind == "embedding") {
+    l.size = size("dim", false);
+    l.vocab = size("vocab", true);
+  } else if (kind == "recurrent") {
+    std::vector<std::string> cells;
+    for (const auto* c : nn::CellRegistry::global().cells()) cells.push_back(c->name);
+    l.cell = s.choice("cell", std::string("lstm"), cells);
+    l.size = size("hidden", false);
+    l.layers = s.integer("layers", 1, 1, 64);
+    l.bidirectional = s.flag("bidirectional", false);
+    l.dropout = s.number("dropout", 0.0, 0.0, 0.99);
+    l.impl = s.choice("impl", std::string("auto"), {"auto", "generic", "fused"});
+    l.single_bias = s.flag("single_bias", false);
+    if (s.has("return_sequences")) l.return_sequences = s.flag("return_sequences", true) ? 1 : 0;
+    else s.flag("return_sequences", true);
+  } else if (kind == "linear") {
+    l.size = size("out", true);
+  } else if (kind == "dropout") {
+    l.dropout = s.number("p", std::nullopt, 0.0, 0.99);
+  } else if (kind == "activation") {
+    l.activation = s.choice("name", std::nullopt, {"tanh", "relu", "sigmoid", "gelu"});
+  }
+  s.finish();
+}
+
+void read_train(Section s, TrainSpec& t) {
+  t.steps = s.integer("steps", 1000, 1, kBig);
+  Section o = s.section("optimizer");
+  t.optimizer.name = o.choice("name", std::string("adam"), {"sgd", "adam", "adamw", "rmsprop"});
+  t.optimizer.lr = o.number("lr", 1e-3, 0.0, 100.0);
+  t.optimizer.weight_decay = o.number("weight_decay", t.optimizer.name == "adamw" ? 1e-2 : 0.0, 0.0, 10.0);
+  if (t.optimizer.name == "sgd" || t.optimizer.name == "rmsprop") t.optimizer.momentum = o.number("momentum", 0.0, 0.0, 0.999);
+  if (t.optimizer.name == "adam" || t.optimizer.name == "adamw") {
+    t.optimizer.beta1 = o.number("beta1", 0.9, 0.0, 0.999999);
+    t.optimizer.beta2 = o.number("beta2", 0.999, 0.0, 0.999999);
+    t.optimizer.eps = o.number("eps", 1e-8, 0.0, 1.0);
+  }
+  o.finish();
+  Section sc = s.section("schedule");
+  t.schedule.name = sc.choice("name", std::string("none"), {"none", "step", "exponential", "cosine", "warmup"});
+  if (t.schedule.name == "step") {
+    t.schedule.step_size = sc.integer("step_size", 1000, 1, kBig);
+    t.schedule.gamma = sc.number("gamma", 0.5, 1e-9, 1.0);
+  } else if (t.schedule.name == "exponential") {
+    t.schedule.gamma = sc.number("gamma", std::nullopt, 1e-9, 1.0);
+  } else if (t.schedule.name == "cosine" || t.schedule.name == "warmup") {
+    t.schedule.eta_min = sc.number("eta_min", 0.0, 0.0, 100.0);
+    if (t.schedule.name == "warmup") t.schedule.warmup_steps = sc.integer("warmup_steps", std::nullopt, 0, t.steps - 1);
+  }
+  sc.finish();
+  t.clip_grad_norm = s.number("clip_grad_norm", 0.0, 0.0, 1e6);
+  t.eval_every = s.integer("eval_every", std::max<std::int64_t>(1, t.steps / 10), 1, kBig);
+  t.log_every = s.integer("log_every", 10, 1, kBig);
+  t.checkpoint_every = s.integer("checkpoint_every", std::max<std::int64_t>(1, t.steps / 4), 1, kBig);
+  t.keep_checkpoints = s.integer("keep_checkpoints", 3, 1, 1000);
+  s.finish();
+}
+
+Experiment read(ConfigFile file, const std::string& name) {
+  Experiment e;
+  e.file = name;
+  e.resolved_yaml = file.resolved();
+  Section root = file.root();
+  e.seed = static_cast<std::uint64_t>(root.integer("seed", 0, 0, std::numeric_limits<std::int64_t>::max()));
+  e.threads = static_cast<int>(root.integer("threads", 1, 1, kMaxThreads));
+  e.dtype = root.choice("dtype", std::string("float32"), {"float32", "float64"}) == "float64" ? kFloat64 : kFloat32;
+  e.output_given = root.has("output");
+  e.output = root.text("output", "runs/" + std::filesystem::path(name).stem().string());
+  read_data(root.section("data"), e.data);
+  for (auto& [kind, section] : root.kinds_list("model", layer_kinds())) {
+    LayerSpec l;
+    read_layer(kind, section, l);
+    e.model.push_back(l);
+  }
+  read_train(root.section("train"), e.train);
+  root.finish();
+  file.throw_if_errors();
+  return e;
+}
+
+}  // namespace
+
+const std::vector<std::string>& task_names() {
+  static const std::vector<std::string> names{"adding", "copy", "sentiment", "char_lm"};
+  return names;
+}
+
+const std::vector<std::string>& layer_kinds() {
+  static const std::vector<std::string> kinds{"embedding", "recurrent", "linear", "dropout", "layer_norm", "activation"};
+  return kinds;
+}
+
+Experiment read_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  return read(ConfigFile::load(path, overrides), path);
+}
+
+Experiment parse_experiment(const std::string& text, const std::string& name, const std::vector<std::string>& overrides) {
+  return read(ConfigFile::parse(text, name, overrides), name);
+}
+
+}  // namespace kiln::experiment

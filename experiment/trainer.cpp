@@ -1,0 +1,285 @@
+#include "experiment/trainer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "autograd/grad_mode.hpp"
+#include "experiment/build_model.hpp"
+#include "experiment/metrics_log.hpp"
+#include "experiment/progress.hpp"
+#include "experiment/tasks.hpp"
+#include "io/atomic_file.hpp"
+#include "io/safetensors.hpp"
+#include "ops/ops.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/scheduler.hpp"
+#include "tensor/error.hpp"
+#include "tensor/parallel.hpp"
+#include "tensor/warning.hpp"
+
+namespace kiln::experiment {
+namespace fs = std::filesystem;
+namespace {
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerSpec& o, std::vector<Variable> params) {
+  if (o.name == "sgd") return std::make_unique<optim::SGD>(params, optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+  if (o.name == "rmsprop")
+    return std::make_unique<optim::RMSprop>(params, optim::RMSpropOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+  const auto adam = optim::AdamOptions(o.lr).betas(o.beta1, o.beta2).eps(o.eps).weight_decay(o.weight_decay);
+  if (o.name == "adamw") return std::make_unique<optim::AdamW>(params, adam);
+  return std::make_unique<optim::Adam>(params, adam);
+}
+
+std::unique_ptr<optim::LRScheduler> make_schedule(const ScheduleSpec& s, optim::Optimizer& opt, std::int64_t steps) {
+  if (s.name == "step") return std::make_unique<optim::StepLR>(opt, s.step_size, s.gamma);
+  if (s.name == "exponential") return std::make_unique<optim::ExponentialLR>(opt, s.gamma);
+  if (s.name == "cosine") return std::make_unique<optim::CosineAnnealingLR>(opt, steps, s.eta_min);
+  if (s.name == "warmup") return std::make_unique<optim::WarmupLR>(opt, s.warmup_steps, steps, 0.0, s.eta_min);
+  return nullptr;
+}
+
+struct Outcome {
+  Variable loss;
+  double metric = 0;
+};
+
+// The task's loss on a batch, and its metric (mse, accuracy or bits per character).
+Outcome score(const Task& task, const Variable& out, const Tensor& y) {
+  Outcome o;
+  switch (task.loss()) {
+    case Loss::MeanSquared:
+      o.loss = mse_loss(out, Variable(y));
+      o.metric = o.loss.value().item();
+      break;
+    case Loss::Binary: {
+      o.loss = binary_cross_entropy_with_logits(out, Variable(y));
+      const auto logits = out.value().to_vector(), labels = y.to_vector();
+      std::size_t right = 0;
+      for (std::size_t i = 0; i < logits.size(); ++i) right += (logits[i] > 0) == (labels[i] > 0.5);
+      o.metric = static_cast<double>(right) / static_cast<double>(logits.size());
+      break;
+    }
+    case Loss::PerStepClasses: {
+      const std::int64_t classes = out.size(-1);
+      o.loss = cross_entropy(reshape(out, {-1, classes}), Variable(reshape(y, {-1})));
+      if (task.metric() == "bits_per_char") {
+        o.metric = o.loss.value().item() / std::log(2.0);
+      } else {
+        const auto logits = out.value().to_vector(), labels = y.to_vector();
+        std::size_t right = 0;
+        for (std::size_t r = 0; r < labels.size(); ++r) {
+          const auto row = logits.begin() + static_cast<std::ptrdiff_t>(r) * classes;
+          right += std::max_element(row, row + classes) - row == static_cast<std::ptrdiff_t>(labels[r]);
+        }
+        o.metric = static_cast<double>(right) / static_cast<double>(labels.size());
+      }
+      break;
+    }
+  }
+  return o;
+}
+
+// Everything a run is: its task, model, optimiser, schedule and data generator.
+struct Run {
+  Experiment e;
+  std::unique_ptr<Task> task;
+  std::shared_ptr<nn::Sequential> model;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::unique_ptr<optim::LRScheduler> schedule;
+  Generator data;
+};
+
+std::unique_ptr<Run> make_run(const Experiment& e) {
+  set_num_threads(e.threads);
+  manual_seed(e.seed);
+  auto run = std::make_unique<Run>();
+  run->e = e;
+  run->data.seed(e.seed ^ 0xd1b54a32d192ed03ull);
+  run->task = make_task(e.data, e.dtype, e.seed);
+  run->model = build_model(e, *run->task);
+  run->model->to(e.dtype);
+  run->optimizer = make_optimizer(e.train.optimizer, run->model->parameters());
+  run->schedule = make_schedule(e.train.schedule, *run->optimizer, e.train.steps);
+  return run;
+}
+
+std::pair<double, double> evaluate(Run& run) {
+  NoGradGuard no_grad;
+  run.model->eval();
+  double loss = 0, metric = 0;
+  for (std::int64_t i = 0; i < run.e.data.eval_batches; ++i) {
+    const Batch b = run.task->eval_batch(i);
+    const Outcome o = score(*run.task, (*run.model)(Variable(b.x)), b.y);
+    loss += o.loss.value().item();
+    metric += o.metric;
+  }
+  run.model->train();
+  const double n = static_cast<double>(run.e.data.eval_batches);
+  return {loss / n, metric / n};
+}
+
+std::string checkpoint_name(std::int64_t step) { return fmt::format("step_{:09d}.safetensors", step); }
+
+void save_checkpoint(const Run& run, const std::string& dir, std::int64_t step) {
+  std::map<std::string, Tensor> tensors;
+  for (const auto& [k, t] : run.model->state_dict()) tensors["model." + k] = t;
+  for (const auto& [k, t] : run.optimizer->state_dict()) tensors["optimizer." + k] = t;
+  if (run.schedule)
+    for (const auto& [k, t] : run.schedule->state_dict()) tensors["schedule." + k] = t;
+  const std::map<std::string, std::string> meta{{"kiln.checkpoint", "1"},
+                                                {"step", std::to_string(step)},
+                                                {"optimizer", run.optimizer->name()},
+                                                {"generator.data", run.data.state()},
+                                                {"generator.default", default_generator().state()},
+                                                {"config", run.e.resolved_yaml}};
+  io::save_safetensors(dir + "/" + checkpoint_name(step), tensors, meta);
+}
+
+// Restores a checkpoint into `run`; returns its step. Throws naming what does not match.
+std::int64_t load_checkpoint(Run& run, const std::string& path) {
+  const io::Safetensors f = io::load_safetensors(path);
+  auto meta = [&](const char* key) {
+    const auto it = f.metadata.find(key);
+    KILN_CHECK(it != f.metadata.end(), "{}: not a Kiln checkpoint: no '{}' in its metadata", path, key);
+    return it->second;
+  };
+  KILN_CHECK(meta("kiln.checkpoint") == "1", "{}: a checkpoint of another version ({})", path, meta("kiln.checkpoint"));
+  if (meta("config") != run.e.resolved_yaml) {
+    const std::string a = meta("config"), b = run.e.resolved_yaml;
+    std::size_t line = 1, i = 0;
+    for (; i < std::min(a.size(), b.size()) && a[i] == b[i]; ++i) line += a[i] == '\n';
+    throw Error(fmt::format("{}: written by another configuration than the run's config.yaml (they differ from line {})", path, line));
+  }
+  KILN_CHECK(meta("optimizer") == std::string(run.optimizer->name()), "{}: holds the state of optimiser {}, the run uses {}", path,
+             meta("optimizer"), run.optimizer->name());
+  std::int64_t step = -1;
+  try {
+    step = std::stoll(meta("step"));
+  } catch (const std::exception&) {
+  }
+  KILN_CHECK(step >= 0 && step <= run.e.train.steps, "{}: step '{}' is not a step of this run (0 to {})", path, meta("step"),
+             run.e.train.steps);
+  std::map<std::string, std::map<std::string, Tensor>> parts;
+  for (const auto& [k, t] : f.tensors) {
+    const auto dot = k.find('.');
+    KILN_CHECK(dot != std::string::npos, "{}: unexpected tensor '{}'", path, k);
+    parts[k.substr(0, dot)][k.substr(dot + 1)] = t;
+  }
+  try {
+    run.model->load_state_dict(parts["model"]);
+    run.optimizer->load_state_dict(parts["optimizer"]);
+    if (run.schedule) run.schedule->load_state_dict(parts["schedule"]);
+    run.data.set_state(meta("generator.data"));
+    default_generator().set_state(meta("generator.default"));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
+  return step;
+}
+
+// Checkpoint files of a run folder, newest first.
+std::vector<std::pair<std::int64_t, std::string>> checkpoints(const std::string& dir) {
+  std::vector<std::pair<std::int64_t, std::string>> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step_", 0) != 0 || entry.path().extension() != ".safetensors") continue;
+    try {
+      out.emplace_back(std::stoll(name.substr(5)), entry.path().string());
+    } catch (const std::exception&) {
+    }
+  }
+  std::sort(out.rbegin(), out.rend());
+  return out;
+}
+
+TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const TrainOptions& options) {
+  const Experiment& e = run.e;
+  const TrainSpec& t = e.train;
+  MetricsLog log(dir, first > 0 ? first : -1);
+  Progress progress(first, t.steps, options.quiet);
+  TrainResult r;
+  r.run_dir = dir;
+  r.resumed_from = first;
+  r.metric = run.task->metric();
+  const std::string ckpt_dir = dir + "/checkpoints";
+  fs::create_directories(ckpt_dir);
+  run.model->train();
+  for (std::int64_t step = first + 1; step <= t.steps; ++step) {
+    const Batch b = run.task->train_batch(run.data);
+    run.optimizer->zero_grad();
+    const Outcome o = score(*run.task, (*run.model)(Variable(b.x)), b.y);
+    o.loss.backward();
+    if (t.clip_grad_norm > 0) optim::clip_grad_norm_(run.optimizer->params(), t.clip_grad_norm);
+    const double lr = run.optimizer->lr();
+    run.optimizer->step();
+    if (run.schedule) run.schedule->step();
+    r.train_loss = o.loss.value().item();
+    KILN_CHECK(std::isfinite(r.train_loss), "step {}: the loss is {}; lower train.optimizer.lr or set train.clip_grad_norm "
+               "(the last checkpoint is in {})", step, r.train_loss, ckpt_dir);
+    if (step % t.log_every == 0 || step == t.steps)
+      log.add({step, "train", r.train_loss, "", 0, lr, progress.rate(step)});
+    progress.step(step, r.train_loss, t.log_every * 10);
+    if (step % t.eval_every == 0 || step == t.steps) {
+      std::tie(r.eval_loss, r.eval_metric) = evaluate(run);
+      log.add({step, "eval", r.eval_loss, r.metric, r.eval_metric, lr, 0});
+      progress.line(fmt::format("step {}: eval loss {:.4g}, {} {:.4g}", step, r.eval_loss, r.metric, r.eval_metric));
+    }
+    if (step % t.checkpoint_every == 0 || step == t.steps) {
+      save_checkpoint(run, ckpt_dir, step);
+      const auto all = checkpoints(ckpt_dir);
+      for (std::size_t i = static_cast<std::size_t>(t.keep_checkpoints); i < all.size(); ++i) fs::remove(all[i].second);
+    }
+  }
+  progress.finish();
+  io::save_safetensors(dir + "/model.safetensors", run.model->state_dict(),
+                       {{"step", std::to_string(t.steps)}, {"config", e.resolved_yaml}});
+  r.steps = t.steps;
+  return r;
+}
+
+}  // namespace
+
+TrainResult train(const Experiment& e, const TrainOptions& options) {
+  std::string dir = e.output;
+  if (!e.output_given)  // runs/<file name>/run_<N>: a new folder each time
+    for (int n = 0;; ++n)
+      if (dir = fmt::format("{}/run_{}", e.output, n); !fs::exists(dir)) break;
+  KILN_CHECK(checkpoints(dir + "/checkpoints").empty() && !fs::exists(dir + "/model.safetensors"),
+             "output: '{}' already holds a run; continue it with `kiln train --resume {}`, or choose another output "
+             "(--set output=...)", dir, dir);
+  auto run = make_run(e);
+  fs::create_directories(dir);
+  io::write_file_atomic(dir + "/config.yaml", e.resolved_yaml);
+  return loop(*run, dir, 0, options);
+}
+
+TrainResult resume(const std::string& dir, const TrainOptions& options) {
+  const std::string config = dir + "/config.yaml";
+  KILN_CHECK(fs::exists(config), "--resume {}: not a run folder (no config.yaml)", dir);
+  Experiment e = parse_experiment(io::read_file(config), config);
+  e.output = dir;
+  auto run = make_run(e);
+  const auto all = checkpoints(dir + "/checkpoints");
+  KILN_CHECK(!all.empty(), "--resume {}: no checkpoint yet in {}/checkpoints; start it again with `kiln train`", dir, dir);
+  std::string refused;
+  std::int64_t first = -1;
+  for (const auto& [step, path] : all) {
+    try {
+      first = load_checkpoint(*run, path);
+      if (!refused.empty()) warn_once(fmt::format("--resume: {}; resuming from {} instead", refused, path));
+      break;
+    } catch (const Error& err) {
+      if (refused.empty()) refused = err.what();
+      run = make_run(e);  // nothing of a refused checkpoint stays
+    }
+  }
+  if (first >= 0) return loop(*run, dir, first, options);
+  throw Error(fmt::format("--resume {}: no readable checkpoint; the newest: {}", dir, refused));
+}
+
+}  // namespace kiln::experiment

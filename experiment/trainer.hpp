@@ -1,0 +1,40 @@
+#pragma once
+// Training an experiment (`kiln train`): the loop, evaluation, metrics and checkpoints of a run folder.
+//
+// A run folder holds config.yaml (the experiment with --set applied), metrics.csv and metrics.jsonl (a
+// row per logged step and per evaluation), checkpoints/step_NNNNNNNNN.safetensors (the last K) and, at
+// the end, model.safetensors (the weights, under the model's parameter names).
+//
+// Note [Exact resume]: a checkpoint holds everything the next step depends on: the model's weights, the
+// optimiser's state (moments, momentum buffers, step count, learning rate), the schedule's, the data
+// generator's and the default generator's (dropout) state, and the step. Written atomically; the run
+// resumed from it (`kiln train --resume RUN`) makes the same draws, the same updates and so ends with
+// the same bits as a run never interrupted. Metrics rows past the checkpoint are dropped on resume (they
+// are computed again). A checkpoint that cannot be read, or that another configuration wrote, is
+// refused with what does not match; an older one is used then, with a warning.
+
+#include <cstdint>
+#include <string>
+
+#include "experiment/experiment.hpp"
+
+namespace kiln::experiment {
+
+struct TrainOptions {
+  /// A progress bar on a terminal; plain lines otherwise; none when quiet.
+  bool quiet = false;
+};
+
+struct TrainResult {
+  std::string run_dir;
+  std::int64_t steps = 0, resumed_from = 0;
+  double train_loss = 0, eval_loss = 0, eval_metric = 0;
+  std::string metric;
+};
+
+/// Trains `e` into a new run folder (e.output; an error if it already holds a run).
+TrainResult train(const Experiment& e, const TrainOptions& options = {});
+/// Continues the run in `run_dir` from its newest readable checkpoint.
+TrainResult resume(const std::string& run_dir, const TrainOptions& options = {});
+
+}  // namespace kiln::experiment
