@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_bench_command(app);
   kiln::cli::add_train_command(app);
   kiln::cli::add_summary_command(app);
+  kiln::cli::add_eval_command(app);
+  kiln::cli::add_generate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -258,12 +258,86 @@ TrainResult train(const Experiment& e, const TrainOptions& options) {
   return loop(*run, dir, 0, options);
 }
 
-TrainResult resume(const std::string& dir, const TrainOptions& options) {
+namespace {
+
+// The experiment of a run folder, and a run made from it.
+std::unique_ptr<Run> open_run(const std::string& dir, const char* command) {
   const std::string config = dir + "/config.yaml";
-  KILN_CHECK(fs::exists(config), "--resume {}: not a run folder (no config.yaml)", dir);
-  Experiment e = parse_experiment(io::read_file(config), config);
+  KILN_CHECK(fs::exists(config), "{} {}: not a run folder (no config.yaml)", command, dir);
+  Experiment e = parse_experiment(io::read_file(config, std::size_t{16} << 20), config);
   e.output = dir;
-  auto run = make_run(e);
+  return make_run(e);
+}
+
+// Loads a run's final weights, else its newest readable checkpoint; returns the file and its step.
+std::pair<std::string, std::int64_t> load_weights(Run& run, const std::string& dir, const char* command) {
+  const std::string model = dir + "/model.safetensors";
+  if (fs::exists(model)) {
+    const io::Safetensors f = io::load_safetensors(model);
+    try {
+      run.model->load_state_dict(f.tensors);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", model, e.what()));
+    }
+    return {model, run.e.train.steps};
+  }
+  for (const auto& [step, path] : checkpoints(dir + "/checkpoints")) {
+    try {
+      return {path, load_checkpoint(run, path)};
+    } catch (const Error& e) {
+      warn_once(fmt::format("{} {}: {}; trying an older checkpoint", command, dir, e.what()));
+    }
+  }
+  throw Error(fmt::format("{} {}: no weights yet (no model.safetensors, no readable checkpoint)", command, dir));
+}
+
+}  // namespace
+
+EvalResult evaluate_run(const std::string& dir) {
+  auto run = open_run(dir, "eval");
+  EvalResult r;
+  std::tie(r.weights, r.step) = load_weights(*run, dir, "eval");
+  std::tie(r.loss, r.metric) = evaluate(*run);
+  r.metric_name = run->task->metric();
+  return r;
+}
+
+std::string generate_text(const std::string& dir, const GenerateOptions& o) {
+  auto run = open_run(dir, "generate");
+  KILN_CHECK(run->e.data.task == "char_lm", "generate {}: the run trains '{}'; generate samples text from a char_lm run", dir,
+             run->e.data.task);
+  KILN_CHECK(o.temperature > 0 && std::isfinite(o.temperature), "generate: --temperature must be a positive number, got {}",
+             o.temperature);
+  KILN_CHECK(o.length >= 0 && o.length <= 1000000, "generate: --length must be 0 to 1000000, got {}", o.length);
+  load_weights(*run, dir, "generate");
+  NoGradGuard no_grad;
+  run->model->eval();
+  Generator gen(o.seed);
+  std::vector<std::int64_t> ids = run->task->encode(o.prime.empty() ? std::string("\n") : o.prime);
+  std::string out;
+  for (std::int64_t n = 0; n < o.length; ++n) {
+    const std::size_t window = std::min<std::size_t>(ids.size(), static_cast<std::size_t>(run->e.data.length));
+    const std::vector<std::int64_t> context(ids.end() - static_cast<std::ptrdiff_t>(window), ids.end());
+    const Tensor x = from_data(context, {1, static_cast<std::int64_t>(window)});
+    const std::vector<double> logits = (*run->model)(Variable(x)).value().to_vector();
+    const std::size_t classes = logits.size() / window;
+    const auto last = logits.begin() + static_cast<std::ptrdiff_t>((window - 1) * classes);
+    const double top = *std::max_element(last, last + static_cast<std::ptrdiff_t>(classes));
+    std::vector<double> p(classes);
+    double total = 0;
+    for (std::size_t c = 0; c < classes; ++c) total += p[c] = std::exp((last[static_cast<std::ptrdiff_t>(c)] - top) / o.temperature);
+    double u = gen.next_double() * total;
+    std::size_t pick = 0;
+    while (pick + 1 < classes && (u -= p[pick]) >= 0) ++pick;
+    ids.push_back(static_cast<std::int64_t>(pick));
+    out += run->task->decode({static_cast<std::int64_t>(pick)});
+  }
+  return out;
+}
+
+TrainResult resume(const std::string& dir, const TrainOptions& options) {
+  auto run = open_run(dir, "--resume");
+  const Experiment e = run->e;
   const auto all = checkpoints(dir + "/checkpoints");
   KILN_CHECK(!all.empty(), "--resume {}: no checkpoint yet in {}/checkpoints; start it again with `kiln train`", dir, dir);
   std::string refused;

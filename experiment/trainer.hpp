@@ -37,4 +37,27 @@ TrainResult train(const Experiment& e, const TrainOptions& options = {});
 /// Continues the run in `run_dir` from its newest readable checkpoint.
 TrainResult resume(const std::string& run_dir, const TrainOptions& options = {});
 
+struct EvalResult {
+  std::string weights;  ///< the file evaluated: model.safetensors, or the newest checkpoint
+  std::int64_t step = 0;
+  double loss = 0, metric = 0;
+  std::string metric_name;
+};
+
+/// Evaluates a run's model (its final weights, else its newest checkpoint) on the task's evaluation
+/// batches (`kiln eval RUN`).
+EvalResult evaluate_run(const std::string& run_dir);
+
+struct GenerateOptions {
+  std::string prime = "\n";
+  std::int64_t length = 200;
+  double temperature = 0.8;
+  std::uint64_t seed = 0;
+};
+
+/// Samples text from a character model's run (`kiln generate RUN`): each next character drawn from
+/// the model's distribution at the last step (scaled by 1/temperature), given the text so far (its
+/// last data.length characters).
+std::string generate_text(const std::string& run_dir, const GenerateOptions& options = {});
+
 }  // namespace kiln::experiment

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A run folder as the commands use it: `kiln eval` gives the evaluation the run ended with; a corrupt
+# newest checkpoint is refused with its reason and the one before it resumes the run; a checkpoint
+# written by another configuration is refused, naming the first line that differs; `kiln generate`
+# samples from a character model and refuses other runs; a second `kiln train` into a run is refused.
+#   run_folder_test.sh KILN SOURCE_DIR
+set -euo pipefail
+kiln="$1" src="$2"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+common=(--set train.steps=40 --set train.checkpoint_every=10 --set train.eval_every=20 --set data.batch=4 --quiet)
+
+"$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/add" "${common[@]}" > "$work/train.out"
+trained=$(sed -n 's/.*eval loss \([^,]*\),.*/\1/p' "$work/train.out")
+"$kiln" eval "$work/add" > "$work/eval.out"
+grep -q "model.safetensors (step 40): eval loss $trained," "$work/eval.out" || { cat "$work/train.out" "$work/eval.out"; fail "eval"; }
+
+"$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/add" "${common[@]}" > /dev/null 2> "$work/again.err" &&
+  fail "a second train into a run folder was accepted"
+grep -q "already holds a run; continue it with \`kiln train --resume" "$work/again.err" || fail "second train: $(cat "$work/again.err")"
+
+# Corrupt the newest checkpoint (step 40): resuming says why and goes on from step 30.
+rm "$work/add/model.safetensors"
+head -c 100 "$work/add/checkpoints/step_000000040.safetensors" > "$work/cut" && mv "$work/cut" "$work/add/checkpoints/step_000000040.safetensors"
+"$kiln" train --resume "$work/add" --quiet > "$work/resume.out" 2> "$work/resume.err"
+grep -q "resumed from step 30" "$work/resume.out" || fail "resume after corruption: $(cat "$work/resume.out" "$work/resume.err")"
+grep -q "step_000000040.safetensors.*resuming from .*step_000000030.safetensors instead" "$work/resume.err" ||
+  fail "no warning naming the refused checkpoint: $(cat "$work/resume.err")"
+
+# Another configuration: every checkpoint is refused, naming the line.
+sed -i 's/lr: 0.01/lr: 0.02/' "$work/add/config.yaml"
+"$kiln" train --resume "$work/add" --quiet > /dev/null 2> "$work/mismatch.err" && fail "a changed config.yaml was resumed"
+grep -q "written by another configuration than the run's config.yaml (they differ from line" "$work/mismatch.err" ||
+  fail "mismatch: $(cat "$work/mismatch.err")"
+
+"$kiln" generate "$work/add" 2> "$work/gen.err" && fail "generate on an adding run"
+grep -q "generate samples text from a char_lm run" "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
+"$kiln" train "$src/configs/char_lm_fortunes.yaml" --set "output=$work/chars" --set "model[1].recurrent.hidden=16" \
+  "${common[@]}" > /dev/null
+text=$("$kiln" generate "$work/chars" --prime "Q: " --length 30 --seed 3)
+[ "${#text}" -ge 33 ] || fail "generate gave '$text'"
+[ "$text" = "$("$kiln" generate "$work/chars" --prime "Q: " --length 30 --seed 3)" ] || fail "generate is not repeatable"
+echo "eval, refused checkpoints, config mismatch and generate behave"
