@@ -45,7 +45,7 @@ OpGraph tape_graph(const std::vector<Variable>& roots) {
     const Record& r = records[i];
     const std::uint64_t id = tape.first_id() + i;
     if (!r.live() || (!all && wanted.count(id) == 0)) continue;
-    const auto v = boost::add_vertex(OpVertex{VertexKind::Op, r.op, id, nullptr, r.output->shape, r.output->dtype}, g);
+    const auto v = boost::add_vertex(OpVertex{VertexKind::Op, r.op, id, nullptr, r.output->shape, r.output->dtype, tape_scope_name(r.scope)}, g);
     for (std::size_t k = 0; k < r.inputs.size(); ++k) {
       const RecordInput& in = r.inputs[k];
       OpGraph::vertex_descriptor src;
@@ -54,7 +54,7 @@ OpGraph tape_graph(const std::vector<Variable>& roots) {
         src = it->second;
       } else {
         const VertexKind kind = in.meta ? VertexKind::Leaf : VertexKind::Constant;
-        src = boost::add_vertex(OpVertex{kind, kind == VertexKind::Leaf ? "leaf" : "constant", 0, in.meta.get(), in.shape, in.dtype}, g);
+        src = boost::add_vertex(OpVertex{kind, kind == VertexKind::Leaf ? "leaf" : "constant", 0, in.meta.get(), in.shape, in.dtype, ""}, g);
         if (in.meta) producer[in.meta.get()] = src;
       }
       boost::add_edge(src, v, TensorEdge{in.shape, in.dtype, static_cast<int>(k)}, g);
@@ -75,7 +75,18 @@ std::string to_dot(const OpGraph& g) {
     const TensorEdge& p = g[e];
     out << "[label=\"" << p.shape.str() << " #" << p.operand << "\"]";
   };
-  auto graph_writer = [](std::ostream& out) { out << "rankdir=LR;\n"; };
+  auto graph_writer = [&g](std::ostream& out) {
+    out << "rankdir=LR;\n";
+    std::map<std::string, std::vector<std::size_t>> clusters;  // a node belongs to the first subgraph naming it
+    for (std::size_t v = 0; v < boost::num_vertices(g); ++v)
+      if (!g[v].scope.empty()) clusters[g[v].scope].push_back(v);
+    std::size_t n = 0;
+    for (const auto& [name, members] : clusters) {
+      out << "subgraph cluster_" << n++ << " {\nlabel=\"" << name << "\";\nstyle=rounded;\n";
+      for (std::size_t v : members) out << v << ";\n";
+      out << "}\n";
+    }
+  };
   boost::write_graphviz(os, g, vertex_writer, edge_writer, graph_writer);
   return os.str();
 }

@@ -25,6 +25,7 @@ struct OpVertex {
   const void* leaf = nullptr;  // the leaf's identity (Leaf vertices): Variable::meta().get()
   Shape shape;             // the tensor this vertex produces
   DType dtype = kFloat32;
+  std::string scope;       // the TapeScope the op was recorded in ("" for none)
 };
 
 struct TensorEdge {
@@ -41,7 +42,8 @@ OpGraph tape_graph(const Variable& root = Variable());
 /// The records any of `roots` depends on (a step's several outputs, say).
 OpGraph tape_graph(const std::vector<Variable>& roots);
 
-/// Graphviz DOT text: ops as boxes, leaves as ellipses, constants dashed; edges labelled by shape.
+/// Graphviz DOT text: ops as boxes, leaves as ellipses, constants dashed; edges labelled by shape; the
+/// ops of each tape scope (Note [Tape scopes]: a recurrent layer's time steps) in a box of their own.
 std::string to_dot(const OpGraph& g);
 /// Writes to_dot(g) to `path` atomically.
 void write_dot(const OpGraph& g, const std::string& path);

@@ -1,5 +1,9 @@
 #include "autograd/tape.hpp"
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
 #include "autograd/grad_mode.hpp"
 #include "tensor/math.hpp"
 
@@ -13,6 +17,9 @@ void accumulate_owned(AutogradMeta& meta, Tensor g) {
   else
     math::add_(meta.grad, g);
 }
+
+thread_local std::uint32_t current_scope = 0;  // Note [Tape scopes]
+thread_local bool scopes_on = false;
 
 template <class It>
 Variable record_range(const char* op, Tensor value, It first, It last, BackwardFn backward) {
@@ -30,6 +37,7 @@ Variable record_range(const char* op, Tensor value, It first, It last, BackwardF
   Tape& tape = Tape::current();
   Record r;
   r.op = op;
+  r.scope = current_scope;
   r.inputs.reserve(static_cast<std::size_t>(std::distance(first, last)));
   for (It it = first; it != last; ++it) {
     KILN_CHECK(it->defined(), "{}: input {} is undefined", op, r.inputs.size());
@@ -49,6 +57,39 @@ Variable record_range(const char* op, Tensor value, It first, It last, BackwardF
 }
 
 }  // namespace
+
+namespace {
+
+std::vector<std::string>& scope_names() {
+  thread_local std::vector<std::string> names{""};
+  return names;
+}
+
+}  // namespace
+
+TapeScope::TapeScope(const char* what, std::int64_t index) {
+  if (!scopes_on) return;
+  active_ = true;
+  outer_ = current_scope;
+  const std::string& outer = scope_names()[outer_];
+  std::string name = outer.empty() ? fmt::format("{} {}", what, index) : fmt::format("{} / {} {}", outer, what, index);
+  auto& names = scope_names();
+  const auto it = std::find(names.begin(), names.end(), name);
+  current_scope = static_cast<std::uint32_t>(it - names.begin());
+  if (it == names.end()) names.push_back(std::move(name));
+}
+
+TapeScope::~TapeScope() {
+  if (active_) current_scope = outer_;
+}
+
+void set_tape_scopes(bool enabled) { scopes_on = enabled; }
+bool tape_scopes() { return scopes_on; }
+
+const std::string& tape_scope_name(std::uint32_t id) {
+  const auto& names = scope_names();
+  return id < names.size() ? names[id] : names[0];
+}
 
 Variable record(const char* op, Tensor value, std::initializer_list<Variable> inputs, BackwardFn backward) {
   return record_range(op, std::move(value), inputs.begin(), inputs.end(), std::move(backward));

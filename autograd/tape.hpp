@@ -73,6 +73,7 @@ struct RecordInput {
 
 struct Record {
   const char* op = nullptr;
+  std::uint32_t scope = 0;  ///< the TapeScope it was made in (tape_scope_name), 0 for none
   std::vector<RecordInput> inputs;
   std::shared_ptr<AutogradMeta> output;
   BackwardFn backward;
@@ -86,6 +87,27 @@ Variable record(const char* op, Tensor value, const std::vector<Variable>& input
 
 /// True when an op on these inputs would record (grad mode on and one of them requires grad).
 bool should_record(std::initializer_list<Variable> inputs);
+
+/// Note [Tape scopes]: records made inside a TapeScope carry its name (nested ones joined with " / "),
+/// so a graph export can group them: `kiln graph` draws each time step of a recurrent layer in a box of
+/// its own. Off by default, when a scope costs one branch; set_tape_scopes(true) turns them on for the
+/// calling thread.
+///   { kiln::TapeScope step("step", t); state = cell.step(x_t, state); }
+class TapeScope {
+ public:
+  TapeScope(const char* what, std::int64_t index);
+  ~TapeScope();
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+
+ private:
+  std::uint32_t outer_ = 0;
+  bool active_ = false;
+};
+void set_tape_scopes(bool enabled);
+bool tape_scopes();
+/// The name of scope `id` ("" for 0).
+const std::string& tape_scope_name(std::uint32_t id);
 
 /// The calling thread's tape.
 class Tape {

@@ -14,6 +14,7 @@ void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_graph_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 
 /// Refuses a negative --seed, which CLI11 would wrap to 2^64 - 1.

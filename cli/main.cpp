@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_train_command(app);
   kiln::cli::add_summary_command(app);
   kiln::cli::add_eval_command(app);
+  kiln::cli::add_graph_command(app);
   kiln::cli::add_generate_command(app);
   try {
     app.parse(argc, argv);

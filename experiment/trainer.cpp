@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "autograd/grad_mode.hpp"
+#include "autograd/graph_dot.hpp"
+#include "autograd/tape.hpp"
 #include "experiment/build_model.hpp"
 #include "experiment/metrics_log.hpp"
 #include "experiment/progress.hpp"
@@ -292,6 +294,18 @@ std::pair<std::string, std::int64_t> load_weights(Run& run, const std::string& d
 }
 
 }  // namespace
+
+std::string training_step_dot(const Experiment& e) {
+  auto run = make_run(e);
+  run->model->train();
+  set_tape_scopes(true);
+  struct Off {
+    ~Off() { set_tape_scopes(false); }
+  } off;
+  const Batch b = run->task->train_batch(run->data);
+  const Outcome o = score(*run->task, (*run->model)(Variable(b.x)), b.y);
+  return graph_dot(o.loss);
+}
 
 EvalResult evaluate_run(const std::string& dir) {
   auto run = open_run(dir, "eval");

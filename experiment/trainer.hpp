@@ -37,6 +37,11 @@ TrainResult train(const Experiment& e, const TrainOptions& options = {});
 /// Continues the run in `run_dir` from its newest readable checkpoint.
 TrainResult resume(const std::string& run_dir, const TrainOptions& options = {});
 
+/// The graph of one training step of `e` (everything its loss is computed from) as Graphviz DOT, each
+/// time step of a recurrent layer on the generic graph in a box of its own (Note [Tape scopes]); a fused
+/// layer is one op (`kiln graph`).
+std::string training_step_dot(const Experiment& e);
+
 struct EvalResult {
   std::string weights;  ///< the file evaluated: model.safetensors, or the newest checkpoint
   std::int64_t step = 0;

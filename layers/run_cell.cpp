@@ -1,5 +1,6 @@
 #include "layers/run_cell.hpp"
 
+#include "autograd/tape.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {
@@ -10,6 +11,7 @@ Variable run_steps(RecurrentCell& cell, const Variable& seq, State& state, const
   std::vector<Variable> out(static_cast<std::size_t>(steps));
   for (std::int64_t k = 0; k < steps; ++k) {
     const std::size_t t = static_cast<std::size_t>(reverse ? steps - 1 - k : k);
+    TapeScope scope(reverse ? "reverse step" : "step", static_cast<std::int64_t>(t));  // Note [Tape scopes]
     State next = cell.step(squeeze(narrow(seq, 0, static_cast<std::int64_t>(t), 1), 0), state);
     KILN_CHECK(next.size() == state.size(), "{}: step returned {} state tensors, expected {}", cell.type_name(),
                next.size(), state.size());

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every shipped experiment (configs/) and the README's reference block train from `kiln train` at a small
-# size, and `kiln summary` of the lecture notes' Keras model totals 671 parameters.
+# size, `kiln summary` of the lecture notes' Keras model totals 671 parameters, and `kiln graph` boxes
+# each time step.
 #   configs_test.sh KILN SOURCE_DIR
 set -euo pipefail
 kiln="$1" src="$2"
@@ -21,4 +22,10 @@ for config in "$src"/configs/*.yaml "$work/readme_reference.yaml"; do
   count=$((count + 1))
 done
 "$kiln" summary "$src/configs/keras_sentiment.yaml" | grep -q "Total params: 671" || { echo "FAIL: keras summary"; exit 1; }
+# kiln graph: one training step, each time step of the generic LSTM in a box of its own.
+"$kiln" graph "$src/configs/adding_lstm.yaml" --set "model[0].recurrent.impl=generic" --set data.length=3 \
+  --out "$work/step.dot" > /dev/null
+[ "$(grep -c 'subgraph cluster_' "$work/step.dot")" = 3 ] || { echo "FAIL: graph clusters"; exit 1; }
+grep -q 'label="step 2"' "$work/step.dot" || { echo "FAIL: graph step labels"; exit 1; }
+grep -q 'lstm\|sigmoid' "$work/step.dot" || { echo "FAIL: graph ops"; exit 1; }
 echo "$count experiments (configs/ and the README's) train; the Keras model totals 671 parameters"
