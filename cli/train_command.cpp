@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "experiment/trainer.hpp"
+#include "plugins/registry.hpp"
 #include "tensor/error.hpp"
 
 namespace kiln::cli {
@@ -12,13 +13,14 @@ namespace {
 
 struct TrainArgs {
   std::string config, resume;
-  std::vector<std::string> set;
+  std::vector<std::string> set, loads;
   bool quiet = false;
 };
 
 void run(const TrainArgs& a) {
   KILN_CHECK(a.config.empty() != a.resume.empty(), "train: give an experiment file, or --resume RUN_DIR (not both)");
   KILN_CHECK(a.resume.empty() || a.set.empty(), "train: --set changes an experiment; a resumed run keeps its own config.yaml");
+  for (const auto& path : a.loads) plugins::load_plugin(path);  // before the file names a plugin's cell
   experiment::TrainOptions options;
   options.quiet = a.quiet;
   experiment::TrainResult r;
@@ -44,6 +46,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("config", a->config, "The experiment file (.yaml)");
   cmd->add_option("--resume", a->resume, "Continue the run in this folder from its newest checkpoint");
   cmd->add_option("--set", a->set, "Override a key of the file: --set train.steps=100 (repeatable)");
+  cmd->add_option("--load", a->loads, "Plugin libraries to load first (their cells and kernels; KILN_PLUGINS does the same; "
+                                      "a resumed run needs them again)")->check(CLI::ExistingFile);
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   cmd->callback([a] { run(*a); });
 }

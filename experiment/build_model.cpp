@@ -12,6 +12,20 @@
 
 namespace kiln::experiment {
 
+namespace {
+
+// Runs `make`, naming the layer in any error it raises (a size beyond memory, say).
+template <class F>
+auto at_layer(const LayerSpec& l, F&& make) {
+  try {
+    return make();
+  } catch (const Error& err) {
+    throw Error(fmt::format("{}: {}", l.path, err.what()));
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<nn::Sequential> build_model(const Experiment& e, const Task& task) {
   KILN_CHECK(!e.model.empty(), "{}: model: the list of layers is empty", e.file);
   auto model = std::make_shared<nn::Sequential>();
@@ -29,7 +43,7 @@ std::shared_ptr<nn::Sequential> build_model(const Experiment& e, const Task& tas
       const std::int64_t vocab = l.vocab > 0 ? l.vocab : task.vocabulary();
       KILN_CHECK(vocab >= task.vocabulary(), "{}: vocab {} is smaller than the task's {} token ids", l.path, vocab,
                  task.vocabulary());
-      model->push_back(std::make_shared<nn::Embedding>(vocab, l.size));
+      model->push_back(at_layer(l, [&] { return std::make_shared<nn::Embedding>(vocab, l.size); }));
       tokens = false;
       features = l.size;
     } else if (l.kind == "recurrent") {
@@ -39,12 +53,12 @@ std::shared_ptr<nn::Sequential> build_model(const Experiment& e, const Task& tas
       auto options = nn::RecurrentOptions(features, l.size).num_layers(l.layers).bidirectional(l.bidirectional).dropout(l.dropout)
                          .batch_first(true).single_bias(l.single_bias).return_sequences(rs)
                          .impl(l.impl == "generic" ? nn::Impl::Generic : l.impl == "fused" ? nn::Impl::Fused : nn::Impl::Auto);
-      model->push_back(nn::make_recurrent(l.cell, options));
+      model->push_back(at_layer(l, [&] { return nn::make_recurrent(l.cell, options); }));
       features = l.size * (l.bidirectional ? 2 : 1);
       sequence = rs;
     } else if (l.kind == "linear") {
       const std::int64_t out = l.size > 0 ? l.size : task.outputs();
-      model->push_back(std::make_shared<nn::Linear>(features, out));
+      model->push_back(at_layer(l, [&] { return std::make_shared<nn::Linear>(features, out); }));
       features = out;
     } else if (l.kind == "dropout") {
       model->push_back(std::make_shared<nn::Dropout>(l.dropout));

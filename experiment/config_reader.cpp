@@ -191,11 +191,15 @@ Section::Section(ConfigFile& file, YAML::Node node, std::string path) : file_(&f
 
 std::string Section::key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
+YAML::Node Section::find(const std::string& key) const {
+  if (node_.IsMap())
+    for (auto it = node_.begin(); it != node_.end(); ++it)
+      if (it->first.IsScalar() && it->first.Scalar() == key) return it->second;
+  return YAML::Node();
+}
+
 bool Section::has(const std::string& key) const {
-  if (!node_.IsMap()) return false;
-  for (auto it = node_.begin(); it != node_.end(); ++it)
-    if (it->first.IsScalar() && it->first.Scalar() == key) return !it->second.IsNull();
-  return false;
+  return !find(key).IsNull();
 }
 
 bool Section::says(const std::string& key, const std::string& word) {
@@ -205,18 +209,12 @@ bool Section::says(const std::string& key, const std::string& word) {
 
 YAML::Node Section::value(const std::string& key) {
   asked_.push_back(key);
-  if (node_.IsMap())
-    for (auto it = node_.begin(); it != node_.end(); ++it)
-      if (it->first.IsScalar() && it->first.Scalar() == key) return it->second;
-  return YAML::Node();
+  return find(key);
 }
 
 void Section::error(const std::string& key, const std::string& message) {
-  YAML::Node at = node_;
-  if (node_.IsMap())
-    for (auto it = node_.begin(); it != node_.end(); ++it)
-      if (it->first.IsScalar() && it->first.Scalar() == key) at.reset(it->second);  // rebinds: = would overwrite this map
-  file_->add(at, key_path(key), message);
+  const YAML::Node v = find(key);
+  file_->add(v.Mark().is_null() ? node_ : v, key_path(key), message);  // at the value, else (absent) at this map
 }
 
 std::int64_t Section::integer(const std::string& key, std::optional<std::int64_t> fallback, std::int64_t lo, std::int64_t hi) {

@@ -60,6 +60,8 @@ class Section {
   void finish();
 
  private:
+  /// The value of `key` (undefined when absent); value() also counts it as asked.
+  YAML::Node find(const std::string& key) const;
   YAML::Node value(const std::string& key);
   std::string key_path(const std::string& key) const;
 

@@ -49,6 +49,13 @@ std::string spot_check(const Kernel& kernel, nn::RecurrentCell& cell, const Para
                        std::int64_t batch, bool both_directions, const std::string& layer) {
   const std::int64_t input = cell.input_size(), hidden = cell.hidden_size();
   if (!far_outside_checked_sizes(steps, batch, input, hidden)) return "";
+  // Every forward of such a layer asks: the verdict is looked up before any message is made.
+  const Key key{&kernel, typeid(cell).name(), dtype, size_class(steps), size_class(batch), input, hidden, both_directions};
+  if (spot_checks()) {
+    std::lock_guard<std::mutex> lock(verdicts().mutex);
+    const auto it = verdicts().by_key.find(key);
+    if (it != verdicts().by_key.end()) return it->second;
+  }
   const std::string sizes = fmt::format("T={} B={} I={} H={}", steps, batch, input, hidden);
   const CheckedSizes& c = kCheckedSizes;
   const std::string beyond = fmt::format("far beyond the sizes check-plugin proves it at (T {}, B {}, I {}, H {})", c.steps,
@@ -57,12 +64,6 @@ std::string spot_check(const Kernel& kernel, nn::RecurrentCell& cell, const Para
     note_once(fmt::format("{}: kernel '{}' runs {} {} without a spot check (spot checks are off)", layer, kernel.name, sizes,
                           beyond));
     return "";
-  }
-  const Key key{&kernel, typeid(cell).name(), dtype, size_class(steps), size_class(batch), input, hidden, both_directions};
-  {
-    std::lock_guard<std::mutex> lock(verdicts().mutex);
-    const auto it = verdicts().by_key.find(key);
-    if (it != verdicts().by_key.end()) return it->second;
   }
   ConfirmShape shape;
   shape.steps = steps, shape.batch = batch, shape.lengths = false;

@@ -2,10 +2,11 @@
 # A run folder as the commands use it: `kiln eval` gives the evaluation the run ended with; a corrupt
 # newest checkpoint is refused with its reason and the one before it resumes the run; a checkpoint
 # written by another configuration is refused, naming the first line that differs; `kiln generate`
-# samples from a character model and refuses other runs; a second `kiln train` into a run is refused.
-#   run_folder_test.sh KILN SOURCE_DIR
+# samples from a character model and refuses other runs; a second `kiln train` into a run is refused; a
+# cell registered by a plugin library (--load) trains and resumes like a built-in one.
+#   run_folder_test.sh KILN SOURCE_DIR CELL_LIBRARY
 set -euo pipefail
-kiln="$1" src="$2"
+kiln="$1" src="$2" cells="$3"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -41,4 +42,9 @@ grep -q "generate samples text from a char_lm run" "$work/gen.err" || fail "gene
 text=$("$kiln" generate "$work/chars" --prime "Q: " --length 30 --seed 3)
 [ "${#text}" -ge 33 ] || fail "generate gave '$text'"
 [ "$text" = "$("$kiln" generate "$work/chars" --prime "Q: " --length 30 --seed 3)" ] || fail "generate is not repeatable"
-echo "eval, refused checkpoints, config mismatch and generate behave"
+"$kiln" train "$src/configs/adding_lstm.yaml" --load "$cells" --set "model[0].recurrent.cell=half_rnn" \
+  --set "output=$work/own" "${common[@]}" 2> /dev/null | grep -q "done: 40 steps" || fail "a plugin's cell did not train"
+rm "$work/own/model.safetensors" "$work/own/checkpoints/step_000000040.safetensors"
+KILN_PLUGINS="$cells" "$kiln" train --resume "$work/own" --quiet 2> /dev/null | grep -q "resumed from step 30" ||
+  fail "a plugin's cell did not resume"
+echo "eval, refused checkpoints, config mismatch, generate and a plugin's cell behave"
