@@ -21,13 +21,17 @@ void add_eval_command(CLI::App& app) {
 void add_generate_command(CLI::App& app) {
   auto dir = std::make_shared<std::string>();
   auto o = std::make_shared<experiment::GenerateOptions>();
-  CLI::App* cmd = app.add_subcommand("generate", "Sample text from a character model's run");
-  cmd->add_option("run", *dir, "The run folder of a char_lm experiment")->required();
-  cmd->add_option("--prime", o->prime, "The text to start from");
-  cmd->add_option("--length", o->length, "Characters to generate")->capture_default_str()->check(CLI::Range(0, 1000000));
-  cmd->add_option("--temperature", o->temperature, "Below 1: safer; above 1: wilder")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of the sampling")->capture_default_str()->check(seed_check());
-  cmd->callback([dir, o] { fmt::print("{}{}\n", o->prime, experiment::generate_text(*dir, *o)); });
+  CLI::App* cmd = app.add_subcommand("generate", "Sample text from a language model's run, or translate with a seq2seq run "
+                                                 "(greedy or beam search)");
+  cmd->add_option("run", *dir, "The run folder of a char_lm, word_lm or seq2seq experiment")->required();
+  cmd->add_option("--prime", o->prime, "Language models: the text to start from");
+  cmd->add_option("--length", o->length, "Language models: tokens to generate")->capture_default_str()->check(CLI::Range(0, 1000000));
+  cmd->add_option("--temperature", o->temperature, "Language models: below 1 safer, above 1 wilder")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Language models: seed of the sampling")->capture_default_str()->check(seed_check());
+  cmd->add_option("--input", o->inputs, "Seq2seq: a source to translate (repeatable; none: the first evaluation examples)");
+  cmd->add_option("--beam", o->beam, "Seq2seq: beam width (1: greedy search)")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--length-penalty", o->length_penalty, "Seq2seq: alpha in log p / length^alpha")->capture_default_str();
+  cmd->callback([dir, o] { fmt::print("{}", experiment::generate_text(*dir, *o)); });
 }
 
 }  // namespace kiln::cli

@@ -22,8 +22,8 @@ void add_summary_command(CLI::App& app) {
     const experiment::Experiment e = experiment::read_experiment(*config, *set);
     const auto task = experiment::make_task(e.data, e.dtype, e.seed);
     const auto model = experiment::build_model(e, *task);
-    model->to(e.dtype);
-    fmt::print("{}", nn::summary(*model, Variable(task->eval_batch(0).x)));
+    model->module().to(e.dtype);
+    fmt::print("{}", model->summary(task->eval_batch(0)));
   });
 }
 

@@ -13,6 +13,7 @@
 #include <kiln/kiln.hpp>
 
 #include "example_options.hpp"
+#include "experiment/sentences.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "sequence/recurrent.hpp"
@@ -23,13 +24,8 @@ using kiln::Tensor;
 using kiln::Variable;
 namespace nn = kiln::nn;
 
-enum Tag : std::int64_t { O = 0, PER = 1, LOC = 2, ORG = 3 };
-const std::vector<std::string> kTags{"O", "PER", "LOC", "ORG"};
-const std::vector<std::string> kVocab{"<pad>", "alice", "bob", "carol", "paris", "london", "tokyo", "acme", "globex",
-                                      "jordan", "washington", "georgia", "said", "in", "works", "for", "the", "a",
-                                      "today", "news", "and", "then", "report", "visited", "hosted"};
-enum Word : std::int64_t { kPad = 0, kPeople = 1, kPlaces = 4, kOrgs = 7, kAmbiguous = 9, kSaid = 12, kIn = 13,
-                           kWorks = 14, kFor = 15, kFillers = 16, kHosted = 24 };
+using kiln::experiment::kTagNames;
+using kiln::experiment::kTagWords;
 constexpr std::int64_t kIgnore = -100;
 
 struct Batch {
@@ -40,36 +36,14 @@ struct Batch {
 Batch make_batch(int batch, int max_len, kiln::Generator& g) {
   Batch b{kiln::zeros({batch, max_len}, kiln::kInt64), kiln::zeros({batch}, kiln::kInt64),
           kiln::full({batch * max_len}, kIgnore, kiln::kInt64), std::vector<bool>(static_cast<std::size_t>(batch * max_len))};
-  auto pick = [&g](std::int64_t lo, std::int64_t n) { return lo + static_cast<std::int64_t>(g.next_u64() % static_cast<std::uint64_t>(n)); };
   for (int i = 0; i < batch; ++i) {
-    std::vector<std::pair<std::int64_t, std::int64_t>> words;  // (word, tag)
-    bool ambiguous_at[64] = {};
-    while (true) {
-      std::vector<std::pair<std::int64_t, std::int64_t>> chunk;
-      bool amb = g.next_double() < 0.5;
-      switch (g.next_u64() % 4) {
-        case 0: chunk = {{amb ? pick(kAmbiguous, 3) : pick(kPeople, 3), PER}, {kSaid, O}}; break;
-        case 1:
-          if (amb)
-            chunk = {{pick(kAmbiguous, 3), LOC}, {kHosted, O}};  // the cue comes after the name
-          else
-            chunk = {{kIn, O}, {pick(kPlaces, 3), LOC}};
-          break;
-        case 2: chunk = {{kWorks, O}, {kFor, O}, {pick(kOrgs, 2), ORG}}; amb = false; break;
-        default: chunk = {{pick(kFillers, 8), O}}; amb = false; break;
-      }
-      if (words.size() + chunk.size() > static_cast<std::size_t>(max_len)) break;
-      for (std::size_t k = 0; k < chunk.size(); ++k) {
-        if (amb && chunk[k].second != O) ambiguous_at[words.size()] = true;
-        words.push_back(chunk[k]);
-      }
-    }
+    const auto words = kiln::experiment::tagged_sentence(g, max_len);
     b.lengths.data<std::int64_t>()[i] = static_cast<std::int64_t>(words.size());
     for (std::size_t t = 0; t < words.size(); ++t) {
       const std::size_t at = static_cast<std::size_t>(i * max_len) + t;
-      b.ids.data<std::int64_t>()[at] = words[t].first;
-      b.tags.data<std::int64_t>()[at] = words[t].second;
-      b.ambiguous[at] = ambiguous_at[t];
+      b.ids.data<std::int64_t>()[at] = words[t].word;
+      b.tags.data<std::int64_t>()[at] = words[t].tag;
+      b.ambiguous[at] = words[t].ambiguous;
     }
   }
   return b;
@@ -81,9 +55,9 @@ class Tagger : public nn::Module {
     reset();
   }
   void reset() override {
-    embed = register_module("embed", std::make_shared<nn::Embedding>(nn::EmbeddingOptions(kVocab.size(), 16).padding_idx(0)));
+    embed = register_module("embed", std::make_shared<nn::Embedding>(nn::EmbeddingOptions(kTagWords.size(), 16).padding_idx(0)));
     lstm = register_module("lstm", std::make_shared<nn::LSTM>(nn::LSTMOptions(16, hidden_).batch_first(true).bidirectional(bi_)));
-    head = register_module("head", std::make_shared<nn::Linear>(hidden_ * (bi_ ? 2 : 1), kTags.size()));
+    head = register_module("head", std::make_shared<nn::Linear>(hidden_ * (bi_ ? 2 : 1), kTagNames.size()));
   }
   std::shared_ptr<nn::Module> clone() const override { return clone_as(*this); }
   std::shared_ptr<nn::Embedding> embed;
@@ -92,7 +66,7 @@ class Tagger : public nn::Module {
   // Logits [B * T, tags].
   Variable forward(const Batch& b) const {
     const auto r = lstm->forward(embed->forward(Variable(b.ids)), {}, Variable(b.lengths));
-    return kiln::reshape(head->forward(r.output), {-1, static_cast<std::int64_t>(kTags.size())});
+    return kiln::reshape(head->forward(r.output), {-1, static_cast<std::int64_t>(kTagNames.size())});
   }
 
  private:
@@ -132,8 +106,8 @@ int main(int argc, char** argv) {
         for (std::size_t t = 0; t < tags.size(); ++t) {
           if (tags[t] == kIgnore) continue;
           std::size_t best = 0;
-          for (std::size_t c = 1; c < kTags.size(); ++c)
-            if (logits[t * kTags.size() + c] > logits[t * kTags.size() + best]) best = c;
+          for (std::size_t c = 1; c < kTagNames.size(); ++c)
+            if (logits[t * kTagNames.size() + c] > logits[t * kTagNames.size() + best]) best = c;
           const bool ok = static_cast<double>(best) == tags[t];
           right += ok;
           ++total;

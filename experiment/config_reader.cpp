@@ -286,6 +286,24 @@ std::string Section::text(const std::string& key, std::optional<std::string> fal
   return v.Scalar();
 }
 
+std::vector<std::string> Section::texts(const std::string& key) {
+  const YAML::Node v = value(key);
+  std::vector<std::string> out;
+  if (!v.IsDefined() || v.IsNull()) return out;
+  if (v.IsScalar()) return {v.Scalar()};
+  if (v.IsSequence())
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].IsScalar()) {
+        file_->add(v[i], fmt::format("{}[{}]", key_path(key), i), fmt::format("must be a text, got {}", shown(v[i])));
+        continue;
+      }
+      out.push_back(v[i].Scalar());
+    }
+  else
+    error(key, fmt::format("must be a list of texts, got {}", shown(v)));
+  return out;
+}
+
 Section Section::section(const std::string& key) {
   const YAML::Node v = value(key);
   return Section(*file_, v.IsDefined() ? v : YAML::Node(), key_path(key));
@@ -298,13 +316,14 @@ std::vector<std::pair<std::string, Section>> Section::kinds_list(const std::stri
     error(key, fmt::format("missing: a list of {} is needed", fmt::join(kinds, ", ")));
     return out;
   }
-  if (!v.IsSequence()) {
+  if (!v.IsSequence() && !v.IsMap()) {
     error(key, fmt::format("must be a list (- {}: {{...}}), got {}", kinds.front(), shown(v)));
     return out;
   }
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const YAML::Node item = v[i];
-    const std::string item_path = fmt::format("{}[{}]", key_path(key), i);
+  const std::size_t n = v.IsMap() ? 1 : v.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const YAML::Node item = v.IsMap() ? v : v[i];
+    const std::string item_path = v.IsMap() ? key_path(key) : fmt::format("{}[{}]", key_path(key), i);
     if (!item.IsMap() || item.size() != 1) {
       file_->add(item, item_path, fmt::format("must be one kind with its options (- {}: {{...}}), got {}", kinds.front(),
                                               item.IsMap() ? fmt::format("a map of {} keys", item.size()) : shown(item)));

@@ -49,10 +49,13 @@ class Section {
   /// One of `options`.
   std::string choice(const std::string& key, std::optional<std::string> fallback, const std::vector<std::string>& options);
   std::string text(const std::string& key, std::optional<std::string> fallback);
+  /// A list of texts (one text alone counts as a list of one); empty when absent.
+  std::vector<std::string> texts(const std::string& key);
   /// A nested map (empty when absent).
   Section section(const std::string& key);
-  /// A list of maps, each with exactly one key naming its kind: `- recurrent: {hidden: 64}`. Returns
-  /// (kind, its section) pairs; `kinds` are the accepted names.
+  /// A list of maps, each with exactly one key naming its kind: `- recurrent: {hidden: 64}` (or one
+  /// such map alone, not in a list: `seq2seq: {hidden: 64}`). Returns (kind, its section) pairs;
+  /// `kinds` are the accepted names.
   std::vector<std::pair<std::string, Section>> kinds_list(const std::string& key, const std::vector<std::string>& kinds);
   /// Records a problem with `key`'s value (or with this map when the key is absent).
   void error(const std::string& key, const std::string& message);

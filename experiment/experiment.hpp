@@ -23,27 +23,43 @@
 namespace kiln::experiment {
 
 struct DataSpec {
-  std::string task;            ///< adding, copy, char_lm
+  std::string task;            ///< one of task_names()
   std::int64_t batch = 32;
-  std::int64_t length = 50;    ///< steps per sequence (adding, char_lm); the delay (copy)
-  std::int64_t symbols = 8;    ///< copy: alphabet size; copy: sequence to remember (copy_length)
-  std::int64_t copy_length = 10;
-  std::string text;            ///< char_lm: the text file (default: the fortunes Debian ships)
+  std::int64_t length = 50;    ///< steps per sequence (adding, sentiment, tagging, char/word_lm, csv_forecast); the delay (copy)
+  std::int64_t symbols = 8;    ///< copy: alphabet size
+  std::int64_t copy_length = 10;  ///< copy: the sequence to remember
+  std::vector<std::string> text;  ///< char_lm, word_lm: the text files, read one after another (default: the fortunes Debian ships)
+  std::int64_t vocab = 10000;  ///< word_lm: the most frequent words kept, the others read as <unk>
+  std::string file;            ///< csv_*: the CSV file (a header row naming the columns)
+  std::string label = "label"; ///< csv_classification: the label column
+  std::int64_t features = 1;   ///< csv_classification: values per step (columns after the label, step-major)
+  std::vector<std::string> columns, targets;  ///< csv_forecast: inputs (empty: all), targets (empty: the inputs)
+  std::int64_t horizon = 1;    ///< csv_forecast: how many rows ahead the targets are
+  double eval_fraction = 0.1;  ///< csv_*: the share of rows kept for evaluation (the last rows for forecasting)
   std::int64_t eval_batches = 4;
 };
 
-/// One layer of the model list: its kind and options (numbers and words as given, "auto" resolved
-/// from the data when the model is built).
+/// One layer of the model list, or the whole model (kind seq2seq or transformer): its kind and options
+/// (numbers and words as given, "auto" resolved from the data when the model is built).
 struct LayerSpec {
-  std::string kind;            ///< embedding, recurrent, linear, dropout, layer_norm, activation
+  std::string kind;            ///< one of layer_kinds(), or seq2seq, transformer
   std::string path;            ///< "model[1].recurrent", for messages
   std::string cell = "lstm", impl = "auto", activation = "tanh";
-  std::int64_t size = 0;       ///< embedding dim, recurrent hidden, linear out (0: auto)
+  std::int64_t size = 0;       ///< embedding dim, recurrent hidden, linear out, seq2seq hidden, d_model (0: auto)
   std::int64_t vocab = 0;      ///< embedding rows (0: the task's vocabulary)
-  std::int64_t layers = 1;
+  std::int64_t layers = 1;     ///< recurrent, transformer_encoder and seq2seq layers; a transformer's encoder layers
+  std::int64_t decoder_layers = 1;  ///< transformer
   bool bidirectional = false, single_bias = false;
   int return_sequences = -1;   ///< -1: as the task needs
   double dropout = 0;
+  std::int64_t heads = 4, feedforward = 0;  ///< attention heads; feed-forward width (0: 4 d_model)
+  bool norm_first = false, learned = false;  ///< pre-norm Transformer layers; a learned position table
+  std::int64_t max_len = 512;  ///< positions a positional encoding covers
+  std::string mode = "mean";   ///< pool: last, mean, max
+  std::int64_t embedding = 0;  ///< seq2seq: token embedding size (0: the hidden size)
+  std::string attention = "none", score = "general";  ///< seq2seq: none, bahdanau, luong; luong's score
+  bool input_feeding = true, reverse_source = false;
+  double teacher_forcing = 1.0;  ///< seq2seq: the chance a training step reads the true previous token
 };
 
 struct OptimizerSpec {

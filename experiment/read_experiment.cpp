@@ -14,6 +14,14 @@ namespace {
 
 constexpr std::int64_t kBig = 1'000'000'000;
 
+// data.text: a file or a list of files (default: the fortunes Debian ships).
+std::vector<std::string> text_files(Section& s) {
+  if (!s.has("text")) return {"/usr/share/games/fortunes/fortunes"};
+  std::vector<std::string> files = s.texts("text");
+  if (files.empty()) s.error("text", "must name a file or a list of files");
+  return files;
+}
+
 void read_data(Section s, DataSpec& d) {
   d.task = s.choice("task", std::nullopt, task_names());
   d.batch = s.integer("batch", 32, 1, 65536);
@@ -26,11 +34,44 @@ void read_data(Section s, DataSpec& d) {
     d.copy_length = s.integer("copy_length", 10, 1, 10000);
   } else if (d.task == "sentiment") {
     d.length = s.integer("length", 20, 4, 100000);
+  } else if (d.task == "tagging") {
+    d.length = s.integer("length", 16, 4, 100000);
   } else if (d.task == "char_lm") {
     d.length = s.integer("length", 64, 2, 100000);
-    d.text = s.text("text", std::string("/usr/share/games/fortunes/fortunes"));
+    d.text = text_files(s);
+  } else if (d.task == "word_lm") {
+    d.length = s.integer("length", 35, 2, 100000);
+    d.text = text_files(s);
+    d.vocab = s.integer("vocab", 10000, 2, 10'000'000);
+  } else if (d.task == "csv_classification" || d.task == "csv_forecast") {
+    d.file = s.text("file", std::nullopt);
+    d.eval_fraction = s.number("eval_fraction", d.task == "csv_forecast" ? 0.1 : 0.2, 0.0, 0.9);
+    if (d.task == "csv_classification") {
+      d.label = s.text("label", std::string("label"));
+      d.features = s.integer("features", 1, 1, 100000);
+    } else {
+      d.length = s.integer("length", 24, 1, 100000);
+      d.horizon = s.integer("horizon", 1, 1, 100000);
+      d.columns = s.texts("columns");
+      d.targets = s.texts("targets");
+    }
   }
   s.finish();
+}
+
+std::vector<std::string> registered_cells() {
+  std::vector<std::string> cells;
+  for (const auto* c : nn::CellRegistry::global().cells()) cells.push_back(c->name);
+  return cells;
+}
+
+// What every Transformer layer has (transformer_encoder, transformer).
+void read_transformer_layer(Section& s, LayerSpec& l) {
+  l.heads = s.integer("heads", 4, 1, 1024);
+  l.feedforward = s.integer("feedforward", 0, 0, 1 << 20);
+  l.dropout = s.number("dropout", 0.1, 0.0, 0.99);
+  l.norm_first = s.flag("norm_first", false);
+  l.activation = s.choice("activation", std::string("relu"), {"relu", "gelu"});
 }
 
 void read_layer(const std::string& kind, Section s, LayerSpec& l) {
@@ -44,9 +85,7 @@ void read_layer(const std::string& kind, Section s, LayerSpec& l) {
     l.size = size("dim", false);
     l.vocab = size("vocab", true);
   } else if (kind == "recurrent") {
-    std::vector<std::string> cells;
-    for (const auto* c : nn::CellRegistry::global().cells()) cells.push_back(c->name);
-    l.cell = s.choice("cell", std::string("lstm"), cells);
+    l.cell = s.choice("cell", std::string("lstm"), registered_cells());
     l.size = size("hidden", false);
     l.layers = s.integer("layers", 1, 1, 64);
     l.bidirectional = s.flag("bidirectional", false);
@@ -61,6 +100,36 @@ void read_layer(const std::string& kind, Section s, LayerSpec& l) {
     l.dropout = s.number("p", std::nullopt, 0.0, 0.99);
   } else if (kind == "activation") {
     l.activation = s.choice("name", std::nullopt, {"tanh", "relu", "sigmoid", "gelu"});
+  } else if (kind == "positional") {
+    l.learned = s.choice("kind", std::string("sinusoidal"), {"sinusoidal", "learned"}) == "learned";
+    l.max_len = s.integer("max_len", 512, 1, 1 << 20);
+    l.dropout = s.number("dropout", 0.0, 0.0, 0.99);
+  } else if (kind == "transformer_encoder") {
+    l.layers = s.integer("layers", 2, 1, 64);
+    read_transformer_layer(s, l);
+  } else if (kind == "pool") {
+    l.mode = s.choice("mode", std::string("mean"), {"last", "mean", "max"});
+  } else if (kind == "seq2seq") {
+    l.cell = s.choice("cell", std::string("lstm"), registered_cells());
+    l.size = size("hidden", false);
+    l.embedding = s.integer("embedding", 0, 0, 1 << 20);
+    l.layers = s.integer("layers", 1, 1, 64);
+    l.bidirectional = s.flag("bidirectional_encoder", false);
+    l.attention = s.choice("attention", std::string("none"), {"none", "bahdanau", "luong"});
+    if (l.attention == "luong") {
+      l.score = s.choice("score", std::string("general"), {"dot", "general", "concat"});
+      l.input_feeding = s.flag("input_feeding", true);
+    }
+    l.reverse_source = s.flag("reverse_source", false);
+    l.dropout = s.number("dropout", 0.0, 0.0, 0.99);
+    l.teacher_forcing = s.number("teacher_forcing", 1.0, 0.0, 1.0);
+  } else if (kind == "transformer") {
+    l.size = size("d_model", false);
+    l.layers = s.integer("encoder_layers", 2, 1, 64);
+    l.decoder_layers = s.integer("decoder_layers", 2, 1, 64);
+    read_transformer_layer(s, l);
+    l.learned = s.choice("positions", std::string("sinusoidal"), {"sinusoidal", "learned"}) == "learned";
+    l.max_len = s.integer("max_len", 512, 1, 1 << 20);
   }
   s.finish();
 }
@@ -109,7 +178,9 @@ Experiment read(ConfigFile file, const std::string& name) {
   e.output_given = root.has("output");
   e.output = root.text("output", "runs/" + std::filesystem::path(name).stem().string());
   read_data(root.section("data"), e.data);
-  for (auto& [kind, section] : root.kinds_list("model", layer_kinds())) {
+  std::vector<std::string> kinds = layer_kinds();
+  kinds.insert(kinds.end(), {"seq2seq", "transformer"});
+  for (auto& [kind, section] : root.kinds_list("model", kinds)) {
     LayerSpec l;
     read_layer(kind, section, l);
     e.model.push_back(l);
@@ -123,12 +194,15 @@ Experiment read(ConfigFile file, const std::string& name) {
 }  // namespace
 
 const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names{"adding", "copy", "sentiment", "char_lm"};
+  static const std::vector<std::string> names{"adding",  "copy",    "sentiment",          "tagging",     "date_translation",
+                                              "char_lm", "word_lm", "csv_classification", "csv_forecast"};
   return names;
 }
 
 const std::vector<std::string>& layer_kinds() {
-  static const std::vector<std::string> kinds{"embedding", "recurrent", "linear", "dropout", "layer_norm", "activation"};
+  static const std::vector<std::string> kinds{"embedding", "recurrent",   "linear",
+                                              "dropout",   "layer_norm",  "activation",
+                                              "positional", "transformer_encoder", "pool"};
   return kinds;
 }
 

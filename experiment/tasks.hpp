@@ -1,14 +1,24 @@
 #pragma once
-// The data an experiment trains on: generated tasks and text. Each task draws training batches from
-// the run's data generator (whose state a checkpoint keeps) and has a fixed set of evaluation batches.
+// The data an experiment trains on: generated tasks, text and CSV files. Each task draws training
+// batches from the run's data generator (whose state a checkpoint keeps) and has a fixed set of
+// evaluation batches.
 //
-//   adding     x [B, T, 2] (value, marker), y [B, 1]: the sum of the two marked values (MSE; answering
-//              1 always scores 1/6)
-//   copy       x [B, T] ids: copy_length symbols, a delay of blanks, a marker; y [B, T]: blanks, then
-//              the symbols again (copying memory, Arjovsky et al. 2016; cross-entropy per step)
-//   sentiment  x [B, T] ids: an opinion word, filler, maybe "not really" flipping it; y [B, 1] 0/1
-//   char_lm    x [B, T] byte ids of a text, y [B, T] the next ones (bits per character); the text's
-//              last tenth is kept for evaluation
+//   adding            x [B, T, 2] (value, marker), y [B, 1]: the sum of the two marked values (MSE;
+//                     answering 1 always scores 1/6)
+//   copy              x [B, T] ids: copy_length symbols, a delay of blanks, a marker; y [B, T]: blanks,
+//                     then the symbols again (copying memory, Arjovsky et al. 2016; cross-entropy per step)
+//   sentiment         x [B, T] ids: an opinion word, filler, maybe "not really" flipping it; y [B, 1] 0/1
+//   tagging           x [B, T] word ids with lengths, y [B, T] a tag per word (O, PER, LOC, ORG); some
+//                     names are a person or a place by the word after them
+//   date_translation  x [B, S] characters of a date in one of 12 human formats, y its ISO form
+//                     (seq2seq: tgt_in is BOS + y; exact match of greedy decoding on held-out dates)
+//   char_lm, word_lm  x [B, T] ids of a text's characters or words, y [B, T] the next ones (bits per
+//                     character, perplexity); the text's last tenth is kept for evaluation
+//   csv_classification  a CSV file, a row per sequence: a label column and the values of its steps
+//   csv_forecast      a CSV file, a row per time step: windows of `length` rows predict the target
+//                     columns `horizon` rows ahead (standardised with the training rows' mean and std)
+//
+// Labels of -100 (padding) count in neither loss nor metric.
 
 #include <memory>
 #include <string>
@@ -20,9 +30,14 @@ namespace kiln::experiment {
 
 struct Batch {
   Tensor x, y;
+  Tensor lengths;  ///< int64 [B]: the steps of each sequence of x (undefined: all of them)
+  Tensor tgt_in;   ///< seq2seq tasks: int64 [B, T], BOS then y shifted right
 };
 
-enum class Loss { MeanSquared, Binary, PerStepClasses };
+enum class Loss { MeanSquared, Binary, Classes, PerStepClasses };
+
+/// Token ids every seq2seq task uses.
+constexpr std::int64_t kPadId = 0, kBosId = 1, kEosId = 2, kIgnoreLabel = -100;
 
 class Task {
  public:
@@ -31,24 +46,38 @@ class Task {
   virtual std::int64_t input_features() const = 0;
   /// The token ids x may hold (0 for features).
   virtual std::int64_t vocabulary() const { return 0; }
-  /// What the model's last layer must give per example (or per step).
+  /// What the model's last layer must give per example (or per step); a seq2seq task's target
+  /// vocabulary.
   virtual std::int64_t outputs() const = 0;
   virtual Loss loss() const = 0;
-  /// The sequence length of x.
+  /// The sequence length of x (the longest, with lengths).
   virtual std::int64_t steps() const = 0;
   virtual Batch train_batch(Generator& gen) const = 0;
   /// Evaluation batch i: the same every time it is asked for.
   virtual Batch eval_batch(std::int64_t i) const = 0;
-  /// The name of the evaluation metric: "mse", "accuracy", "bits_per_char".
+  /// How many evaluation batches there are (those of a file's evaluation rows), or 0 for data.eval_batches.
+  virtual std::int64_t eval_batch_count() const { return 0; }
+  /// The name of the evaluation metric: "mse", "accuracy", "bits_per_char", "perplexity", "exact_match".
   virtual std::string metric() const = 0;
   bool per_step() const { return loss() == Loss::PerStepClasses; }
-  /// Text of token ids, for generating from a character model ("" where it means nothing).
+  /// Whether x -> y is sequence to sequence (an encoder-decoder model; y and tgt_in may differ in length
+  /// from x).
+  virtual bool seq2seq() const { return false; }
+  /// Text of output ids (the next tokens of a language model, a seq2seq task's target tokens); "" where
+  /// that means nothing.
   virtual std::string decode(const std::vector<std::int64_t>& ids) const;
+  /// Input ids of a text (a language model's, a seq2seq task's source).
   virtual std::vector<std::int64_t> encode(const std::string& text) const;
+  /// Text of input ids, for showing a seq2seq task's sources.
+  virtual std::string decode_input(const std::vector<std::int64_t>& ids) const;
+  /// Whether decode/encode mean something: generate may run on this task.
+  virtual bool has_text() const { return false; }
+  /// Tokens a decoder may emit for one source before it stops (seq2seq).
+  virtual std::int64_t max_target_length() const { return 0; }
 };
 
-/// The task of `data`; the `dtype` of float inputs and targets. A text that cannot be read is an error
-/// naming it.
+/// The task of `data`; the `dtype` of float inputs and targets. A file that cannot be read or used is
+/// an error naming it and the key.
 std::unique_ptr<Task> make_task(const DataSpec& data, DType dtype, std::uint64_t seed);
 
 }  // namespace kiln::experiment

@@ -49,7 +49,22 @@ struct Outcome {
   double metric = 0;
 };
 
-// The task's loss on a batch, and its metric (mse, accuracy or bits per character).
+// The share of rows of `logits` [N, C] whose largest entry is at `labels` [N]; labels below 0 (padding)
+// do not count. Returns (right, counted).
+std::pair<double, double> arg_max_hits(const Tensor& logits, const Tensor& labels, std::int64_t classes) {
+  const auto l = logits.to_vector(), y = labels.to_vector();
+  double right = 0, counted = 0;
+  for (std::size_t r = 0; r < y.size(); ++r) {
+    if (y[r] < 0) continue;
+    const auto row = l.begin() + static_cast<std::ptrdiff_t>(r) * classes;
+    right += std::max_element(row, row + classes) - row == static_cast<std::ptrdiff_t>(y[r]);
+    ++counted;
+  }
+  return {right, counted};
+}
+
+// The task's loss on a batch, and its metric (mse, accuracy, bits per character or perplexity; a
+// seq2seq task's exact match is measured by decoding, in evaluate).
 Outcome score(const Task& task, const Variable& out, const Tensor& y) {
   Outcome o;
   switch (task.loss()) {
@@ -65,19 +80,17 @@ Outcome score(const Task& task, const Variable& out, const Tensor& y) {
       o.metric = static_cast<double>(right) / static_cast<double>(logits.size());
       break;
     }
+    case Loss::Classes:
     case Loss::PerStepClasses: {
       const std::int64_t classes = out.size(-1);
-      o.loss = cross_entropy(reshape(out, {-1, classes}), Variable(reshape(y, {-1})));
+      o.loss = cross_entropy(reshape(out, {-1, classes}), Variable(reshape(y, {-1})), kIgnoreLabel);
       if (task.metric() == "bits_per_char") {
         o.metric = o.loss.value().item() / std::log(2.0);
+      } else if (task.metric() == "perplexity") {
+        o.metric = std::exp(o.loss.value().item());
       } else {
-        const auto logits = out.value().to_vector(), labels = y.to_vector();
-        std::size_t right = 0;
-        for (std::size_t r = 0; r < labels.size(); ++r) {
-          const auto row = logits.begin() + static_cast<std::ptrdiff_t>(r) * classes;
-          right += std::max_element(row, row + classes) - row == static_cast<std::ptrdiff_t>(labels[r]);
-        }
-        o.metric = static_cast<double>(right) / static_cast<double>(labels.size());
+        const auto [right, counted] = arg_max_hits(out.value(), y, classes);
+        o.metric = counted > 0 ? right / counted : 0;
       }
       break;
     }
@@ -89,7 +102,7 @@ Outcome score(const Task& task, const Variable& out, const Tensor& y) {
 struct Run {
   Experiment e;
   std::unique_ptr<Task> task;
-  std::shared_ptr<nn::Sequential> model;
+  std::unique_ptr<Model> model;
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<optim::LRScheduler> schedule;
   Generator data;
@@ -103,32 +116,54 @@ std::unique_ptr<Run> make_run(const Experiment& e) {
   run->data.seed(e.seed ^ 0xd1b54a32d192ed03ull);
   run->task = make_task(e.data, e.dtype, e.seed);
   run->model = build_model(e, *run->task);
-  run->model->to(e.dtype);
-  run->optimizer = make_optimizer(e.train.optimizer, run->model->parameters());
+  run->model->module().to(e.dtype);
+  run->optimizer = make_optimizer(e.train.optimizer, run->model->module().parameters());
   run->schedule = make_schedule(e.train.schedule, *run->optimizer, e.train.steps);
   return run;
 }
 
+// Greedy decoding of a seq2seq batch: how many outputs equal their target exactly.
+double exact_matches(Run& run, const Batch& b) {
+  const auto opts = nn::SearchOptions(kBosId, kEosId).max_len(run.task->max_target_length()).keep_attention(false);
+  const auto best = nn::greedy_search(*run.model->decoder(), Variable(b.x), Variable(b.lengths), opts);
+  const std::int64_t T = b.y.size(1);
+  const std::int64_t* y = b.y.data<std::int64_t>();
+  double right = 0;
+  for (std::size_t i = 0; i < best.size(); ++i) {
+    std::vector<std::int64_t> want;
+    for (std::int64_t t = 0; t < T; ++t) {
+      const std::int64_t id = y[static_cast<std::int64_t>(i) * T + t];
+      if (id == kEosId || id < 0) break;
+      want.push_back(id);
+    }
+    right += best[i].tokens == want;
+  }
+  return right;
+}
+
+// The mean loss and metric over the evaluation batches (each row counts once).
 std::pair<double, double> evaluate(Run& run) {
   NoGradGuard no_grad;
-  run.model->eval();
-  double loss = 0, metric = 0;
-  for (std::int64_t i = 0; i < run.e.data.eval_batches; ++i) {
+  run.model->module().eval();
+  double loss = 0, metric = 0, rows = 0;
+  const std::int64_t n = run.task->eval_batch_count() > 0 ? run.task->eval_batch_count() : run.e.data.eval_batches;
+  for (std::int64_t i = 0; i < n; ++i) {
     const Batch b = run.task->eval_batch(i);
-    const Outcome o = score(*run.task, (*run.model)(Variable(b.x)), b.y);
-    loss += o.loss.value().item();
-    metric += o.metric;
+    const Outcome o = score(*run.task, run.model->forward(b), b.y);
+    const auto r = static_cast<double>(b.x.size(0));
+    loss += o.loss.value().item() * r;
+    metric += (run.task->seq2seq() ? exact_matches(run, b) / r : o.metric) * r;
+    rows += r;
   }
-  run.model->train();
-  const double n = static_cast<double>(run.e.data.eval_batches);
-  return {loss / n, metric / n};
+  run.model->module().train();
+  return {loss / rows, metric / rows};
 }
 
 std::string checkpoint_name(std::int64_t step) { return fmt::format("step_{:09d}.safetensors", step); }
 
 void save_checkpoint(const Run& run, const std::string& dir, std::int64_t step) {
   std::map<std::string, Tensor> tensors;
-  for (const auto& [k, t] : run.model->state_dict()) tensors["model." + k] = t;
+  for (const auto& [k, t] : run.model->module().state_dict()) tensors["model." + k] = t;
   for (const auto& [k, t] : run.optimizer->state_dict()) tensors["optimizer." + k] = t;
   if (run.schedule)
     for (const auto& [k, t] : run.schedule->state_dict()) tensors["schedule." + k] = t;
@@ -172,7 +207,7 @@ std::int64_t load_checkpoint(Run& run, const std::string& path) {
     parts[k.substr(0, dot)][k.substr(dot + 1)] = t;
   }
   try {
-    run.model->load_state_dict(parts["model"]);
+    run.model->module().load_state_dict(parts["model"]);
     run.optimizer->load_state_dict(parts["optimizer"]);
     if (run.schedule) run.schedule->load_state_dict(parts["schedule"]);
     run.data.set_state(meta("generator.data"));
@@ -210,11 +245,11 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
   r.metric = run.task->metric();
   const std::string ckpt_dir = dir + "/checkpoints";
   fs::create_directories(ckpt_dir);
-  run.model->train();
+  run.model->module().train();
   for (std::int64_t step = first + 1; step <= t.steps; ++step) {
     const Batch b = run.task->train_batch(run.data);
     run.optimizer->zero_grad();
-    const Outcome o = score(*run.task, (*run.model)(Variable(b.x)), b.y);
+    const Outcome o = score(*run.task, run.model->forward(b), b.y);
     o.loss.backward();
     if (t.clip_grad_norm > 0) optim::clip_grad_norm_(run.optimizer->params(), t.clip_grad_norm);
     const double lr = run.optimizer->lr();
@@ -238,7 +273,7 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
     }
   }
   progress.finish();
-  io::save_safetensors(dir + "/model.safetensors", run.model->state_dict(),
+  io::save_safetensors(dir + "/model.safetensors", run.model->module().state_dict(),
                        {{"step", std::to_string(t.steps)}, {"config", e.resolved_yaml}});
   r.steps = t.steps;
   return r;
@@ -277,7 +312,7 @@ std::pair<std::string, std::int64_t> load_weights(Run& run, const std::string& d
   if (fs::exists(model)) {
     const io::Safetensors f = io::load_safetensors(model);
     try {
-      run.model->load_state_dict(f.tensors);
+      run.model->module().load_state_dict(f.tensors);
     } catch (const Error& e) {
       throw Error(fmt::format("{}: {}", model, e.what()));
     }
@@ -297,13 +332,13 @@ std::pair<std::string, std::int64_t> load_weights(Run& run, const std::string& d
 
 std::string training_step_dot(const Experiment& e) {
   auto run = make_run(e);
-  run->model->train();
+  run->model->module().train();
   set_tape_scopes(true);
   struct Off {
     ~Off() { set_tape_scopes(false); }
   } off;
   const Batch b = run->task->train_batch(run->data);
-  const Outcome o = score(*run->task, (*run->model)(Variable(b.x)), b.y);
+  const Outcome o = score(*run->task, run->model->forward(b), b.y);
   return graph_dot(o.loss);
 }
 
@@ -316,24 +351,66 @@ EvalResult evaluate_run(const std::string& dir) {
   return r;
 }
 
-std::string generate_text(const std::string& dir, const GenerateOptions& o) {
-  auto run = open_run(dir, "generate");
-  KILN_CHECK(run->e.data.task == "char_lm", "generate {}: the run trains '{}'; generate samples text from a char_lm run", dir,
-             run->e.data.task);
+namespace {
+
+// Lines "source -> output" of a seq2seq run's greedy or beam search: o.inputs, else the first evaluation batch.
+std::string translate(Run& run, const GenerateOptions& o) {
+  KILN_CHECK(o.beam >= 1 && o.beam <= 1000, "generate: --beam must be 1 to 1000, got {}", o.beam);
+  KILN_CHECK(std::isfinite(o.length_penalty) && o.length_penalty >= 0, "generate: --length-penalty must be a number >= 0, got {}",
+             o.length_penalty);
+  std::vector<std::vector<std::int64_t>> sources;
+  std::vector<std::string> shown;
+  for (const std::string& text : o.inputs) {
+    KILN_CHECK(!text.empty() && static_cast<std::int64_t>(text.size()) <= run.task->steps() * 4,
+               "generate: --input '{}' must be 1 to {} characters", text.substr(0, 60), run.task->steps() * 4);
+    sources.push_back(run.task->encode(text));
+    shown.push_back(text);
+  }
+  if (sources.empty()) {
+    const Batch b = run.task->eval_batch(0);
+    const std::int64_t n = std::min<std::int64_t>(b.x.size(0), 8), S = b.x.size(1);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t* row = b.x.data<std::int64_t>() + i * S;
+      sources.emplace_back(row, row + b.lengths.data<std::int64_t>()[i]);
+      shown.push_back(run.task->decode_input(sources.back()));
+    }
+  }
+  std::size_t S = 1;
+  for (const auto& src : sources) S = std::max(S, src.size());
+  const auto B = static_cast<std::int64_t>(sources.size());
+  Tensor x = zeros({B, static_cast<std::int64_t>(S)}, kInt64), lengths = zeros({B}, kInt64);
+  for (std::int64_t i = 0; i < B; ++i) {
+    const auto& src = sources[static_cast<std::size_t>(i)];
+    std::copy(src.begin(), src.end(), x.data<std::int64_t>() + i * static_cast<std::int64_t>(S));
+    lengths.data<std::int64_t>()[i] = static_cast<std::int64_t>(src.size());
+  }
+  const auto opts = nn::SearchOptions(kBosId, kEosId).max_len(run.task->max_target_length()).beam_width(o.beam)
+                        .length_penalty(o.length_penalty).keep_attention(false);
+  const auto best = o.beam > 1 ? nn::beam_search(*run.model->decoder(), Variable(x), Variable(lengths), opts)
+                               : nn::greedy_search(*run.model->decoder(), Variable(x), Variable(lengths), opts);
+  std::size_t width = 0;
+  for (const auto& t : shown) width = std::max(width, t.size());
+  std::string out;
+  for (std::size_t i = 0; i < best.size(); ++i) out += fmt::format("{:<{}} -> {}\n", shown[i], width, run.task->decode(best[i].tokens));
+  return out;
+}
+
+// Text sampled from a language model's run: each next token drawn from the model's distribution at the
+// last step (scaled by 1/temperature), given the text so far (its last data.length tokens).
+std::string sample(Run& run, const GenerateOptions& o) {
   KILN_CHECK(o.temperature > 0 && std::isfinite(o.temperature), "generate: --temperature must be a positive number, got {}",
              o.temperature);
   KILN_CHECK(o.length >= 0 && o.length <= 1000000, "generate: --length must be 0 to 1000000, got {}", o.length);
-  load_weights(*run, dir, "generate");
-  NoGradGuard no_grad;
-  run->model->eval();
   Generator gen(o.seed);
-  std::vector<std::int64_t> ids = run->task->encode(o.prime.empty() ? std::string("\n") : o.prime);
-  std::string out;
+  std::vector<std::int64_t> ids = run.task->encode(o.prime.empty() ? std::string("\n") : o.prime);
+  if (ids.empty()) ids.push_back(0);
+  std::string out = o.prime;
   for (std::int64_t n = 0; n < o.length; ++n) {
-    const std::size_t window = std::min<std::size_t>(ids.size(), static_cast<std::size_t>(run->e.data.length));
+    const std::size_t window = std::min<std::size_t>(ids.size(), static_cast<std::size_t>(run.e.data.length));
     const std::vector<std::int64_t> context(ids.end() - static_cast<std::ptrdiff_t>(window), ids.end());
-    const Tensor x = from_data(context, {1, static_cast<std::int64_t>(window)});
-    const std::vector<double> logits = (*run->model)(Variable(x)).value().to_vector();
+    Batch b;
+    b.x = from_data(context, {1, static_cast<std::int64_t>(window)});
+    const std::vector<double> logits = run.model->forward(b).value().to_vector();
     const std::size_t classes = logits.size() / window;
     const auto last = logits.begin() + static_cast<std::ptrdiff_t>((window - 1) * classes);
     const double top = *std::max_element(last, last + static_cast<std::ptrdiff_t>(classes));
@@ -344,9 +421,23 @@ std::string generate_text(const std::string& dir, const GenerateOptions& o) {
     std::size_t pick = 0;
     while (pick + 1 < classes && (u -= p[pick]) >= 0) ++pick;
     ids.push_back(static_cast<std::int64_t>(pick));
-    out += run->task->decode({static_cast<std::int64_t>(pick)});
+    out += run.task->decode({static_cast<std::int64_t>(pick)});
   }
-  return out;
+  return out + "\n";
+}
+
+}  // namespace
+
+std::string generate_text(const std::string& dir, const GenerateOptions& o) {
+  auto run = open_run(dir, "generate");
+  KILN_CHECK(run->task->has_text(), "generate {}: the run trains '{}', which has no text to generate; generate samples from a "
+             "char_lm or word_lm run and translates with a seq2seq run", dir, run->e.data.task);
+  KILN_CHECK(run->task->seq2seq() || o.inputs.empty(), "generate {}: --input is for seq2seq runs; a language model continues --prime",
+             dir);
+  load_weights(*run, dir, "generate");
+  NoGradGuard no_grad;
+  run->model->module().eval();
+  return run->task->seq2seq() ? translate(*run, o) : sample(*run, o);
 }
 
 TrainResult resume(const std::string& dir, const TrainOptions& options) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "experiment/experiment.hpp"
 
@@ -54,15 +55,22 @@ struct EvalResult {
 EvalResult evaluate_run(const std::string& run_dir);
 
 struct GenerateOptions {
+  // A language model's sampling.
   std::string prime = "\n";
   std::int64_t length = 200;
   double temperature = 0.8;
   std::uint64_t seed = 0;
+  // A seq2seq model's search.
+  std::vector<std::string> inputs;  ///< the sources to translate (none: the first evaluation examples)
+  std::int64_t beam = 1;            ///< 1: greedy search
+  double length_penalty = 1.0;
 };
 
-/// Samples text from a character model's run (`kiln generate RUN`): each next character drawn from
-/// the model's distribution at the last step (scaled by 1/temperature), given the text so far (its
-/// last data.length characters).
+/// Generates from a run (`kiln generate RUN`). A language model's run (char_lm, word_lm): text sampled
+/// after `prime`, each next token drawn from the model's distribution at the last step (scaled by
+/// 1/temperature), given the last data.length tokens; the prime and the text, repeatable with `seed`.
+/// A seq2seq run: a line "source -> output" per input, decoded by greedy or beam search
+/// (nn::beam_search, Note [Beam search]).
 std::string generate_text(const std::string& run_dir, const GenerateOptions& options = {});
 
 }  // namespace kiln::experiment

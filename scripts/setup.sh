@@ -8,7 +8,7 @@ packages=(
   libopenblas-dev libopenblas-pthread-dev liblapack-dev
   libboost-graph-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  fortunes-min
+  fortunes-min fortunes libcsv-dev
 )
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang-14 libclang-rt-14-dev)

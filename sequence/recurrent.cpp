@@ -183,8 +183,10 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   return r;
 }
 
-Variable Recurrent::forward(const Variable& input) {
-  const RecurrentOutput r = forward(input, {});
+Variable Recurrent::forward(const Variable& input) { return forward_padded(input, Variable()); }
+
+Variable Recurrent::forward_padded(const Variable& input, const Variable& lengths) {
+  const RecurrentOutput r = forward(input, {}, lengths);
   if (options_.return_sequences_) return r.output;
   const int dirs = options_.bidirectional_ ? 2 : 1;
   const Variable last = narrow(r.h_n, 0, r.h_n.size(0) - dirs, dirs);  // [D, B, H] (or [D, H] unbatched)

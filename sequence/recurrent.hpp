@@ -41,6 +41,9 @@ class Recurrent : public Module {
   /// The output sequence, or with return_sequences(false) the last layer's final h for both
   /// directions, [B, D*H].
   Variable forward(const Variable& input) override;
+  /// The same for padded sequences, lengths int64 [B] (undefined: all full): outputs past a sequence's
+  /// end are zeros and the last step is each sequence's own.
+  Variable forward_padded(const Variable& input, const Variable& lengths);
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   const RecurrentOptions& options() const { return options_; }

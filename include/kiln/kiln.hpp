@@ -44,6 +44,7 @@
 
 // Sequence layers: recurrent layers over time, attention, the Transformer
 #include "sequence/attention.hpp"
+#include "sequence/pooling.hpp"
 #include "sequence/recurrent.hpp"
 #include "sequence/research_layers.hpp"
 #include "sequence/transformer.hpp"

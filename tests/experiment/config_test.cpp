@@ -108,5 +108,28 @@ TEST(ExperimentFile, TheResolvedDocumentReadsBackTheSame) {
   EXPECT_EQ(again.train.steps, 9);
 }
 
+TEST(ExperimentFile, EncoderDecodersAreAWholeModelForASeq2SeqTask) {
+  const Experiment e = parse_experiment(R"(data: {task: date_translation}
+model:
+  seq2seq: {cell: gru, hidden: 16, attention: luong, score: dot, input_feeding: false, teacher_forcing: 0.5}
+)", "exp.yaml");
+  ASSERT_EQ(e.model.size(), 1u);
+  EXPECT_EQ(e.model[0].kind, "seq2seq");
+  EXPECT_EQ(e.model[0].path, "model.seq2seq");
+  EXPECT_EQ(e.model[0].score, "dot");
+  EXPECT_FALSE(e.model[0].input_feeding);
+  EXPECT_DOUBLE_EQ(e.model[0].teacher_forcing, 0.5);
+  // Luong's options belong to Luong attention.
+  EXPECT_TRUE(contains(error_of("data: {task: date_translation}\nmodel: {seq2seq: {hidden: 8, attention: bahdanau, score: dot}}\n"),
+                       "model.seq2seq.score: unknown key"));
+  EXPECT_TRUE(contains(error_of("data: {task: date_translation}\nmodel: {transformer: {d_model: 8, heads: 0}}\n"),
+                       "exp.yaml:2:42: model.transformer.heads: must be a whole number from 1"));
+  EXPECT_TRUE(contains(error_of("data: {task: date_translation}\nmodel: {seq2sec: {hidden: 8}}\n"),
+                       "unknown kind 'seq2sec' (did you mean 'seq2seq'?)"));
+  EXPECT_TRUE(contains(error_of("data: {task: csv_forecast, file: x.csv, columns: [a, [b]]}\nmodel: []\n"),
+                       "exp.yaml:1:54: data.columns[1]: must be a text, got a list"));
+  EXPECT_TRUE(contains(error_of("data: {task: csv_classification}\nmodel: []\n"), "data.file: missing: a text is needed"));
+}
+
 }  // namespace
 }  // namespace kiln::experiment

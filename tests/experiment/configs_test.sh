@@ -8,6 +8,7 @@ kiln="$1" src="$2"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 count=0
+cd "$src"  # the CSV configs name their files relative to the repository's root
 awk '/^## Experiments as files/ { section = 1 } section && /^```yaml/ { inside = 1; next } inside && /^```/ { exit }
      inside { print }' "$src/README.md" > "$work/readme_reference.yaml"
 [ -s "$work/readme_reference.yaml" ] || { echo "FAIL: no yaml block in the README's Experiments section"; exit 1; }

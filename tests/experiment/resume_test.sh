@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Note [Exact resume]: a run killed with SIGKILL at a random step and resumed ends with the same bits as
 # a run never interrupted, on the generic graph and on the fused kernels (Adam, a cosine schedule and
-# dropout, so every kind of state is in play).
+# dropout, so every kind of state is in play), and for an encoder-decoder (a GRU seq2seq with attention
+# whose teacher forcing draws from the default generator).
 #   resume_test.sh KILN SOURCE_DIR
 set -euo pipefail
 kiln="$1" src="$2"
@@ -22,11 +23,27 @@ train:
   checkpoint_every: 15
   keep_checkpoints: 2
 YAML
-for impl in generic fused; do
-  set_args=(--set "model[0].recurrent.impl=$impl" --set "output=$work/run")
-  "$kiln" train "$work/exp.yaml" "${set_args[@]}" --quiet > /dev/null
+cat > "$work/seq2seq.yaml" <<'YAML'
+seed: 2
+data: {task: date_translation, batch: 8}
+model:
+  seq2seq: {cell: gru, hidden: 12, embedding: 8, attention: bahdanau, teacher_forcing: 0.8, dropout: 0.1}
+train:
+  steps: 1500
+  optimizer: {name: adamw, lr: 0.003}
+  eval_every: 1000
+  checkpoint_every: 15
+  keep_checkpoints: 2
+YAML
+for impl in generic fused seq2seq; do
+  if [ "$impl" = seq2seq ]; then
+    exp="$work/seq2seq.yaml" set_args=(--set "output=$work/run")
+  else
+    exp="$work/exp.yaml" set_args=(--set "model[0].recurrent.impl=$impl" --set "output=$work/run")
+  fi
+  "$kiln" train "$exp" "${set_args[@]}" --quiet > /dev/null
   mv "$work/run" "$work/whole"
-  "$kiln" train "$work/exp.yaml" "${set_args[@]}" --quiet > /dev/null &
+  "$kiln" train "$exp" "${set_args[@]}" --quiet > /dev/null &
   pid=$!
   # Kill it at a random step: once it has logged `at` rows (a row every 10 steps), past its first checkpoint.
   at=$((3 + RANDOM % 120))

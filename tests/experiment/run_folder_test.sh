@@ -2,7 +2,7 @@
 # A run folder as the commands use it: `kiln eval` gives the evaluation the run ended with; a corrupt
 # newest checkpoint is refused with its reason and the one before it resumes the run; a checkpoint
 # written by another configuration is refused, naming the first line that differs; `kiln generate`
-# samples from a character model and refuses other runs; a second `kiln train` into a run is refused; a
+# samples from a character model, translates with a seq2seq one and refuses other runs; a second `kiln train` into a run is refused; a
 # cell registered by a plugin library (--load) trains and resumes like a built-in one.
 #   run_folder_test.sh KILN SOURCE_DIR CELL_LIBRARY
 set -euo pipefail
@@ -36,12 +36,22 @@ grep -q "written by another configuration than the run's config.yaml (they diffe
   fail "mismatch: $(cat "$work/mismatch.err")"
 
 "$kiln" generate "$work/add" 2> "$work/gen.err" && fail "generate on an adding run"
-grep -q "generate samples text from a char_lm run" "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
+grep -q "has no text to generate; generate samples from a char_lm or word_lm run" "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
 "$kiln" train "$src/configs/char_lm_fortunes.yaml" --set "output=$work/chars" --set "model[1].recurrent.hidden=16" \
   "${common[@]}" > /dev/null
 text=$("$kiln" generate "$work/chars" --prime "Q: " --length 30 --seed 3)
 [ "${#text}" -ge 33 ] || fail "generate gave '$text'"
 [ "$text" = "$("$kiln" generate "$work/chars" --prime "Q: " --length 30 --seed 3)" ] || fail "generate is not repeatable"
+"$kiln" generate "$work/chars" --input "x" 2> "$work/gen.err" && fail "--input on a language model"
+grep -q "\-\-input is for seq2seq runs" "$work/gen.err" || fail "generate --input: $(cat "$work/gen.err")"
+# A seq2seq run translates given sources, or the first evaluation examples, by greedy or beam search.
+"$kiln" train "$src/configs/date_translation_bahdanau.yaml" --set "output=$work/dates" --set model.seq2seq.hidden=8 \
+  "${common[@]}" > /dev/null
+"$kiln" generate "$work/dates" --input "July 4, 1976" --input "3rd of March 2021" --beam 3 > "$work/dates.out"
+[ "$(grep -c -E '^(July 4, 1976     |3rd of March 2021) -> [0-9-]*$' "$work/dates.out")" = 2 ] ||
+  fail "translate: $(cat "$work/dates.out")"
+[ "$("$kiln" generate "$work/dates" | grep -c " -> ")" = 4 ] || fail "translate the evaluation examples"
+"$kiln" generate "$work/dates" --beam 0 2> /dev/null && fail "--beam 0 accepted"
 "$kiln" train "$src/configs/adding_lstm.yaml" --load "$cells" --set "model[0].recurrent.cell=half_rnn" \
   --set "output=$work/own" "${common[@]}" 2> /dev/null | grep -q "done: 40 steps" || fail "a plugin's cell did not train"
 rm "$work/own/model.safetensors" "$work/own/checkpoints/step_000000040.safetensors"
