@@ -204,7 +204,7 @@ std::unique_ptr<Model> build_model(const Experiment& e, const Task& task) {
                "encoder-decoder: `model: {{seq2seq: {{...}}}}` or `model: {{transformer: {{...}}}}`", first.path, e.data.task);
     return build_encoder_decoder(first, task);
   }
-  KILN_CHECK(!whole, "{}: an encoder-decoder needs a seq2seq task (date_translation); the task '{}' wants a list of layers",
+  KILN_CHECK(!whole, "{}: an encoder-decoder needs a seq2seq task (digits, date_translation); the task '{}' wants a list of layers",
              first.path, e.data.task);
   return std::make_unique<Stack>(build_stack(e, task));
 }

@@ -28,6 +28,8 @@ struct DataSpec {
   std::int64_t length = 50;    ///< steps per sequence (adding, sentiment, tagging, char/word_lm, csv_forecast); the delay (copy)
   std::int64_t symbols = 8;    ///< copy: alphabet size
   std::int64_t copy_length = 10;  ///< copy: the sequence to remember
+  std::int64_t min_length = 1; ///< digits: the shortest string (length: the longest)
+  bool reverse = false;        ///< digits: the target is the source reversed
   std::vector<std::string> text;  ///< char_lm, word_lm: the text files, read one after another (default: the fortunes Debian ships)
   std::int64_t vocab = 10000;  ///< word_lm: the most frequent words kept, the others read as <unk>
   std::string file;            ///< csv_*: the CSV file (a header row naming the columns)

@@ -34,6 +34,10 @@ void read_data(Section s, DataSpec& d) {
     d.copy_length = s.integer("copy_length", 10, 1, 10000);
   } else if (d.task == "sentiment") {
     d.length = s.integer("length", 20, 4, 100000);
+  } else if (d.task == "digits") {
+    d.length = s.integer("max_length", 20, 1, 10000);
+    d.min_length = s.integer("min_length", 1, 1, d.length);
+    d.reverse = s.flag("reverse", false);
   } else if (d.task == "tagging") {
     d.length = s.integer("length", 16, 4, 100000);
   } else if (d.task == "char_lm") {
@@ -194,7 +198,7 @@ Experiment read(ConfigFile file, const std::string& name) {
 }  // namespace
 
 const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names{"adding",  "copy",    "sentiment",          "tagging",     "date_translation",
+  static const std::vector<std::string> names{"adding",  "copy",    "sentiment",          "tagging",     "digits",  "date_translation",
                                               "char_lm", "word_lm", "csv_classification", "csv_forecast"};
   return names;
 }

@@ -10,6 +10,8 @@
 //   sentiment         x [B, T] ids: an opinion word, filler, maybe "not really" flipping it; y [B, 1] 0/1
 //   tagging           x [B, T] word ids with lengths, y [B, T] a tag per word (O, PER, LOC, ORG); some
 //                     names are a person or a place by the word after them
+//   digits            x [B, S] digit strings of min_length to max_length, y the same (or reversed):
+//                     seq2seq, the context-vector bottleneck (exact match of greedy decoding)
 //   date_translation  x [B, S] characters of a date in one of 12 human formats, y its ISO form
 //                     (seq2seq: tgt_in is BOS + y; exact match of greedy decoding on held-out dates)
 //   char_lm, word_lm  x [B, T] ids of a text's characters or words, y [B, T] the next ones (bits per
@@ -70,6 +72,10 @@ class Task {
   virtual std::vector<std::int64_t> encode(const std::string& text) const;
   /// Text of input ids, for showing a seq2seq task's sources.
   virtual std::string decode_input(const std::vector<std::int64_t>& ids) const;
+  /// Whether tokens are words, written with spaces between them.
+  virtual bool words() const { return false; }
+  /// The id that stands for a token the vocabulary lacks (never sampled), or -1.
+  virtual std::int64_t unknown_id() const { return -1; }
   /// Whether decode/encode mean something: generate may run on this task.
   virtual bool has_text() const { return false; }
   /// Tokens a decoder may emit for one source before it stops (seq2seq).

@@ -137,15 +137,18 @@ class WordModel : public Task {
     Generator g = eval_generator(seed_, i);
     return windows(g, ids_, split_, static_cast<std::int64_t>(ids_.size()) - d_.length - 1, d_.batch, d_.length);
   }
-  // Words with a space before each, punctuation and line ends without.
+  // Words with a space before each (but at the start of a line), punctuation and line ends without.
   std::string decode(const std::vector<std::int64_t>& ids) const override {
     std::string s;
     for (auto i : ids) {
       const std::string& w = i >= 0 && i < vocabulary() ? words_[static_cast<std::size_t>(i)] : words_[0];
-      s += (std::isalnum(static_cast<unsigned char>(w[0])) || w[0] == '\'' || w == "<unk>" ? " " : "") + w;
+      const bool word = std::isalnum(static_cast<unsigned char>(w[0])) || w[0] == '\'' || w == "<unk>";
+      s += (word && !s.empty() && s.back() != '\n' ? " " : "") + w;
     }
     return s;
   }
+  std::int64_t unknown_id() const override { return 0; }
+  bool words() const override { return true; }
   std::vector<std::int64_t> encode(const std::string& text) const override {
     std::vector<std::int64_t> ids;
     for (const auto& w : split(text)) ids.push_back(lookup(w));

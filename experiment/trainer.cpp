@@ -404,7 +404,8 @@ std::string sample(Run& run, const GenerateOptions& o) {
   Generator gen(o.seed);
   std::vector<std::int64_t> ids = run.task->encode(o.prime.empty() ? std::string("\n") : o.prime);
   if (ids.empty()) ids.push_back(0);
-  std::string out = o.prime;
+  std::vector<std::int64_t> generated;
+  const std::int64_t unknown = run.task->unknown_id();
   for (std::int64_t n = 0; n < o.length; ++n) {
     const std::size_t window = std::min<std::size_t>(ids.size(), static_cast<std::size_t>(run.e.data.length));
     const std::vector<std::int64_t> context(ids.end() - static_cast<std::ptrdiff_t>(window), ids.end());
@@ -416,14 +417,18 @@ std::string sample(Run& run, const GenerateOptions& o) {
     const double top = *std::max_element(last, last + static_cast<std::ptrdiff_t>(classes));
     std::vector<double> p(classes);
     double total = 0;
-    for (std::size_t c = 0; c < classes; ++c) total += p[c] = std::exp((last[static_cast<std::ptrdiff_t>(c)] - top) / o.temperature);
+    for (std::size_t c = 0; c < classes; ++c)
+      total += p[c] = static_cast<std::int64_t>(c) == unknown ? 0 : std::exp((last[static_cast<std::ptrdiff_t>(c)] - top) / o.temperature);
     double u = gen.next_double() * total;
     std::size_t pick = 0;
     while (pick + 1 < classes && (u -= p[pick]) >= 0) ++pick;
     ids.push_back(static_cast<std::int64_t>(pick));
-    out += run.task->decode({static_cast<std::int64_t>(pick)});
+    generated.push_back(static_cast<std::int64_t>(pick));
   }
-  return out + "\n";
+  const std::string text = run.task->decode(generated);
+  const bool space = run.task->words() && !o.prime.empty() && o.prime.back() != '\n' && !text.empty() &&
+                     std::isalnum(static_cast<unsigned char>(text[0]));
+  return o.prime + (space ? " " : "") + text + "\n";
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// The seq2seq tasks (experiment/tasks.hpp): date translation, human-written dates to ISO, character by
-// character. Source ids: 0 pad, 1 BOS, 2 EOS, then printable ASCII; target ids: the same three, then
+// The seq2seq tasks (experiment/tasks.hpp): digit strings copied or reversed, and date translation,
+// human-written dates to ISO, character by character. Source ids: 0 pad, 1 BOS, 2 EOS, then printable ASCII; target ids: the same three, then
 // the digits and '-'. Evaluation draws only held-out dates (experiment/dates.hpp).
 
 #include <algorithm>
@@ -11,6 +11,75 @@ namespace kiln::experiment {
 namespace {
 
 const std::string kTargetChars = "0123456789-";
+
+// A batch of (source, target) id sequences: x the sources padded with kPadId, their lengths, tgt_in
+// BOS + target, y target + EOS padded with kIgnoreLabel.
+Batch pairs(const std::vector<std::vector<std::int64_t>>& src, const std::vector<std::vector<std::int64_t>>& tgt) {
+  const auto B = static_cast<std::int64_t>(src.size());
+  std::size_t S = 1, T = 1;
+  for (std::size_t i = 0; i < src.size(); ++i) S = std::max(S, src[i].size()), T = std::max(T, tgt[i].size() + 1);
+  const auto s = static_cast<std::int64_t>(S), t = static_cast<std::int64_t>(T);
+  Batch b{zeros({B, s}, kInt64), full({B, t}, static_cast<double>(kIgnoreLabel), kInt64), zeros({B}, kInt64), zeros({B, t}, kInt64)};
+  for (std::int64_t i = 0; i < B; ++i) {
+    const auto& from = src[static_cast<std::size_t>(i)];
+    const auto& to = tgt[static_cast<std::size_t>(i)];
+    std::copy(from.begin(), from.end(), b.x.data<std::int64_t>() + i * s);
+    b.lengths.data<std::int64_t>()[i] = static_cast<std::int64_t>(from.size());
+    std::int64_t* in = b.tgt_in.data<std::int64_t>() + i * t;
+    std::int64_t* out = b.y.data<std::int64_t>() + i * t;
+    in[0] = kBosId;
+    for (std::size_t k = 0; k < to.size(); ++k) {
+      out[k] = to[k];
+      in[k + 1] = to[k];
+    }
+    out[to.size()] = kEosId;
+  }
+  return b;
+}
+
+// Digit strings of `min_length` to `max_length` digits, copied or reversed (the context-vector
+// bottleneck of examples/bottleneck.cpp): ids 0-2 as everywhere, then the digits.
+class Digits : public Generated {
+ public:
+  Digits(const DataSpec& d, std::uint64_t seed) : Generated(seed), d_(d) {}
+  std::int64_t input_features() const override { return 0; }
+  std::int64_t vocabulary() const override { return 13; }
+  std::int64_t outputs() const override { return 13; }
+  Loss loss() const override { return Loss::PerStepClasses; }
+  std::int64_t steps() const override { return d_.length; }
+  std::string metric() const override { return "exact_match"; }
+  bool seq2seq() const override { return true; }
+  bool has_text() const override { return true; }
+  std::int64_t max_target_length() const override { return d_.length + 1; }
+  Batch draw(Generator& g, bool) const override {
+    std::vector<std::vector<std::int64_t>> src, tgt;
+    for (std::int64_t i = 0; i < d_.batch; ++i) {
+      const std::int64_t n = pick(g, d_.min_length, d_.length + 1);
+      src.emplace_back();
+      for (std::int64_t t = 0; t < n; ++t) src.back().push_back(3 + pick(g, 0, 10));
+      tgt.push_back(d_.reverse ? std::vector<std::int64_t>(src.back().rbegin(), src.back().rend()) : src.back());
+    }
+    return pairs(src, tgt);
+  }
+  std::vector<std::int64_t> encode(const std::string& text) const override {
+    std::vector<std::int64_t> ids;
+    for (char c : text)
+      if (c >= '0' && c <= '9') ids.push_back(3 + (c - '0'));
+    return ids;
+  }
+  std::string decode(const std::vector<std::int64_t>& ids) const override {
+    std::string s;
+    for (auto id : ids) {
+      if (id == kEosId) break;
+      s += id >= 3 && id < 13 ? static_cast<char>('0' + id - 3) : '?';
+    }
+    return s;
+  }
+  std::string decode_input(const std::vector<std::int64_t>& ids) const override { return decode(ids); }
+
+ private:
+  DataSpec d_;
+};
 
 class DateTranslation : public Generated {
  public:
@@ -32,7 +101,13 @@ class DateTranslation : public Generated {
       text.push_back(render(t, g));
       answer.push_back(iso(t));
     }
-    return batch(text, answer);
+    std::vector<std::vector<std::int64_t>> src, tgt;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      src.push_back(encode(text[i]));
+      tgt.emplace_back();
+      for (char c : answer[i]) tgt.back().push_back(3 + static_cast<std::int64_t>(kTargetChars.find(c)));
+    }
+    return pairs(src, tgt);
   }
   std::vector<std::int64_t> encode(const std::string& text) const override {
     std::vector<std::int64_t> ids;
@@ -54,30 +129,6 @@ class DateTranslation : public Generated {
   }
 
  private:
-  Batch batch(const std::vector<std::string>& text, const std::vector<std::string>& answer) const {
-    const auto B = static_cast<std::int64_t>(text.size());
-    std::size_t S = 1, T = 1;
-    for (std::size_t i = 0; i < text.size(); ++i) S = std::max(S, text[i].size()), T = std::max(T, answer[i].size() + 1);
-    const auto s = static_cast<std::int64_t>(S), t = static_cast<std::int64_t>(T);
-    Batch b{zeros({B, s}, kInt64), full({B, t}, static_cast<double>(kIgnoreLabel), kInt64), zeros({B}, kInt64), zeros({B, t}, kInt64)};
-    for (std::int64_t i = 0; i < B; ++i) {
-      const auto src = encode(text[static_cast<std::size_t>(i)]);
-      std::copy(src.begin(), src.end(), b.x.data<std::int64_t>() + i * s);
-      b.lengths.data<std::int64_t>()[i] = static_cast<std::int64_t>(src.size());
-      std::int64_t* in = b.tgt_in.data<std::int64_t>() + i * t;
-      std::int64_t* out = b.y.data<std::int64_t>() + i * t;
-      in[0] = kBosId;
-      std::int64_t k = 0;
-      for (char c : answer[static_cast<std::size_t>(i)]) {
-        out[k] = 3 + static_cast<std::int64_t>(kTargetChars.find(c));
-        if (k + 1 < t) in[k + 1] = out[k];
-        ++k;
-      }
-      out[k] = kEosId;
-    }
-    return b;
-  }
-
   DataSpec d_;
 };
 
@@ -85,6 +136,7 @@ class DateTranslation : public Generated {
 
 std::unique_ptr<Task> make_translation_task(const DataSpec& data, std::uint64_t seed) {
   if (data.task == "date_translation") return std::make_unique<DateTranslation>(data, seed);
+  if (data.task == "digits") return std::make_unique<Digits>(data, seed);
   return nullptr;
 }
 

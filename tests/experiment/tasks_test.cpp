@@ -98,7 +98,9 @@ TEST(Tasks, WordModelKeepsTheFrequentWordsAndReadsTheRestAsUnknown) {
   EXPECT_EQ(ids[0], ids[1]);  // lower-cased
   EXPECT_EQ(ids[0], 1);       // the most frequent
   EXPECT_EQ(ids[2], 0);       // <unk>
-  EXPECT_EQ(task->decode({ids[0], ids[3]}), " the.");
+  EXPECT_EQ(task->decode({ids[0], ids[3]}), "the.");
+  EXPECT_EQ(task->decode(task->encode("the a!\nthe bone.")), "the a!\nthe bone.");  // spaces between words, none at a line's start
+  EXPECT_EQ(task->unknown_id(), 0);
   Generator g(0);
   const Batch b = task->train_batch(g);
   for (std::int64_t i = 0; i < 4; ++i)
