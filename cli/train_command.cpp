@@ -26,7 +26,9 @@ void run(const TrainArgs& a) {
   experiment::TrainResult r;
   if (a.resume.empty()) {
     const experiment::Experiment e = experiment::read_experiment(a.config, a.set);
-    fmt::print("kiln train {}: {} steps of {} on {} thread(s)\n", a.config, e.train.steps, e.data.task, e.threads);
+    fmt::print("kiln train {}: {} of {} on {} thread(s)\n", a.config,
+               e.train.epochs > 0 ? fmt::format("{} epochs", e.train.epochs) : fmt::format("{} steps", e.train.steps), e.data.task,
+               e.threads);
     r = experiment::train(e, options);
   } else {
     fmt::print("kiln train --resume {}\n", a.resume);

@@ -4,7 +4,8 @@
 // (step-major, `features` values per step, like the UCR archive's files). A sequence ends at its first
 // missing value ("" or nan), so rows may differ in length; a value missing in the middle of a step is an
 // error. Classes are the labels' distinct values (in numeric order when all are numbers). Rows are
-// split into training and evaluation by a shuffle drawn from the seed; inputs are standardised with
+// split into training and evaluation by a shuffle drawn from the seed; training takes shuffled passes
+// over its rows (epochs); inputs are standardised with
 // the training rows' mean and standard deviation per feature.
 //
 // csv_forecast: a row per time step. A window of `length` rows of the input columns predicts the
@@ -95,6 +96,7 @@ class CsvClassification : public Task {
                                                 1, order.size() - 1);
     eval_.assign(order.end() - static_cast<std::ptrdiff_t>(n_eval), order.end());
     train_.assign(order.begin(), order.end() - static_cast<std::ptrdiff_t>(n_eval));
+    passes_ = Passes(train_.size(), seed);
     for (std::int64_t f = 0; f < d.features; ++f) {
       std::vector<double> v;
       for (std::size_t i : train_)
@@ -107,11 +109,14 @@ class CsvClassification : public Task {
   Loss loss() const override { return Loss::Classes; }
   std::int64_t steps() const override { return T_; }
   std::string metric() const override { return "accuracy"; }
-  Batch train_batch(Generator& g) const override {
+  Batch train_batch(Generator&) override {
     std::vector<std::size_t> rows;
-    for (std::int64_t b = 0; b < d_.batch; ++b) rows.push_back(train_[static_cast<std::size_t>(pick(g, 0, static_cast<std::int64_t>(train_.size())))]);
+    for (std::size_t i : passes_.next(d_.batch)) rows.push_back(train_[i]);
     return batch(rows);
   }
+  std::int64_t train_examples() const override { return static_cast<std::int64_t>(train_.size()); }
+  std::string position() const override { return passes_.position(); }
+  void set_position(const std::string& p) override { passes_.set_position(p); }
   std::int64_t eval_batch_count() const override { return batches_of(eval_.size(), d_.batch); }
   Batch eval_batch(std::int64_t i) const override {
     const auto at = static_cast<std::size_t>(i * d_.batch) % eval_.size();
@@ -158,11 +163,12 @@ class CsvClassification : public Task {
   std::vector<Row> rows_;
   std::vector<std::size_t> train_, eval_;
   std::vector<Moments> norm_;
+  Passes passes_{1, 0};
 };
 
 class CsvForecast : public Task {
  public:
-  CsvForecast(const DataSpec& d, DType dtype) : d_(d), dtype_(dtype) {
+  CsvForecast(const DataSpec& d, DType dtype, std::uint64_t seed) : d_(d), dtype_(dtype), passes_(1, seed) {
     const CsvTable t = read_csv(d.file, "data.file");
     std::vector<std::size_t> inputs, targets;
     if (d.columns.empty()) {  // every column that holds numbers throughout
@@ -198,6 +204,7 @@ class CsvForecast : public Task {
     }
     for (std::size_t c : inputs) inputs_.push_back(series[c]);
     for (std::size_t c : targets) targets_.push_back(series[c]);
+    passes_ = Passes(first_eval_ - lead(), seed);
   }
   std::int64_t input_features() const override { return static_cast<std::int64_t>(inputs_.size()); }
   std::int64_t outputs() const override { return static_cast<std::int64_t>(targets_.size()); }
@@ -205,11 +212,10 @@ class CsvForecast : public Task {
   std::int64_t steps() const override { return d_.length; }
   std::string metric() const override { return "mse"; }
   // A window starting at s has its target at row s + length - 1 + horizon.
-  Batch train_batch(Generator& g) const override {
-    std::vector<std::size_t> starts;
-    for (std::int64_t b = 0; b < d_.batch; ++b) starts.push_back(static_cast<std::size_t>(pick(g, 0, static_cast<std::int64_t>(first_eval_ - lead()))));
-    return batch(starts);
-  }
+  Batch train_batch(Generator&) override { return batch(passes_.next(d_.batch)); }
+  std::int64_t train_examples() const override { return static_cast<std::int64_t>(first_eval_ - lead()); }
+  std::string position() const override { return passes_.position(); }
+  void set_position(const std::string& p) override { passes_.set_position(p); }
   std::int64_t eval_batch_count() const override { return batches_of(eval_windows(), d_.batch); }
   Batch eval_batch(std::int64_t i) const override {
     const std::size_t first = first_eval_ - lead(), n = eval_windows();
@@ -240,13 +246,14 @@ class CsvForecast : public Task {
   DType dtype_;
   std::size_t first_eval_ = 0;
   std::vector<std::vector<double>> inputs_, targets_;
+  Passes passes_;
 };
 
 }  // namespace
 
 std::unique_ptr<Task> make_csv_task(const DataSpec& data, DType dtype, std::uint64_t seed) {
   if (data.task == "csv_classification") return std::make_unique<CsvClassification>(data, dtype, seed);
-  if (data.task == "csv_forecast") return std::make_unique<CsvForecast>(data, dtype);
+  if (data.task == "csv_forecast") return std::make_unique<CsvForecast>(data, dtype, seed);
   return nullptr;
 }
 

@@ -76,12 +76,13 @@ struct ScheduleSpec {
 };
 
 struct TrainSpec {
-  std::int64_t steps = 1000;
+  std::int64_t steps = 1000;   ///< with epochs: resolved from the task when the run is made
+  std::int64_t epochs = 0;     ///< passes over a file's training data (0: steps counts)
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   double clip_grad_norm = 0;   ///< 0: no clipping
-  std::int64_t eval_every = 100, log_every = 10;
-  std::int64_t checkpoint_every = 500, keep_checkpoints = 3;
+  std::int64_t eval_every = 100, log_every = 10;   ///< eval_every 0: once an epoch
+  std::int64_t checkpoint_every = 500, keep_checkpoints = 3;  ///< checkpoint_every 0: once an epoch
 };
 
 struct Experiment {

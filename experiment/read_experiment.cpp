@@ -139,7 +139,10 @@ void read_layer(const std::string& kind, Section s, LayerSpec& l) {
 }
 
 void read_train(Section s, TrainSpec& t) {
-  t.steps = s.integer("steps", 1000, 1, kBig);
+  const bool by_epochs = s.has("epochs");
+  if (by_epochs && s.has("steps")) s.error("epochs", "give steps or epochs, not both");
+  t.epochs = s.integer("epochs", by_epochs ? std::nullopt : std::optional<std::int64_t>(0), 1, 1'000'000);  // null: absent
+  t.steps = s.integer("steps", by_epochs ? 0 : 1000, by_epochs ? 0 : 1, kBig);
   Section o = s.section("optimizer");
   t.optimizer.name = o.choice("name", std::string("adam"), {"sgd", "adam", "adamw", "rmsprop"});
   t.optimizer.lr = o.number("lr", 1e-3, 0.0, 100.0);
@@ -160,13 +163,14 @@ void read_train(Section s, TrainSpec& t) {
     t.schedule.gamma = sc.number("gamma", std::nullopt, 1e-9, 1.0);
   } else if (t.schedule.name == "cosine" || t.schedule.name == "warmup") {
     t.schedule.eta_min = sc.number("eta_min", 0.0, 0.0, 100.0);
-    if (t.schedule.name == "warmup") t.schedule.warmup_steps = sc.integer("warmup_steps", std::nullopt, 0, t.steps - 1);
+    if (t.schedule.name == "warmup")  // with epochs, checked against the steps when the run is made
+      t.schedule.warmup_steps = sc.integer("warmup_steps", std::nullopt, 0, by_epochs ? kBig : t.steps - 1);
   }
   sc.finish();
   t.clip_grad_norm = s.number("clip_grad_norm", 0.0, 0.0, 1e6);
-  t.eval_every = s.integer("eval_every", std::max<std::int64_t>(1, t.steps / 10), 1, kBig);
+  t.eval_every = s.integer("eval_every", by_epochs ? 0 : std::max<std::int64_t>(1, t.steps / 10), 1, kBig);
   t.log_every = s.integer("log_every", 10, 1, kBig);
-  t.checkpoint_every = s.integer("checkpoint_every", std::max<std::int64_t>(1, t.steps / 4), 1, kBig);
+  t.checkpoint_every = s.integer("checkpoint_every", by_epochs ? 0 : std::max<std::int64_t>(1, t.steps / 4), 1, kBig);
   t.keep_checkpoints = s.integer("keep_checkpoints", 3, 1, 1000);
   s.finish();
 }

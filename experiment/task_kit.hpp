@@ -3,6 +3,8 @@
 // and each file's factory.
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "experiment/tasks.hpp"
 
@@ -26,12 +28,29 @@ class Generated : public Task {
     Generator g = eval_generator(seed_, i);
     return draw(g, true);
   }
-  Batch train_batch(Generator& g) const override { return draw(g, false); }
+  Batch train_batch(Generator& g) override { return draw(g, false); }
   /// A batch; `eval` for the evaluation set (tasks with held-out examples draw from those).
   virtual Batch draw(Generator& g, bool eval) const = 0;
 
  private:
   std::uint64_t seed_;
+};
+
+/// Shuffled passes over a file's n training examples, batch after batch; each pass has its own order,
+/// drawn from the seed and the pass's number, so the examples given so far are all a checkpoint keeps
+/// (Task::position). A batch that crosses the end of a pass goes on into the next.
+class Passes {
+ public:
+  Passes(std::size_t n, std::uint64_t seed) : n_(n), seed_(seed) {}
+  std::vector<std::size_t> next(std::int64_t batch);
+  std::string position() const { return std::to_string(given_); }
+  void set_position(const std::string& position);
+
+ private:
+  std::size_t n_;
+  std::uint64_t seed_;
+  std::int64_t given_ = 0, pass_ = -1;
+  std::vector<std::size_t> order_;
 };
 
 // The factories of each file; null when `data.task` is not one of the file's.

@@ -54,7 +54,14 @@ class Task {
   virtual Loss loss() const = 0;
   /// The sequence length of x (the longest, with lengths).
   virtual std::int64_t steps() const = 0;
-  virtual Batch train_batch(Generator& gen) const = 0;
+  /// The next training batch: drawn from gen, or (a file's rows) the next rows of a shuffled pass.
+  virtual Batch train_batch(Generator& gen) = 0;
+  /// Examples in one pass over the training data (an epoch), or 0 for data generated without end.
+  virtual std::int64_t train_examples() const { return 0; }
+  /// Where the training data stands (the rows of this pass already given), for a checkpoint; "" when
+  /// batches depend on the generator alone. set_position restores it, or throws naming what is wrong.
+  virtual std::string position() const { return ""; }
+  virtual void set_position(const std::string& position);
   /// Evaluation batch i: the same every time it is asked for.
   virtual Batch eval_batch(std::int64_t i) const = 0;
   /// How many evaluation batches there are (those of a file's evaluation rows), or 0 for data.eval_batches.

@@ -1,5 +1,6 @@
 // The language-model tasks (experiment/tasks.hpp): characters or words of a text file, each next one
-// predicted; the text's last tenth is kept for evaluation.
+// predicted; the text's last tenth is kept for evaluation. Training windows start anywhere; an epoch is
+// as many windows as fit in the training text end to end.
 
 #include <algorithm>
 #include <array>
@@ -72,7 +73,8 @@ class CharModel : public Task {
   std::int64_t steps() const override { return d_.length; }
   std::string metric() const override { return "bits_per_char"; }
   bool has_text() const override { return true; }
-  Batch train_batch(Generator& g) const override { return window(g, 0, split_ - d_.length - 1); }
+  Batch train_batch(Generator& g) override { return window(g, 0, split_ - d_.length - 1); }
+  std::int64_t train_examples() const override { return split_ / d_.length; }
   Batch eval_batch(std::int64_t i) const override {
     Generator g = eval_generator(seed_, i);
     return window(g, split_, static_cast<std::int64_t>(text_.size()) - d_.length - 1);
@@ -132,7 +134,8 @@ class WordModel : public Task {
   std::int64_t steps() const override { return d_.length; }
   std::string metric() const override { return "perplexity"; }
   bool has_text() const override { return true; }
-  Batch train_batch(Generator& g) const override { return windows(g, ids_, 0, split_ - d_.length - 1, d_.batch, d_.length); }
+  Batch train_batch(Generator& g) override { return windows(g, ids_, 0, split_ - d_.length - 1, d_.batch, d_.length); }
+  std::int64_t train_examples() const override { return split_ / d_.length; }
   Batch eval_batch(std::int64_t i) const override {
     Generator g = eval_generator(seed_, i);
     return windows(g, ids_, split_, static_cast<std::int64_t>(ids_.size()) - d_.length - 1, d_.batch, d_.length);

@@ -108,6 +108,21 @@ struct Run {
   Generator data;
 };
 
+// train.epochs: the steps of that many passes over the task's training data; evaluation and checkpoints
+// once an epoch unless given.
+void resolve_epochs(TrainSpec& t, const Task& task, const DataSpec& d) {
+  const std::int64_t n = task.train_examples();
+  KILN_CHECK(n > 0, "train.epochs: the task '{}' generates its data without end; give train.steps instead", d.task);
+  const std::int64_t per_epoch = (n + d.batch - 1) / d.batch;
+  KILN_CHECK(t.epochs <= 1'000'000'000 / per_epoch, "train.epochs: {} epochs of {} steps are more than 1000000000 steps", t.epochs,
+             per_epoch);
+  t.steps = t.epochs * per_epoch;
+  if (t.eval_every == 0) t.eval_every = per_epoch;
+  if (t.checkpoint_every == 0) t.checkpoint_every = per_epoch;
+  KILN_CHECK(t.schedule.name != "warmup" || t.schedule.warmup_steps < t.steps, "train.schedule.warmup_steps: {} is not below the "
+             "{} steps of {} epochs", t.schedule.warmup_steps, t.steps, t.epochs);
+}
+
 std::unique_ptr<Run> make_run(const Experiment& e) {
   set_num_threads(e.threads);
   manual_seed(e.seed);
@@ -115,10 +130,11 @@ std::unique_ptr<Run> make_run(const Experiment& e) {
   run->e = e;
   run->data.seed(e.seed ^ 0xd1b54a32d192ed03ull);
   run->task = make_task(e.data, e.dtype, e.seed);
+  if (e.train.epochs > 0) resolve_epochs(run->e.train, *run->task, e.data);
   run->model = build_model(e, *run->task);
   run->model->module().to(e.dtype);
   run->optimizer = make_optimizer(e.train.optimizer, run->model->module().parameters());
-  run->schedule = make_schedule(e.train.schedule, *run->optimizer, e.train.steps);
+  run->schedule = make_schedule(run->e.train.schedule, *run->optimizer, run->e.train.steps);
   return run;
 }
 
@@ -171,6 +187,7 @@ void save_checkpoint(const Run& run, const std::string& dir, std::int64_t step) 
                                                 {"step", std::to_string(step)},
                                                 {"optimizer", run.optimizer->name()},
                                                 {"generator.data", run.data.state()},
+                                                {"data.position", run.task->position()},
                                                 {"generator.default", default_generator().state()},
                                                 {"config", run.e.resolved_yaml}};
   io::save_safetensors(dir + "/" + checkpoint_name(step), tensors, meta);
@@ -211,6 +228,8 @@ std::int64_t load_checkpoint(Run& run, const std::string& path) {
     run.optimizer->load_state_dict(parts["optimizer"]);
     if (run.schedule) run.schedule->load_state_dict(parts["schedule"]);
     run.data.set_state(meta("generator.data"));
+    const auto position = f.metadata.find("data.position");
+    run.task->set_position(position == f.metadata.end() ? "" : position->second);
     default_generator().set_state(meta("generator.default"));
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()));
@@ -264,7 +283,8 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
     if (step % t.eval_every == 0 || step == t.steps) {
       std::tie(r.eval_loss, r.eval_metric) = evaluate(run);
       log.add({step, "eval", r.eval_loss, r.metric, r.eval_metric, lr, 0});
-      progress.line(fmt::format("step {}: eval loss {:.4g}, {} {:.4g}", step, r.eval_loss, r.metric, r.eval_metric));
+      const std::string epoch = t.epochs > 0 ? fmt::format(" (epoch {:.3g})", static_cast<double>(step * t.epochs) / static_cast<double>(t.steps)) : "";
+      progress.line(fmt::format("step {}{}: eval loss {:.4g}, {} {:.4g}", step, epoch, r.eval_loss, r.metric, r.eval_metric));
     }
     if (step % t.checkpoint_every == 0 || step == t.steps) {
       save_checkpoint(run, ckpt_dir, step);

@@ -7,7 +7,8 @@
 //
 // Note [Exact resume]: a checkpoint holds everything the next step depends on: the model's weights, the
 // optimiser's state (moments, momentum buffers, step count, learning rate), the schedule's, the data
-// generator's and the default generator's (dropout) state, and the step. Written atomically; the run
+// generator's and the default generator's (dropout, teacher forcing) state, the data position (the rows
+// of a file's shuffled pass already given) and the step. Written atomically; the run
 // resumed from it (`kiln train --resume RUN`) makes the same draws, the same updates and so ends with
 // the same bits as a run never interrupted. Metrics rows past the checkpoint are dropped on resume (they
 // are computed again). A checkpoint that cannot be read, or that another configuration wrote, is

@@ -108,6 +108,15 @@ TEST(ExperimentFile, TheResolvedDocumentReadsBackTheSame) {
   EXPECT_EQ(again.train.steps, 9);
 }
 
+TEST(ExperimentFile, EpochsOrStepsButNotBoth) {
+  const std::string file = "data: {task: csv_classification, file: x.csv}\nmodel: [{recurrent: {hidden: 4}}]\ntrain: {epochs: 3}\n";
+  const Experiment e = parse_experiment(file, "exp.yaml");
+  EXPECT_EQ(e.train.epochs, 3);
+  EXPECT_EQ(e.train.eval_every, 0);  // once an epoch, resolved when the run is made
+  EXPECT_TRUE(contains(error_of(file, {"train.steps=10"}), "train.epochs: give steps or epochs, not both"));
+  EXPECT_TRUE(contains(error_of(file, {"train.epochs=0"}), "train.epochs: must be a whole number from 1"));
+}
+
 TEST(ExperimentFile, EncoderDecodersAreAWholeModelForASeq2SeqTask) {
   const Experiment e = parse_experiment(R"(data: {task: date_translation}
 model:

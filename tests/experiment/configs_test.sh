@@ -14,7 +14,7 @@ awk '/^## Experiments as files/ { section = 1 } section && /^```yaml/ { inside =
 [ -s "$work/readme_reference.yaml" ] || { echo "FAIL: no yaml block in the README's Experiments section"; exit 1; }
 for config in "$src"/configs/*.yaml "$work/readme_reference.yaml"; do
   name=$(basename "$config" .yaml)
-  "$kiln" train "$config" --set "output=$work/$name" --set train.steps=12 --set train.eval_every=6 \
+  "$kiln" train "$config" --set "output=$work/$name" --set train.epochs=null --set train.steps=12 --set train.eval_every=6 \
     --set train.checkpoint_every=6 --set data.batch=4 --quiet > "$work/$name.out"
   grep -q "done: 12 steps" "$work/$name.out" || { cat "$work/$name.out"; echo "FAIL: $name"; exit 1; }
   for f in config.yaml metrics.csv metrics.jsonl model.safetensors checkpoints/step_000000012.safetensors; do

@@ -35,9 +35,22 @@ train:
   checkpoint_every: 15
   keep_checkpoints: 2
 YAML
-for impl in generic fused seq2seq; do
-  if [ "$impl" = seq2seq ]; then
-    exp="$work/seq2seq.yaml" set_args=(--set "output=$work/run")
+cat > "$work/csv.yaml" <<YAML
+seed: 4
+data: {task: csv_classification, file: $src/data/waveforms.csv, batch: 16}
+model:
+  - recurrent: {cell: gru, hidden: 8}
+  - linear: {out: auto}
+train:
+  epochs: 60
+  optimizer: {name: adam, lr: 0.003}
+  checkpoint_every: 15
+  keep_checkpoints: 2
+YAML
+# (csv: shuffled passes over a file's rows, so the data position must come back too.)
+for impl in generic fused seq2seq csv; do
+  if [ "$impl" = seq2seq ] || [ "$impl" = csv ]; then
+    exp="$work/$impl.yaml" set_args=(--set "output=$work/run")
   else
     exp="$work/exp.yaml" set_args=(--set "model[0].recurrent.impl=$impl" --set "output=$work/run")
   fi

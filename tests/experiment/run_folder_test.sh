@@ -35,6 +35,10 @@ sed -i 's/lr: 0.01/lr: 0.02/' "$work/add/config.yaml"
 grep -q "written by another configuration than the run's config.yaml (they differ from line" "$work/mismatch.err" ||
   fail "mismatch: $(cat "$work/mismatch.err")"
 
+"$kiln" train "$src/configs/adding_lstm.yaml" --set train.steps=null --set train.epochs=2 --set "output=$work/e" 2> "$work/epochs.err" &&
+  fail "epochs of generated data"
+grep -q "train.epochs: the task 'adding' generates its data without end; give train.steps instead" "$work/epochs.err" ||
+  fail "epochs: $(cat "$work/epochs.err")"
 "$kiln" generate "$work/add" 2> "$work/gen.err" && fail "generate on an adding run"
 grep -q "has no text to generate; generate samples from a char_lm or word_lm run" "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
 "$kiln" train "$src/configs/char_lm_fortunes.yaml" --set "output=$work/chars" --set "model[1].recurrent.hidden=16" \

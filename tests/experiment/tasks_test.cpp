@@ -1,5 +1,6 @@
 // The tasks an experiment names: what their batches hold, and files refused with the key, row and column.
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -133,6 +134,41 @@ TEST(Tasks, CsvClassificationReadsVariableLengthRowsAndStandardises) {
   for (std::int64_t i = 0; i < 8; ++i)
     for (std::int64_t t = 0; t < at(b.lengths, i); ++t) total += b.x.data<double>()[i * b.x.size(1) + t], ++count;
   EXPECT_LT(std::abs(total / count), 1.5);
+}
+
+TEST(Tasks, CsvTrainingTakesShuffledPassesThatAPositionResumes) {
+  std::string csv = "label,a\n";
+  for (int r = 0; r < 10; ++r) csv += (r % 2 ? "x," : "y,") + std::to_string(r) + "\n";
+  DataSpec d;
+  d.task = "csv_classification";
+  d.file = write("passes.csv", csv);
+  d.batch = 3;
+  d.eval_fraction = 0.2;
+  const auto task = make_task(d, kFloat64, 0);
+  ASSERT_EQ(task->train_examples(), 8);
+  Generator g(0);
+  // Two passes (16 examples) in batches of 3: each pass gives every training row once.
+  std::vector<double> seen;
+  for (int b = 0; b < 6; ++b) {
+    const auto x = task->train_batch(g).x.to_vector();
+    seen.insert(seen.end(), x.begin(), x.end());
+  }
+  for (std::size_t pass = 0; pass < 2; ++pass) {
+    std::vector<double> rows(seen.begin() + static_cast<std::ptrdiff_t>(pass * 8), seen.begin() + static_cast<std::ptrdiff_t>(pass * 8 + 8));
+    std::sort(rows.begin(), rows.end());
+    EXPECT_EQ(std::adjacent_find(rows.begin(), rows.end()), rows.end()) << "a row twice in pass " << pass;
+  }
+  EXPECT_NE(std::vector<double>(seen.begin(), seen.begin() + 8), std::vector<double>(seen.begin() + 8, seen.begin() + 16))
+      << "each pass in its own order";
+  // A task restored to a position gives what the first gave next.
+  const std::string at = task->position();
+  EXPECT_EQ(at, "18");
+  const auto next = task->train_batch(g).x.to_vector();
+  const auto again = make_task(d, kFloat64, 0);
+  again->set_position(at);
+  EXPECT_EQ(again->train_batch(g).x.to_vector(), next);
+  EXPECT_THROW(again->set_position("x7"), Error);
+  EXPECT_THROW(again->set_position("-1"), Error);
 }
 
 TEST(Tasks, CsvFilesAreRefusedWithTheKeyRowAndColumn) {
