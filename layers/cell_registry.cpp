@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "layers/greff_cells.hpp"
 #include "layers/research_cells.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/error.hpp"
@@ -18,7 +19,7 @@ namespace {
 void check_spec(const CellSpec& spec) {
   const std::string who = fmt::format("cell registry: cell '{}'", spec.name);
   KILN_CHECK(spec.make != nullptr, "{} has no factory", who);
-  KILN_CHECK(spec.states == 1 || spec.states == 2, "{}: states must be 1 or 2, got {}", who, spec.states);
+  KILN_CHECK(spec.states >= 1 && spec.states <= 16, "{}: states must be 1 to 16, got {}", who, spec.states);
   KILN_CHECK(spec.gates >= 0, "{}: gates must be 0 or more, got {}", who, spec.gates);
   const std::int64_t in = 3, hidden = 5;
   std::shared_ptr<RecurrentCell> cell;
@@ -163,6 +164,14 @@ void register_builtin_cells(CellRegistry& r) {
            return std::make_shared<MGUCell>(in, h, o.bias_);
          },
          "MGU"});
+  for (const auto& v : greff_variants()) {
+    const GreffLSTMCell probe(v.variant, 1, 1);
+    r.add({v.name, v.description, static_cast<std::int64_t>(probe.gate_names().size()), probe.state_size(),
+           [variant = v.variant](std::int64_t in, std::int64_t h, const RecurrentOptions& o) -> std::shared_ptr<RecurrentCell> {
+             return std::make_shared<GreffLSTMCell>(variant, in, h, o.bias_);
+           },
+           "GreffLSTM"});
+  }
 }
 
 }  // namespace kiln::nn

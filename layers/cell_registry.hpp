@@ -28,7 +28,7 @@ struct CellSpec {
   std::string name;             ///< "lstm", "cifg": what tools and kernels call it
   std::string description;      ///< one line: its math
   std::int64_t gates = 0;       ///< G for gate-shaped weights weight_ih [G*H, I]; 0 when they are not
-  std::size_t states = 1;       ///< state tensors: 1 (h) or 2 (h, c)
+  std::size_t states = 1;       ///< state tensors: 1 (h), 2 (h, c), or more (lstm_fgr: h, c, i, f, o)
   CellFactory make;             ///< (input_size, hidden_size, the layer's options) -> a cell
   std::string layer_name;       ///< the layer's type name in summaries ("LSTM"); default: the name
   std::string origin = "builtin";  ///< "builtin" or the library that registered it

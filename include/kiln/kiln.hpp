@@ -36,6 +36,7 @@
 #include "layers/module_list.hpp"
 #include "layers/positional.hpp"
 #include "layers/recurrent_options.hpp"
+#include "layers/greff_cells.hpp"
 #include "layers/research_cells.hpp"
 #include "layers/rnn_cell.hpp"
 #include "layers/run_cell.hpp"

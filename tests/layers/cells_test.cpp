@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "layers/gradcheck_module.hpp"
+#include "layers/greff_cells.hpp"
 #include "layers/research_cells.hpp"
 #include "ops/ops.hpp"
 
@@ -32,6 +33,15 @@ std::vector<CellCase> cells() {
       {"mgu", [] { return std::make_shared<MGUCell>(3, 4); }},
       {"mgu_no_bias", [] { return std::make_shared<MGUCell>(3, 4, false); }},
       {"gru_reset_before_no_bias", [] { return std::make_shared<GRUCell>(GRUCellOptions(3, 4).reset_after(false).bias(false)); }},
+      {"lstm_nig", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::NIG, 3, 4); }},
+      {"lstm_nfg", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::NFG, 3, 4); }},
+      {"lstm_nog", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::NOG, 3, 4); }},
+      {"lstm_niaf", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::NIAF, 3, 4); }},
+      {"lstm_noaf", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::NOAF, 3, 4); }},
+      {"lstm_cifg", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::CIFG, 3, 4); }},
+      {"lstm_np", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::NP, 3, 4); }},
+      {"lstm_fgr", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::FGR, 3, 4); }},
+      {"lstm_cifg_no_bias", [] { return std::make_shared<GreffLSTMCell>(GreffVariant::CIFG, 3, 4, false); }},
   };
 }
 
