@@ -77,6 +77,9 @@ std::vector<LayerCase> layer_cases() {
       {"gru_cho_bidir", [] { return std::make_shared<GRU>(GRUOptions(2, 3).bidirectional(true).reset_after(false)); }, false},
       {"rnn_relu_bidir_lengths", [] { return std::make_shared<RNN>(RNNOptions(2, 3).bidirectional(true).nonlinearity(Nonlinearity::ReLU)); }, true},
       {"mgu_2layer_lengths", [] { return std::make_shared<MGU>(RecurrentOptions(2, 3).num_layers(2)); }, true},
+      {"lstm_fgr_2layer_bidir_lengths", [] { return make_recurrent("lstm_fgr", RecurrentOptions(2, 2).num_layers(2).bidirectional(true)); }, true},
+      {"lstm_cifg_bidir_lengths", [] { return make_recurrent("lstm_cifg", RecurrentOptions(2, 3).bidirectional(true)); }, true},
+      {"lstm_noaf_2layer", [] { return make_recurrent("lstm_noaf", RecurrentOptions(2, 2).num_layers(2)); }, false},
   };
 }
 
