@@ -57,8 +57,8 @@ grep -q "\-\-input is for seq2seq runs" "$work/gen.err" || fail "generate --inpu
 [ "$("$kiln" generate "$work/dates" | grep -c " -> ")" = 4 ] || fail "translate the evaluation examples"
 "$kiln" generate "$work/dates" --beam 0 2> /dev/null && fail "--beam 0 accepted"
 "$kiln" train "$src/configs/adding_lstm.yaml" --load "$cells" --set "model[0].recurrent.cell=half_rnn" \
-  --set "output=$work/own" "${common[@]}" 2> /dev/null | grep -q "done: 40 steps" || fail "a plugin's cell did not train"
+  --set "output=$work/own" "${common[@]}" 2> /dev/null | grep "done: 40 steps" > /dev/null || fail "a plugin's cell did not train"
 rm "$work/own/model.safetensors" "$work/own/checkpoints/step_000000040.safetensors"
-KILN_PLUGINS="$cells" "$kiln" train --resume "$work/own" --quiet 2> /dev/null | grep -q "resumed from step 30" ||
+KILN_PLUGINS="$cells" "$kiln" train --resume "$work/own" --quiet 2> /dev/null | grep "resumed from step 30" > /dev/null ||
   fail "a plugin's cell did not resume"
 echo "eval, refused checkpoints, config mismatch, generate and a plugin's cell behave"
