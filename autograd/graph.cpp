@@ -45,7 +45,8 @@ OpGraph tape_graph(const std::vector<Variable>& roots) {
     const Record& r = records[i];
     const std::uint64_t id = tape.first_id() + i;
     if (!r.live() || (!all && wanted.count(id) == 0)) continue;
-    const auto v = boost::add_vertex(OpVertex{VertexKind::Op, r.op, id, nullptr, r.output->shape, r.output->dtype, tape_scope_name(r.scope)}, g);
+    const auto v = boost::add_vertex(
+        OpVertex{VertexKind::Op, r.op, id, nullptr, r.output->shape, r.output->dtype, tape_scope_name(r.scope), r.attrs, {}}, g);
     for (std::size_t k = 0; k < r.inputs.size(); ++k) {
       const RecordInput& in = r.inputs[k];
       OpGraph::vertex_descriptor src;
@@ -54,7 +55,8 @@ OpGraph tape_graph(const std::vector<Variable>& roots) {
         src = it->second;
       } else {
         const VertexKind kind = in.meta ? VertexKind::Leaf : VertexKind::Constant;
-        src = boost::add_vertex(OpVertex{kind, kind == VertexKind::Leaf ? "leaf" : "constant", 0, in.meta.get(), in.shape, in.dtype, ""}, g);
+        src = boost::add_vertex(
+            OpVertex{kind, kind == VertexKind::Leaf ? "leaf" : "constant", 0, in.meta.get(), in.shape, in.dtype, "", {}, in.constant}, g);
         if (in.meta) producer[in.meta.get()] = src;
       }
       boost::add_edge(src, v, TensorEdge{in.shape, in.dtype, static_cast<int>(k)}, g);

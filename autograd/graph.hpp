@@ -26,6 +26,8 @@ struct OpVertex {
   Shape shape;             // the tensor this vertex produces
   DType dtype = kFloat32;
   std::string scope;       // the TapeScope the op was recorded in ("" for none)
+  std::vector<double> attrs;  // the op's arguments, when recorded under a TraceDetails (Note [Traced steps])
+  Tensor value;            // a constant's value, when recorded under a TraceDetails
 };
 
 struct TensorEdge {

@@ -44,7 +44,8 @@ Variable record_range(const char* op, Tensor value, It first, It last, BackwardF
     const auto& m = it->meta();
     KILN_CHECK(!m || m->node == 0 || m->tape == &tape,
                "{}: input {} was recorded on another thread's tape", op, r.inputs.size());
-    r.inputs.push_back(RecordInput{m, it->shape(), it->dtype()});
+    r.inputs.push_back(RecordInput{m, it->shape(), it->dtype(), {}});
+    if (tracing_details() && !it->requires_grad()) r.inputs.back().constant = it->value();
   }
   auto meta = std::make_shared<AutogradMeta>();
   meta->shape = value.shape();
@@ -97,6 +98,20 @@ Variable record(const char* op, Tensor value, std::initializer_list<Variable> in
 
 Variable record(const char* op, Tensor value, const std::vector<Variable>& inputs, BackwardFn backward) {
   return record_range(op, std::move(value), inputs.begin(), inputs.end(), std::move(backward));
+}
+
+namespace {
+thread_local bool trace_details = false;
+}  // namespace
+
+TraceDetails::TraceDetails() : prev_(trace_details) { trace_details = true; }
+TraceDetails::~TraceDetails() { trace_details = prev_; }
+bool tracing_details() { return trace_details; }
+
+void note_attrs(const Variable& out, std::vector<double> attrs) {
+  if (!trace_details || !out.requires_grad() || out.is_leaf()) return;
+  Tape& tape = Tape::current();
+  if (Record* r = tape.find_mutable(out.meta()->node)) r->attrs = std::move(attrs);
 }
 
 bool should_record(std::initializer_list<Variable> inputs) {
@@ -183,6 +198,12 @@ std::uint64_t Tape::append(Record r) {
   }
   records_.push_back(std::move(r));
   return base_id_ + records_.size() - 1;
+}
+
+Record* Tape::find_mutable(std::uint64_t id) {
+  if (id < base_id_ || id - base_id_ >= records_.size()) return nullptr;
+  Record& r = records_[id - base_id_];
+  return r.live() ? &r : nullptr;
 }
 
 const Record* Tape::find(std::uint64_t id) const {

@@ -69,6 +69,7 @@ struct RecordInput {
   std::shared_ptr<AutogradMeta> meta;  // null when this input needs no gradient
   Shape shape;
   DType dtype = kFloat32;
+  Tensor constant;  // the value of an input that needs no gradient, kept while tracing (Note [Traced steps])
 };
 
 struct Record {
@@ -77,8 +78,27 @@ struct Record {
   std::vector<RecordInput> inputs;
   std::shared_ptr<AutogradMeta> output;
   BackwardFn backward;
+  std::vector<double> attrs;  ///< while tracing: what else the op was called with (slice: dim, start, step)
   bool live() const { return output != nullptr; }
 };
+
+/// Note [Traced steps]: a compiler of recorded graphs (fusion/cell_program.hpp) needs what the backward
+/// closures hide: the values of constant operands (the 1 of 1 - f) and the ops' own arguments (where a
+/// slice starts). While a TraceDetails is alive on a thread, the records made there keep both
+/// (RecordInput::constant, Record::attrs); otherwise nothing extra is kept.
+class TraceDetails {
+ public:
+  TraceDetails();
+  ~TraceDetails();
+  TraceDetails(const TraceDetails&) = delete;
+  TraceDetails& operator=(const TraceDetails&) = delete;
+
+ private:
+  bool prev_;
+};
+bool tracing_details();
+/// Attaches an op's arguments to the record that made `out` (while tracing_details(); a no-op otherwise).
+void note_attrs(const Variable& out, std::vector<double> attrs);
 
 /// Makes the result of an op: checks it for anomalies and, when grad mode is on and some input
 /// requires grad, appends a record with `backward` to the tape.
@@ -127,6 +147,7 @@ class Tape {
   // Used by Variable and record(); not for op writers.
   std::uint64_t append(Record r);
   const Record* find(std::uint64_t id) const;
+  Record* find_mutable(std::uint64_t id);
   void backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& seed, bool retain_graph);
   void collect();
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "autograd/tape.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/ops.hpp"
 
@@ -199,12 +200,14 @@ Variable div(double s, const Variable& a) { return div(Variable(scalar_like(a, s
 
 // y = a^p; da = dy p a^(p-1)
 Variable pow(const Variable& a, double p) {
-  return detail::unary_op<detail::kSaveInput>(
+  Variable y = detail::unary_op<detail::kSaveInput>(
       "pow", a, [p](auto& x) { return xt::pow(x, value_t<decltype(x)>(p)); },
       [p](auto& dy, auto& x, auto&) {
         using T = value_t<decltype(x)>;
         return dy * T(p) * xt::pow(x, T(p - 1));
       });
+  note_attrs(y, {p});
+  return y;
 }
 
 Variable operator+(const Variable& a, const Variable& b) { return add(a, b); }

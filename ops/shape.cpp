@@ -138,7 +138,7 @@ Variable concat(const std::vector<Variable>& xs, std::int64_t dim) {
   }
   std::vector<Shape> shapes;
   for (const auto& x : xs) shapes.push_back(x.shape());
-  return record("concat", y, xs, [shapes, offsets, d, yo](const Tensor& dy, Grads& g) {
+  Variable result = record("concat", y, xs, [shapes, offsets, d, yo](const Tensor& dy, Grads& g) {
     for (std::size_t i = 0; i < shapes.size(); ++i) {
       if (!g.needs(i)) continue;
       Tensor dx(shapes[i], dy.dtype());
@@ -146,6 +146,8 @@ Variable concat(const std::vector<Variable>& xs, std::int64_t dim) {
       g.add(i, std::move(dx));
     }
   });
+  note_attrs(result, {static_cast<double>(d)});
+  return result;
 }
 
 Variable stack(const std::vector<Variable>& xs, std::int64_t dim) {
@@ -179,7 +181,9 @@ Variable slice(const Variable& x, std::int64_t dim, std::int64_t start, std::int
     y = Tensor(out, x.dtype());
     copy_rows(x.value(), xa, s, step, y, ya, 0, count);
   }
-  return record("slice", y, {x}, [d, s, step](const Tensor& dy, Grads& g) { g.add_slice(0, dy, d, s, step); });
+  Variable result = record("slice", y, {x}, [d, s, step](const Tensor& dy, Grads& g) { g.add_slice(0, dy, d, s, step); });
+  note_attrs(result, {static_cast<double>(d), static_cast<double>(s), static_cast<double>(step)});
+  return result;
 }
 
 Variable narrow(const Variable& x, std::int64_t dim, std::int64_t start, std::int64_t length) {

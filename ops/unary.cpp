@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "autograd/tape.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/ops.hpp"
 
@@ -89,7 +90,7 @@ Variable gelu(const Variable& x) {
 // y = min(max(x, lo), hi); dx = dy [lo <= x <= hi]
 Variable clamp(const Variable& x, double lo, double hi) {
   KILN_CHECK(!(lo > hi), "clamp: lower bound {} is greater than upper bound {}", lo, hi);
-  return unary_op<kSaveInput>(
+  Variable y = unary_op<kSaveInput>(
       "clamp", x,
       [lo, hi](auto& v) {
         using T = value_t<decltype(v)>;
@@ -99,6 +100,8 @@ Variable clamp(const Variable& x, double lo, double hi) {
         using T = value_t<decltype(v)>;
         return xt::where(v >= T(lo) && v <= T(hi), dy, T(0));
       });
+  note_attrs(y, {lo, hi});
+  return y;
 }
 
 }  // namespace kiln

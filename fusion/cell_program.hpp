@@ -1,0 +1,104 @@
+#pragma once
+// Compiling a cell written in generic ops (issue 18's automatic fusion, first stage): its step is traced
+// once with Note [Traced steps] and split into what a fused recurrent kernel runs differently.
+//
+// Note [Cell programs]: a step's graph becomes
+//   projections  each linear(x or a state, a parameter [or rows of it], [a bias]): the GEMMs. Those of
+//                x can be hoisted out of the time loop into one GEMM over all steps, those of a state
+//                batched into one GEMM per step;
+//   a program    everything else, as instructions over registers that each hold one row's vector (a
+//                projection's output, a state, a slice of either, the result of an elementwise op), or
+//                a vector every row shares (a parameter such as a peephole weight, a constant). It runs
+//                row by row; slices are views of their base register, so chunking gates copies nothing.
+// Backward runs the program in reverse with each op's derivative rule, giving the gradients of the
+// projections' outputs (whose weight, input and bias gradients are GEMMs and column sums), of the states
+// (added to what the recurrent projections give) and of the shared parameters (summed over rows).
+//
+// What cannot be compiled is named: the op, its shape and why ("linear over a computed value (mul): a
+// projection inside the step", "op 'layer_norm' is not an elementwise op the compiler knows"); the cell
+// then stays on the generic graph.
+//
+//   const kiln::plugins::CellProgram p = kiln::plugins::compile_cell(cell);
+//   if (!p.ok()) std::cout << p.stopped << "\n";
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layers/rnn_cell.hpp"
+
+namespace kiln::plugins {
+
+/// One GEMM of the step: y [B, rows] = source [B, K] W[row0 : row0 + rows]^T + b[bias0 : bias0 + rows].
+struct Projection {
+  int source = -1;            ///< -1: the input x; s >= 0: state s
+  std::string weight, bias;   ///< the cell's parameters (bias "" for none)
+  std::int64_t row0 = 0, rows = 0, bias0 = 0;
+};
+
+enum class Opcode {
+  LoadProjection,  ///< a: projection index
+  LoadState,       ///< a: state index
+  LoadParam,       ///< a: index into CellProgram::params (shared)
+  Constant,        ///< imm (shared, width 1)
+  Slice,           ///< a view of register a at offset
+  Concat,          ///< registers a and b side by side
+  Add, Sub, Mul, Div,
+  Neg, Sigmoid, Tanh, Relu, Exp, Log, Sqrt, Abs,
+  Pow,             ///< a^imm
+  Clamp,           ///< min(max(a, imm), imm2)
+};
+
+const char* opcode_name(Opcode op);
+
+struct Instr {
+  Opcode op;
+  int dst = -1, a = -1, b = -1;
+  std::int64_t offset = 0;
+  double imm = 0, imm2 = 0;
+};
+
+/// A register: `width` values per row (or shared by every row), stored at `offset` of its row's (or the
+/// shared) block, or a view of another register's storage (slices).
+struct Register {
+  std::int64_t width = 0;
+  bool shared = false;
+  std::int64_t offset = 0;  ///< into the row block (or the shared block)
+};
+
+struct CellProgram {
+  std::string cell;                     ///< the cell's type name
+  std::int64_t input_size = 0, hidden_size = 0;
+  std::size_t states = 0;
+  std::vector<Projection> projections;
+  std::vector<std::string> params;      ///< the parameters the program reads (shared registers)
+  std::vector<std::int64_t> param_sizes;
+  std::vector<Register> regs;
+  std::vector<Instr> code;              ///< in order; instructions on shared registers only come first
+  std::size_t shared_code = 0;          ///< how many leading instructions make shared registers
+  std::vector<int> outputs;             ///< the register of each next state
+  std::int64_t row_size = 0, shared_size = 0;  ///< values per row block, in the shared block
+  int ops = 0;                          ///< ops in the traced step
+  std::string stopped;                  ///< why it could not be compiled ("" when it was)
+  bool ok() const { return stopped.empty(); }
+  /// One line per instruction, for reports and tests.
+  std::string listing() const;
+};
+
+/// Traces `cell`'s step (float64, batch 2) and compiles it (Note [Cell programs]).
+CellProgram compile_cell(nn::RecurrentCell& cell);
+
+/// Runs the program forward on `rows` rows. proj[p]: projection p's outputs, row r at proj[p] + r *
+/// ld_proj[p]; state[s], next[s]: [rows, H] with row stride H; param[k]: params[k]'s values. `shared`
+/// [shared_size] and `saved` [rows * row_size] are the program's storage; backward reads saved.
+template <class T>
+void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, const std::int64_t* ld_proj, const T* const* state,
+                 const T* const* param, T* shared, T* saved, T* const* next);
+
+/// Backward of run_program: dnext[s] [rows, H] -> dproj[p] (written, row stride ld_proj[p]), dstate[s]
+/// [rows, H] (written) and dparam[k] (added to). `work` [row_size + shared_size] is scratch.
+template <class T>
+void run_program_backward(const CellProgram& p, std::int64_t rows, const std::int64_t* ld_proj, const T* shared, const T* saved,
+                          const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work);
+
+}  // namespace kiln::plugins

@@ -1,0 +1,245 @@
+// Running a cell program (Note [Cell programs]) over rows, forward and backward. Each instruction works
+// on whole vectors of a row, so its inner loop is a plain loop over H values that the compiler
+// vectorises; a width-1 operand (a constant) is broadcast.
+
+#include <algorithm>
+#include <cmath>
+
+#include "fusion/cell_program.hpp"
+
+namespace kiln::plugins {
+namespace {
+
+template <class T>
+struct Block {
+  T* row;     // this row's registers
+  T* shared;  // every row's
+  T* at(const Register& r) const { return (r.shared ? shared : row) + r.offset; }
+};
+
+// One instruction forward. (Loads are done by the caller.)
+template <class T>
+void step_forward(const CellProgram& p, const Instr& i, const Block<T>& m) {
+  const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+  T* y = m.at(d);
+  const std::int64_t n = d.width;
+  auto binary = [&](auto f) {
+    const Register &ra = p.regs[static_cast<std::size_t>(i.a)], &rb = p.regs[static_cast<std::size_t>(i.b)];
+    const T* a = m.at(ra);
+    const T* b = m.at(rb);
+    if (ra.width == n && rb.width == n) {
+      for (std::int64_t k = 0; k < n; ++k) y[k] = f(a[k], b[k]);
+    } else if (rb.width == n) {
+      const T s = a[0];
+      for (std::int64_t k = 0; k < n; ++k) y[k] = f(s, b[k]);
+    } else {
+      const T s = b[0];
+      for (std::int64_t k = 0; k < n; ++k) y[k] = f(a[k], s);
+    }
+  };
+  auto unary = [&](auto f) {
+    const T* a = m.at(p.regs[static_cast<std::size_t>(i.a)]);
+    for (std::int64_t k = 0; k < n; ++k) y[k] = f(a[k]);
+  };
+  switch (i.op) {
+    case Opcode::Constant: y[0] = static_cast<T>(i.imm); break;
+    case Opcode::Slice: break;  // a view
+    case Opcode::Concat: {
+      const Register &ra = p.regs[static_cast<std::size_t>(i.a)], &rb = p.regs[static_cast<std::size_t>(i.b)];
+      std::copy(m.at(ra), m.at(ra) + ra.width, y);
+      std::copy(m.at(rb), m.at(rb) + rb.width, y + ra.width);
+      break;
+    }
+    case Opcode::Add: binary([](T a, T b) { return a + b; }); break;
+    case Opcode::Sub: binary([](T a, T b) { return a - b; }); break;
+    case Opcode::Mul: binary([](T a, T b) { return a * b; }); break;
+    case Opcode::Div: binary([](T a, T b) { return a / b; }); break;
+    case Opcode::Neg: unary([](T a) { return -a; }); break;
+    case Opcode::Sigmoid: unary([](T a) { return T(1) / (T(1) + std::exp(-a)); }); break;
+    case Opcode::Tanh: unary([](T a) { return std::tanh(a); }); break;
+    case Opcode::Relu: unary([](T a) { return a > T(0) ? a : T(0); }); break;
+    case Opcode::Exp: unary([](T a) { return std::exp(a); }); break;
+    case Opcode::Log: unary([](T a) { return std::log(a); }); break;
+    case Opcode::Sqrt: unary([](T a) { return std::sqrt(a); }); break;
+    case Opcode::Abs: unary([](T a) { return std::abs(a); }); break;
+    case Opcode::Pow: unary([e = static_cast<T>(i.imm)](T a) { return std::pow(a, e); }); break;
+    case Opcode::Clamp: unary([lo = static_cast<T>(i.imm), hi = static_cast<T>(i.imm2)](T a) { return std::min(std::max(a, lo), hi); }); break;
+    default: break;
+  }
+}
+
+// One instruction backward: adds dy's share to the operands' gradients in `dm` (values in `m`).
+template <class T>
+void step_backward(const CellProgram& p, const Instr& i, const Block<T>& m, const Block<T>& dm) {
+  const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+  const T* dy = dm.at(d);
+  const T* y = m.at(d);
+  const std::int64_t n = d.width;
+  // Adds g(k) to operand r's gradient, summing over the row when r is broadcast (width 1).
+  auto add_to = [&](int r, auto g) {
+    const Register& rr = p.regs[static_cast<std::size_t>(r)];
+    T* da = dm.at(rr);
+    if (rr.width == n) {
+      for (std::int64_t k = 0; k < n; ++k) da[k] += g(k);
+    } else {
+      T s = 0;
+      for (std::int64_t k = 0; k < n; ++k) s += g(k);
+      da[0] += s;
+    }
+  };
+  auto value = [&](int r) {
+    const Register& rr = p.regs[static_cast<std::size_t>(r)];
+    const T* v = m.at(rr);
+    const bool scalar = rr.width != n;
+    return [v, scalar](std::int64_t k) { return scalar ? v[0] : v[k]; };
+  };
+  switch (i.op) {
+    case Opcode::Concat: {
+      const Register &ra = p.regs[static_cast<std::size_t>(i.a)], &rb = p.regs[static_cast<std::size_t>(i.b)];
+      T* da = dm.at(ra);
+      T* db = dm.at(rb);
+      for (std::int64_t k = 0; k < ra.width; ++k) da[k] += dy[k];
+      for (std::int64_t k = 0; k < rb.width; ++k) db[k] += dy[ra.width + k];
+      break;
+    }
+    case Opcode::Add:
+      add_to(i.a, [&](std::int64_t k) { return dy[k]; });
+      add_to(i.b, [&](std::int64_t k) { return dy[k]; });
+      break;
+    case Opcode::Sub:
+      add_to(i.a, [&](std::int64_t k) { return dy[k]; });
+      add_to(i.b, [&](std::int64_t k) { return -dy[k]; });
+      break;
+    case Opcode::Mul: {
+      const auto a = value(i.a), b = value(i.b);
+      add_to(i.a, [&](std::int64_t k) { return dy[k] * b(k); });
+      add_to(i.b, [&](std::int64_t k) { return dy[k] * a(k); });
+      break;
+    }
+    case Opcode::Div: {
+      const auto a = value(i.a), b = value(i.b);
+      add_to(i.a, [&](std::int64_t k) { return dy[k] / b(k); });
+      add_to(i.b, [&](std::int64_t k) { return -dy[k] * a(k) / (b(k) * b(k)); });
+      break;
+    }
+    case Opcode::Neg: add_to(i.a, [&](std::int64_t k) { return -dy[k]; }); break;
+    case Opcode::Sigmoid: add_to(i.a, [&](std::int64_t k) { return dy[k] * y[k] * (T(1) - y[k]); }); break;
+    case Opcode::Tanh: add_to(i.a, [&](std::int64_t k) { return dy[k] * (T(1) - y[k] * y[k]); }); break;
+    case Opcode::Relu: add_to(i.a, [&](std::int64_t k) { return y[k] > T(0) ? dy[k] : T(0); }); break;
+    case Opcode::Exp: add_to(i.a, [&](std::int64_t k) { return dy[k] * y[k]; }); break;
+    case Opcode::Log: {
+      const auto a = value(i.a);
+      add_to(i.a, [&](std::int64_t k) { return dy[k] / a(k); });
+      break;
+    }
+    case Opcode::Sqrt: add_to(i.a, [&](std::int64_t k) { return dy[k] / (T(2) * y[k]); }); break;
+    case Opcode::Abs: {
+      const auto a = value(i.a);
+      add_to(i.a, [&](std::int64_t k) { return a(k) > T(0) ? dy[k] : a(k) < T(0) ? -dy[k] : T(0); });
+      break;
+    }
+    case Opcode::Pow: {
+      const auto a = value(i.a);
+      const T e = static_cast<T>(i.imm);
+      add_to(i.a, [&](std::int64_t k) { return dy[k] * e * std::pow(a(k), e - T(1)); });
+      break;
+    }
+    case Opcode::Clamp: {
+      const auto a = value(i.a);
+      const T lo = static_cast<T>(i.imm), hi = static_cast<T>(i.imm2);
+      add_to(i.a, [&](std::int64_t k) { return a(k) >= lo && a(k) <= hi ? dy[k] : T(0); });
+      break;
+    }
+    default: break;  // loads and constants are handled by the caller; slices are views
+  }
+}
+
+}  // namespace
+
+template <class T>
+void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, const std::int64_t* ld_proj, const T* const* state,
+                 const T* const* param, T* shared, T* saved, T* const* next) {
+  const std::int64_t H = p.hidden_size;
+  for (std::size_t c = 0; c < p.shared_code; ++c) {
+    const Instr& i = p.code[c];
+    const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+    if (i.op == Opcode::LoadParam) std::copy(param[i.a], param[i.a] + d.width, shared + d.offset);
+    else step_forward<T>(p, i, Block<T>{nullptr, shared});
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const Block<T> m{saved + r * p.row_size, shared};
+    for (std::size_t c = p.shared_code; c < p.code.size(); ++c) {
+      const Instr& i = p.code[c];
+      const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+      if (i.op == Opcode::LoadProjection) {
+        const T* src = proj[i.a] + r * ld_proj[i.a];
+        std::copy(src, src + d.width, m.at(d));
+      } else if (i.op == Opcode::LoadState) {
+        std::copy(state[i.a] + r * H, state[i.a] + (r + 1) * H, m.at(d));
+      } else {
+        step_forward<T>(p, i, m);
+      }
+    }
+    for (std::size_t s = 0; s < p.outputs.size(); ++s) {
+      const T* out = m.at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
+      std::copy(out, out + H, next[s] + r * H);
+    }
+  }
+}
+
+template <class T>
+void run_program_backward(const CellProgram& p, std::int64_t rows, const std::int64_t* ld_proj, const T* shared, const T* saved,
+                          const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work) {
+  const std::int64_t H = p.hidden_size;
+  T* drow = work;
+  T* dshared = work + p.row_size;
+  std::fill(dshared, dshared + p.shared_size, T(0));
+  for (std::size_t k = 0; k < p.projections.size(); ++k)
+    for (std::int64_t r = 0; r < rows; ++r) std::fill(dproj[k] + r * ld_proj[k], dproj[k] + r * ld_proj[k] + p.projections[k].rows, T(0));
+  for (std::size_t s = 0; s < p.states; ++s) std::fill(dstate[s], dstate[s] + rows * H, T(0));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::fill(drow, drow + p.row_size, T(0));
+    const Block<T> m{const_cast<T*>(saved + r * p.row_size), const_cast<T*>(shared)};
+    const Block<T> dm{drow, dshared};
+    for (std::size_t s = 0; s < p.outputs.size(); ++s) {
+      T* d = dm.at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
+      for (std::int64_t k = 0; k < H; ++k) d[k] += dnext[s][r * H + k];
+    }
+    for (std::size_t c = p.code.size(); c-- > p.shared_code;) {
+      const Instr& i = p.code[c];
+      const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+      if (i.op == Opcode::LoadProjection) {
+        const T* g = dm.at(d);
+        T* out = dproj[i.a] + r * ld_proj[i.a];
+        for (std::int64_t k = 0; k < d.width; ++k) out[k] += g[k];
+      } else if (i.op == Opcode::LoadState) {
+        const T* g = dm.at(d);
+        for (std::int64_t k = 0; k < H; ++k) dstate[i.a][r * H + k] += g[k];
+      } else {
+        step_backward<T>(p, i, m, dm);
+      }
+    }
+  }
+  // The shared registers' gradients, summed over the rows, back to the parameters.
+  const Block<T> m{nullptr, const_cast<T*>(shared)}, dm{nullptr, dshared};
+  for (std::size_t c = p.shared_code; c-- > 0;) {
+    const Instr& i = p.code[c];
+    const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+    if (i.op == Opcode::LoadParam) {
+      for (std::int64_t k = 0; k < d.width; ++k) dparam[i.a][k] += dshared[d.offset + k];
+    } else {
+      step_backward<T>(p, i, m, dm);
+    }
+  }
+}
+
+template void run_program<float>(const CellProgram&, std::int64_t, const float* const*, const std::int64_t*, const float* const*,
+                                 const float* const*, float*, float*, float* const*);
+template void run_program<double>(const CellProgram&, std::int64_t, const double* const*, const std::int64_t*, const double* const*,
+                                  const double* const*, double*, double*, double* const*);
+template void run_program_backward<float>(const CellProgram&, std::int64_t, const std::int64_t*, const float*, const float*,
+                                          const float* const*, float* const*, float* const*, float* const*, float*);
+template void run_program_backward<double>(const CellProgram&, std::int64_t, const std::int64_t*, const double*, const double*,
+                                           const double* const*, double* const*, double* const*, double* const*, double*);
+
+}  // namespace kiln::plugins
