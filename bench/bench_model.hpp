@@ -51,7 +51,9 @@ class Model {
 };
 
 /// Kiln's layer for `cell` with impl generic or fused; null (with *why) when it can't run.
-std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, bool fused, std::string* why);
+/// impl: "generic", "fused" (a hand-written kernel, else the compiled cell) or "compiled" (the cell compiled
+/// from its step even when a hand-written kernel exists); null, with *why, when that cannot run.
+std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, const std::string& impl, std::string* why);
 
 /// libtorch's nn::LSTM / GRU / RNN; null (with *why) when Kiln was built without libtorch or the
 /// cell has no libtorch counterpart.

@@ -117,8 +117,9 @@ class TransformerModel : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, bool fused, std::string* why) {
+std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, const std::string& impl, std::string* why) {
   using namespace nn;
+  const bool fused = impl != "generic";
   manual_seed(0);
   if (cell == "transformer_encoder") {
     auto layer = std::make_shared<TransformerEncoderLayer>(TransformerLayerOptions(c.input, c.heads).dim_feedforward(c.hidden));
@@ -129,7 +130,7 @@ std::unique_ptr<Model> make_kiln(const std::string& cell, const Config& c, bool 
     return model;
   }
   const RecurrentOptions o = RecurrentOptions(c.input, c.hidden).num_layers(c.layers).bidirectional(c.bidirectional)
-                                 .impl(fused ? Impl::Fused : Impl::Generic);
+                                 .impl(impl == "compiled" ? Impl::Compiled : fused ? Impl::Fused : Impl::Generic);
   const std::shared_ptr<Recurrent> layer = make_recurrent(cell, o);
   if (fused && !layer->uses_fused(why)) return nullptr;
   return std::make_unique<KilnModel>(layer, c);

@@ -149,7 +149,7 @@ int run(const BenchArgs& a) {
         for (const auto& impl : a.impls) {
           Row r{cell, c.name, impl};
           r.threads = t;
-          models.push_back(impl == "libtorch" ? bench::make_torch(cell, c, &r.note) : bench::make_kiln(cell, c, impl == "fused", &r.note));
+          models.push_back(impl == "libtorch" ? bench::make_torch(cell, c, &r.note) : bench::make_kiln(cell, c, impl, &r.note));
           here.push_back(r);
         }
         std::vector<std::function<void()>> steps, forwards;
@@ -214,17 +214,23 @@ int run(const BenchArgs& a) {
   for (const auto& cell : a.cells)
     for (const auto& c : configs)
       for (int t : a.threads) {
-        const Row* fused = find(cell, c.name, t, "fused");
-        if (fused == nullptr) continue;
         std::string line = fmt::format("  {:<17} {} {} thread(s):", cell, c.name, t);
         nlohmann::json j{{"cell", cell}, {"config", c.name}, {"threads", t}};
-        for (const char* other : {"generic", "libtorch"})
-          if (const Row* o = find(cell, c.name, t, other)) {
-            line += fmt::format("  fused {:.2f}x {}", o->step_ms / fused->step_ms, other);
-            j[std::string("fused_vs_") + other] = o->step_ms / fused->step_ms;
-            if (std::string(other) == "libtorch" && o->peak_mib > 0)
-              line += fmt::format(" (peak memory {:.0f} vs {:.0f} MiB)", fused->peak_mib, o->peak_mib);
-          }
+        bool any = false;
+        for (const char* mine : {"fused", "compiled"}) {
+          const Row* fast = find(cell, c.name, t, mine);
+          if (fast == nullptr) continue;
+          for (const char* other : {"generic", "fused", "libtorch"})
+            if (const Row* o = std::string(other) == mine ? nullptr : find(cell, c.name, t, other)) {
+              if (std::string(mine) == "fused" && std::string(other) == "fused") continue;
+              line += fmt::format("  {} {:.2f}x {}", mine, o->step_ms / fast->step_ms, other);
+              j[std::string(mine) + "_vs_" + other] = o->step_ms / fast->step_ms;
+              if (std::string(other) == "libtorch" && o->peak_mib > 0)
+                line += fmt::format(" (peak memory {:.0f} vs {:.0f} MiB)", fast->peak_mib, o->peak_mib);
+              any = true;
+            }
+        }
+        if (!any) continue;
         fmt::print("{}\n", line);
         ratios.push_back(j);
       }
@@ -274,10 +280,11 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()
       ->delimiter(',')
       ->check(CLI::Range(1, kMaxThreads));
-  cmd->add_option("--impl", a->impls, "Implementations: generic, fused, libtorch")
+  cmd->add_option("--impl", a->impls, "Implementations: generic, fused (hand-written, else compiled), compiled (the cell "
+                  "compiled from its step), libtorch")
       ->capture_default_str()
       ->delimiter(',')
-      ->check(CLI::IsMember({"generic", "fused", "libtorch"}));
+      ->check(CLI::IsMember({"generic", "fused", "compiled", "libtorch"}));
   cmd->add_option("--load", a->loads, "Plugin libraries to load first")->check(CLI::ExistingFile);
   cmd->add_option("--min-time", a->min_time, "Seconds to time each measurement (at least 3 calls)")->capture_default_str();
   cmd->add_option("--json", a->json, "Also write the figures as JSON to this file ('-': stdout)");

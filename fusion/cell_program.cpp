@@ -249,15 +249,33 @@ void lay_out(CellProgram& p) {
   p.shared_code = shared.size();
   p.code = shared;
   p.code.insert(p.code.end(), rows.begin(), rows.end());
+  // The values a derivative rule reads (an activation's output, a product's factors, ...) are saved; a
+  // slice's need is its base's.
+  std::vector<bool> needed(p.regs.size());
+  for (const Instr& i : p.code) {
+    switch (i.op) {
+      case Opcode::Mul: case Opcode::Div: needed[static_cast<std::size_t>(i.a)] = needed[static_cast<std::size_t>(i.b)] = true; break;
+      case Opcode::Log: case Opcode::Abs: case Opcode::Pow: case Opcode::Clamp: needed[static_cast<std::size_t>(i.a)] = true; break;
+      case Opcode::Sigmoid: case Opcode::Tanh: case Opcode::Exp: case Opcode::Relu: case Opcode::Sqrt:
+        needed[static_cast<std::size_t>(i.dst)] = true;
+        break;
+      default: break;
+    }
+  }
+  for (std::size_t c = p.code.size(); c-- > 0;)
+    if (p.code[c].op == Opcode::Slice && needed[static_cast<std::size_t>(p.code[c].dst)]) needed[static_cast<std::size_t>(p.code[c].a)] = true;
   for (const Instr& i : p.code) {
     Register& r = p.regs[static_cast<std::size_t>(i.dst)];
     if (i.op == Opcode::Slice) {
-      r.offset = p.regs[static_cast<std::size_t>(i.a)].offset + i.offset;
-    } else {
-      std::int64_t& size = r.shared ? p.shared_size : p.row_size;
-      r.offset = size;
-      size += r.width;
+      const Register& base = p.regs[static_cast<std::size_t>(i.a)];
+      r.offset = base.offset + i.offset, r.scratch = base.scratch, r.grad_offset = base.grad_offset + i.offset;
+      continue;
     }
+    r.scratch = !r.shared && !needed[static_cast<std::size_t>(i.dst)];
+    std::int64_t& size = r.shared ? p.shared_size : r.scratch ? p.scratch_size : p.row_size;
+    r.offset = size;
+    size += r.width;
+    if (!r.shared) r.grad_offset = p.grad_size, p.grad_size += r.width;
   }
 }
 

@@ -63,7 +63,9 @@ struct Instr {
 struct Register {
   std::int64_t width = 0;
   bool shared = false;
-  std::int64_t offset = 0;  ///< into the row block (or the shared block)
+  std::int64_t offset = 0;  ///< into the row block (or the shared block, or the scratch)
+  bool scratch = false;     ///< a row value backward never reads: kept in scratch, not saved
+  std::int64_t grad_offset = 0;  ///< its gradient's place in a row's gradient block
 };
 
 struct CellProgram {
@@ -77,7 +79,8 @@ struct CellProgram {
   std::vector<Instr> code;              ///< in order; instructions on shared registers only come first
   std::size_t shared_code = 0;          ///< how many leading instructions make shared registers
   std::vector<int> outputs;             ///< the register of each next state
-  std::int64_t row_size = 0, shared_size = 0;  ///< values per row block, in the shared block
+  std::int64_t row_size = 0, shared_size = 0;  ///< values per (saved) row block, in the shared block
+  std::int64_t scratch_size = 0, grad_size = 0; ///< a row's values backward does not read; a row's gradients
   int ops = 0;                          ///< ops in the traced step
   std::string stopped;                  ///< why it could not be compiled ("" when it was)
   bool ok() const { return stopped.empty(); }
@@ -90,13 +93,14 @@ CellProgram compile_cell(nn::RecurrentCell& cell);
 
 /// Runs the program forward on `rows` rows. proj[p]: projection p's outputs, row r at proj[p] + r *
 /// ld_proj[p]; state[s], next[s]: [rows, H] with row stride H; param[k]: params[k]'s values. `shared`
-/// [shared_size] and `saved` [rows * row_size] are the program's storage; backward reads saved.
+/// [shared_size + scratch_size] and `saved` [rows * row_size] are the program's storage; backward reads
+/// saved (only the values a derivative rule needs are saved: Note [Cell programs]).
 template <class T>
 void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, const std::int64_t* ld_proj, const T* const* state,
                  const T* const* param, T* shared, T* saved, T* const* next);
 
 /// Backward of run_program: dnext[s] [rows, H] -> dproj[p] (written, row stride ld_proj[p]), dstate[s]
-/// [rows, H] (written) and dparam[k] (added to). `work` [row_size + shared_size] is scratch.
+/// [rows, H] (written) and dparam[k] (added to). `work` [grad_size + shared_size] is scratch.
 template <class T>
 void run_program_backward(const CellProgram& p, std::int64_t rows, const std::int64_t* ld_proj, const T* shared, const T* saved,
                           const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work);

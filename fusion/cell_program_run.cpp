@@ -6,15 +6,26 @@
 #include <cmath>
 
 #include "fusion/cell_program.hpp"
+#include "kiln/lanes.hpp"
 
 namespace kiln::plugins {
 namespace {
 
+using namespace sdk::simd;
+
+// Where registers live: a row's saved values, its scratch values and the shared ones; or, for
+// gradients, a row's gradient block and the shared registers' gradients.
 template <class T>
 struct Block {
-  T* row;     // this row's registers
-  T* shared;  // every row's
-  T* at(const Register& r) const { return (r.shared ? shared : row) + r.offset; }
+  T* row;
+  T* shared;
+  T* scratch = nullptr;
+  bool grads = false;
+  T* at(const Register& r) const {
+    if (r.shared) return shared + r.offset;
+    if (grads) return row + r.grad_offset;
+    return (r.scratch ? scratch : row) + r.offset;
+  }
 };
 
 // One instruction forward. (Loads are done by the caller.)
@@ -23,21 +34,25 @@ void step_forward(const CellProgram& p, const Instr& i, const Block<T>& m) {
   const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
   T* y = m.at(d);
   const std::int64_t n = d.width;
+  // f(a, b) on xsimd batches, then the scalar tail (kiln/lanes.hpp); a width-1 operand is broadcast.
   auto binary = [&](auto f) {
     const Register &ra = p.regs[static_cast<std::size_t>(i.a)], &rb = p.regs[static_cast<std::size_t>(i.b)];
     const T* a = m.at(ra);
     const T* b = m.at(rb);
-    if (ra.width == n && rb.width == n) {
-      for (std::int64_t k = 0; k < n; ++k) y[k] = f(a[k], b[k]);
-    } else if (rb.width == n) {
-      const T s = a[0];
-      for (std::int64_t k = 0; k < n; ++k) y[k] = f(s, b[k]);
-    } else {
-      const T s = b[0];
-      for (std::int64_t k = 0; k < n; ++k) y[k] = f(a[k], s);
-    }
+    const bool wa = ra.width == n, wb = rb.width == n;
+    lanes<T>(n, [&](auto v, std::int64_t k) {
+      using V = decltype(v);
+      put(y + k, f(wa ? load<V>(a + k) : V(a[0]), wb ? load<V>(b + k) : V(b[0])));
+    });
   };
   auto unary = [&](auto f) {
+    const T* a = m.at(p.regs[static_cast<std::size_t>(i.a)]);
+    lanes<T>(n, [&](auto v, std::int64_t k) {
+      using V = decltype(v);
+      put(y + k, f(load<V>(a + k)));
+    });
+  };
+  auto scalar_unary = [&](auto f) {
     const T* a = m.at(p.regs[static_cast<std::size_t>(i.a)]);
     for (std::int64_t k = 0; k < n; ++k) y[k] = f(a[k]);
   };
@@ -50,20 +65,20 @@ void step_forward(const CellProgram& p, const Instr& i, const Block<T>& m) {
       std::copy(m.at(rb), m.at(rb) + rb.width, y + ra.width);
       break;
     }
-    case Opcode::Add: binary([](T a, T b) { return a + b; }); break;
-    case Opcode::Sub: binary([](T a, T b) { return a - b; }); break;
-    case Opcode::Mul: binary([](T a, T b) { return a * b; }); break;
-    case Opcode::Div: binary([](T a, T b) { return a / b; }); break;
-    case Opcode::Neg: unary([](T a) { return -a; }); break;
-    case Opcode::Sigmoid: unary([](T a) { return T(1) / (T(1) + std::exp(-a)); }); break;
-    case Opcode::Tanh: unary([](T a) { return std::tanh(a); }); break;
-    case Opcode::Relu: unary([](T a) { return a > T(0) ? a : T(0); }); break;
-    case Opcode::Exp: unary([](T a) { return std::exp(a); }); break;
-    case Opcode::Log: unary([](T a) { return std::log(a); }); break;
-    case Opcode::Sqrt: unary([](T a) { return std::sqrt(a); }); break;
-    case Opcode::Abs: unary([](T a) { return std::abs(a); }); break;
-    case Opcode::Pow: unary([e = static_cast<T>(i.imm)](T a) { return std::pow(a, e); }); break;
-    case Opcode::Clamp: unary([lo = static_cast<T>(i.imm), hi = static_cast<T>(i.imm2)](T a) { return std::min(std::max(a, lo), hi); }); break;
+    case Opcode::Add: binary([](auto a, auto b) { return a + b; }); break;
+    case Opcode::Sub: binary([](auto a, auto b) { return a - b; }); break;
+    case Opcode::Mul: binary([](auto a, auto b) { return a * b; }); break;
+    case Opcode::Div: binary([](auto a, auto b) { return a / b; }); break;
+    case Opcode::Neg: unary([](auto a) { return -a; }); break;
+    case Opcode::Sigmoid: unary([](auto a) { return sigmoid(a); }); break;
+    case Opcode::Tanh: unary([](auto a) { return tanh_of(a); }); break;
+    case Opcode::Relu: unary([](auto a) { return relu(a); }); break;
+    case Opcode::Exp: unary([](auto a) { return exp_of(a); }); break;
+    case Opcode::Log: scalar_unary([](T a) { return std::log(a); }); break;
+    case Opcode::Sqrt: scalar_unary([](T a) { return std::sqrt(a); }); break;
+    case Opcode::Abs: scalar_unary([](T a) { return std::abs(a); }); break;
+    case Opcode::Pow: scalar_unary([e = static_cast<T>(i.imm)](T a) { return std::pow(a, e); }); break;
+    case Opcode::Clamp: scalar_unary([lo = static_cast<T>(i.imm), hi = static_cast<T>(i.imm2)](T a) { return std::min(std::max(a, lo), hi); }); break;
     default: break;
   }
 }
@@ -87,6 +102,7 @@ void step_backward(const CellProgram& p, const Instr& i, const Block<T>& m, cons
       da[0] += s;
     }
   };
+  auto full = [&](int r) { return p.regs[static_cast<std::size_t>(r)].width == n; };
   auto value = [&](int r) {
     const Register& rr = p.regs[static_cast<std::size_t>(r)];
     const T* v = m.at(rr);
@@ -106,11 +122,48 @@ void step_backward(const CellProgram& p, const Instr& i, const Block<T>& m, cons
       add_to(i.a, [&](std::int64_t k) { return dy[k]; });
       add_to(i.b, [&](std::int64_t k) { return dy[k]; });
       break;
+    case Opcode::Sigmoid:
+      if (full(i.a)) {
+        T* da = dm.at(p.regs[static_cast<std::size_t>(i.a)]);
+        lanes<T>(n, [&](auto v, std::int64_t k) {
+          using V = decltype(v);
+          const V s = load<V>(y + k);
+          put(da + k, load<V>(da + k) + load<V>(dy + k) * s * (V(T(1)) - s));
+        });
+        break;
+      }
+      add_to(i.a, [&](std::int64_t k) { return dy[k] * y[k] * (T(1) - y[k]); });
+      break;
+    case Opcode::Tanh:
+      if (full(i.a)) {
+        T* da = dm.at(p.regs[static_cast<std::size_t>(i.a)]);
+        lanes<T>(n, [&](auto v, std::int64_t k) {
+          using V = decltype(v);
+          const V t = load<V>(y + k);
+          put(da + k, load<V>(da + k) + load<V>(dy + k) * (V(T(1)) - t * t));
+        });
+        break;
+      }
+      add_to(i.a, [&](std::int64_t k) { return dy[k] * (T(1) - y[k] * y[k]); });
+      break;
     case Opcode::Sub:
       add_to(i.a, [&](std::int64_t k) { return dy[k]; });
       add_to(i.b, [&](std::int64_t k) { return -dy[k]; });
       break;
     case Opcode::Mul: {
+      if (full(i.a) && full(i.b) && i.a != i.b) {
+        const T* a = m.at(p.regs[static_cast<std::size_t>(i.a)]);
+        const T* b = m.at(p.regs[static_cast<std::size_t>(i.b)]);
+        T* da = dm.at(p.regs[static_cast<std::size_t>(i.a)]);
+        T* db = dm.at(p.regs[static_cast<std::size_t>(i.b)]);
+        lanes<T>(n, [&](auto v, std::int64_t k) {
+          using V = decltype(v);
+          const V g = load<V>(dy + k);
+          put(da + k, load<V>(da + k) + g * load<V>(b + k));
+          put(db + k, load<V>(db + k) + g * load<V>(a + k));
+        });
+        break;
+      }
       const auto a = value(i.a), b = value(i.b);
       add_to(i.a, [&](std::int64_t k) { return dy[k] * b(k); });
       add_to(i.b, [&](std::int64_t k) { return dy[k] * a(k); });
@@ -123,8 +176,6 @@ void step_backward(const CellProgram& p, const Instr& i, const Block<T>& m, cons
       break;
     }
     case Opcode::Neg: add_to(i.a, [&](std::int64_t k) { return -dy[k]; }); break;
-    case Opcode::Sigmoid: add_to(i.a, [&](std::int64_t k) { return dy[k] * y[k] * (T(1) - y[k]); }); break;
-    case Opcode::Tanh: add_to(i.a, [&](std::int64_t k) { return dy[k] * (T(1) - y[k] * y[k]); }); break;
     case Opcode::Relu: add_to(i.a, [&](std::int64_t k) { return y[k] > T(0) ? dy[k] : T(0); }); break;
     case Opcode::Exp: add_to(i.a, [&](std::int64_t k) { return dy[k] * y[k]; }); break;
     case Opcode::Log: {
@@ -166,8 +217,9 @@ void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, 
     if (i.op == Opcode::LoadParam) std::copy(param[i.a], param[i.a] + d.width, shared + d.offset);
     else step_forward<T>(p, i, Block<T>{nullptr, shared});
   }
+  T* scratch = shared + p.shared_size;
   for (std::int64_t r = 0; r < rows; ++r) {
-    const Block<T> m{saved + r * p.row_size, shared};
+    const Block<T> m{saved + r * p.row_size, shared, scratch};
     for (std::size_t c = p.shared_code; c < p.code.size(); ++c) {
       const Instr& i = p.code[c];
       const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
@@ -192,15 +244,15 @@ void run_program_backward(const CellProgram& p, std::int64_t rows, const std::in
                           const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work) {
   const std::int64_t H = p.hidden_size;
   T* drow = work;
-  T* dshared = work + p.row_size;
+  T* dshared = work + p.grad_size;
   std::fill(dshared, dshared + p.shared_size, T(0));
   for (std::size_t k = 0; k < p.projections.size(); ++k)
     for (std::int64_t r = 0; r < rows; ++r) std::fill(dproj[k] + r * ld_proj[k], dproj[k] + r * ld_proj[k] + p.projections[k].rows, T(0));
   for (std::size_t s = 0; s < p.states; ++s) std::fill(dstate[s], dstate[s] + rows * H, T(0));
   for (std::int64_t r = 0; r < rows; ++r) {
-    std::fill(drow, drow + p.row_size, T(0));
+    std::fill(drow, drow + p.grad_size, T(0));
     const Block<T> m{const_cast<T*>(saved + r * p.row_size), const_cast<T*>(shared)};
-    const Block<T> dm{drow, dshared};
+    const Block<T> dm{drow, dshared, nullptr, true};
     for (std::size_t s = 0; s < p.outputs.size(); ++s) {
       T* d = dm.at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
       for (std::int64_t k = 0; k < H; ++k) d[k] += dnext[s][r * H + k];
@@ -221,7 +273,7 @@ void run_program_backward(const CellProgram& p, std::int64_t rows, const std::in
     }
   }
   // The shared registers' gradients, summed over the rows, back to the parameters.
-  const Block<T> m{nullptr, const_cast<T*>(shared)}, dm{nullptr, dshared};
+  const Block<T> m{nullptr, const_cast<T*>(shared)}, dm{nullptr, dshared, nullptr, true};
   for (std::size_t c = p.shared_code; c-- > 0;) {
     const Instr& i = p.code[c];
     const Register& d = p.regs[static_cast<std::size_t>(i.dst)];

@@ -123,7 +123,7 @@ bool kernel_supports(const Kernel& kernel, const nn::RecurrentCell& cell, DType 
   const kiln_recurrent_problem p = make_problem(dtype, steps, batch, cell.input_size(), cell.hidden_size(),
                                                 has_bias(kernel, cell, params), lengths, reverse);
   std::array<char, 512> reason{};
-  if (kernel.abi.supports(&p, reason.data(), reason.size()) != 0) {
+  if (kernel.supports(&p, reason.data(), reason.size()) != 0) {
     if (why) *why = fmt::format("kernel '{}' ({}) does not run this call: {}", kernel.name, kernel.plugin,
                                 kernel_text(reason.data(), reason.size()));
     return false;
@@ -167,7 +167,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
     }
     std::string why;
     KILN_CHECK(kernel_supports(kernel, cell, x.dtype(), T, B, lengths, d.reverse, &why, d.params), "{}", why);
-    run.saved = kernel_buffer(kernel.abi.saved_bytes(&run.problem), describe(kernel), "saved_bytes");
+    run.saved = kernel_buffer(kernel.saved_bytes(&run.problem), describe(kernel), "saved_bytes");
     node->runs.push_back(std::move(run));
   }
 
@@ -177,7 +177,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
   const std::size_t esize = element_size(x.dtype());
   auto at = [&](const Tensor& t, std::int64_t offset) { return static_cast<char*>(t.raw_data()) + offset * esize; };
   std::vector<Tensor> works;  // allocated here, not on the pool's threads: a fixed order of allocations
-  for (const Run& run : node->runs) works.push_back(kernel_buffer(kernel.abi.work_bytes(&run.problem), describe(kernel), "work_bytes"));
+  for (const Run& run : node->runs) works.push_back(kernel_buffer(kernel.work_bytes(&run.problem), describe(kernel), "work_bytes"));
   std::vector<std::string> errors(directions.size());
   each(directions.size(), [&](std::size_t d) {
     Run& run = node->runs[d];
@@ -189,7 +189,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
     for (std::int64_t s = 0; s < S; ++s)
       finals.push_back(view(at(packed, layout.final_offset(static_cast<std::int64_t>(d), s)), x.dtype(), {B, H}));
     std::array<char, 1024> err{};
-    if (kernel.abi.forward(&host_services(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
+    if (kernel.forward(&host_services(), &run.problem, &xa, states.data(), params.data(), &y, finals.data(), run.saved.raw_data(),
                            works[d].raw_data(), err.data(), err.size()) != 0)
       errors[d] = kernel_text(err.data(), err.size());
   });
@@ -214,7 +214,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
       const Run& run = node->runs[d];
       kiln_recurrent_problem p = run.problem;
       p.phase = phase;
-      works[d] = kernel_buffer(k.abi.work_bytes(&p), describe(k), "work_bytes");
+      works[d] = kernel_buffer(k.work_bytes(&p), describe(k), "work_bytes");
       if (grads.needs(0)) dx[d] = Tensor(node->x.shape(), dt);
       for (std::size_t s = 0; s < run.states.size(); ++s)
         dstates[d].push_back(grads.needs(run.state_input[s]) ? Tensor(run.states[s].shape(), dt) : Tensor());
@@ -251,7 +251,7 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
       for (const auto& g : dparams[d]) dp.push_back(to_abi(g));
       kiln_tensor dxa = to_abi(dx[d]);
       std::array<char, 1024> err{};
-      if (k.abi.backward(&host_services(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
+      if (k.backward(&host_services(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
                          &dxa, ds.data(), dp.data(), works[d].raw_data(), err.data(), err.size()) != 0)
         errors[d] = kernel_text(err.data(), err.size());
       // The last backward frees a direction's saved memory as soon as it is done with it.

@@ -2,14 +2,18 @@
 
 #include <cxxabi.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <typeindex>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "fusion/check_plugin.hpp"
+#include "fusion/compiled_kernel.hpp"
 #include "fusion/graph_pass.hpp"
 
 namespace kiln::plugins {
@@ -53,7 +57,65 @@ std::string class_name(const nn::RecurrentCell& cell) {
 
 }  // namespace
 
-KernelChoice choose_kernel(nn::RecurrentCell& cell, const Registry& registry) {
+namespace {
+
+std::atomic<bool> compile_cells{true};
+
+struct Proven {
+  std::shared_ptr<const Kernel> kernel;
+  std::string how, why_not;
+};
+
+}  // namespace
+
+void set_compiled_kernels(bool on) { compile_cells = on; }
+bool compiled_kernels_enabled() { return compile_cells; }
+
+KernelChoice compiled_choice(const nn::RecurrentCell& cell, const CellMaker& make) {
+  KernelChoice choice;
+  // One proof per cell class and program: the program tells apart cells of one class that compute
+  // differently (options, variants).
+  static std::recursive_mutex mutex;
+  static std::map<std::string, Proven> proven;  // kernels live as long as the process: tape records name their op
+  std::shared_ptr<nn::RecurrentCell> probe;
+  std::string key;
+  try {
+    probe = make(3, 4, true);
+    const CellProgram program = compile_cell(*probe);
+    key = class_name(*probe) + "\n" + (program.ok() ? program.listing() : program.stopped);
+  } catch (const std::exception& e) {
+    choice.why_not = fmt::format("no cell to compile: {}", e.what());
+    return choice;
+  }
+  std::lock_guard<std::recursive_mutex> lock(mutex);
+  auto it = proven.find(key);
+  if (it == proven.end()) {
+    Proven p;
+    std::string why;
+    p.kernel = compiled_kernel(cell.type_name(), make, &why);
+    if (p.kernel == nullptr) {
+      p.why_not = why;
+    } else {
+      CheckOptions o;
+      o.realistic = false;
+      const CheckReport r = check_plugin(*p.kernel, o, make);
+      if (r.passed()) {
+        p.how = fmt::format("{} compiled from its step and proven against its generic graph ({} cases)", class_name(cell), r.cases);
+      } else {
+        p.why_not = fmt::format("{} compiled, but the compiled kernel does not match its generic graph: {}", class_name(cell),
+                                r.first_failure());
+        p.kernel = nullptr;
+      }
+    }
+    it = proven.emplace(key, std::move(p)).first;
+  }
+  choice.kernel = it->second.kernel.get();
+  choice.how = it->second.how;
+  choice.why_not = it->second.why_not;
+  return choice;
+}
+
+KernelChoice choose_kernel(nn::RecurrentCell& cell, const Registry& registry, const CellMaker& make) {
   KernelChoice choice;
   std::string claim_note;
   if (const nn::KernelClaim claim = cell.kernel_claim()) {
@@ -91,6 +153,14 @@ KernelChoice choose_kernel(nn::RecurrentCell& cell, const Registry& registry) {
     return choice;
   }
   choice.why_not = claim_note.empty() ? match.report : claim_note + "; " + match.report;
+  if (make && compile_cells) {  // Note [Kernel claims] 4: compiled from the step
+    KernelChoice compiled = compiled_choice(cell, make);
+    if (compiled.kernel != nullptr) {
+      compiled.claim_refused = choice.claim_refused;
+      return compiled;
+    }
+    choice.why_not += "; " + compiled.why_not;
+  }
   return choice;
 }
 

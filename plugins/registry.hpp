@@ -23,6 +23,22 @@
 namespace kiln::plugins {
 
 /// A registered kernel: the plugin's description of it, and where it came from.
+/// A recurrent kernel that runs inside Kiln with state of its own (a compiled cell: fusion/compiled_kernel.hpp):
+/// the contract of kiln_recurrent_kernel's functions (kiln/plugin.h), as calls on an object.
+class InProcessKernel {
+ public:
+  virtual ~InProcessKernel() = default;
+  virtual int supports(const kiln_recurrent_problem* p, char* why, size_t why_size) const = 0;
+  virtual size_t saved_bytes(const kiln_recurrent_problem* p) const = 0;
+  virtual size_t work_bytes(const kiln_recurrent_problem* p) const = 0;
+  virtual int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                      const kiln_tensor* params, kiln_tensor* y, kiln_tensor* final_states, void* saved, void* work, char* err,
+                      size_t err_size) const = 0;
+  virtual int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                       const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
+                       kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t err_size) const = 0;
+};
+
 struct Kernel {
   std::string name;
   std::string plugin;       ///< the plugin's name, e.g. "builtin"
@@ -32,6 +48,24 @@ struct Kernel {
   kiln_recurrent_kernel abi;
   std::vector<std::string> param_names;
   std::uint32_t flags = 0;  ///< kiln_kernel_flag bits (interface version 3; 0 before)
+  /// Set for a kernel that runs in Kiln (a compiled cell): called instead of abi's functions.
+  std::shared_ptr<const InProcessKernel> in_process;
+  int supports(const kiln_recurrent_problem* p, char* why, size_t n) const {
+    return in_process ? in_process->supports(p, why, n) : abi.supports(p, why, n);
+  }
+  size_t saved_bytes(const kiln_recurrent_problem* p) const { return in_process ? in_process->saved_bytes(p) : abi.saved_bytes(p); }
+  size_t work_bytes(const kiln_recurrent_problem* p) const { return in_process ? in_process->work_bytes(p) : abi.work_bytes(p); }
+  int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+              const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved, void* work, char* err, size_t n) const {
+    return in_process ? in_process->forward(host, p, x, states, params, y, finals, saved, work, err, n)
+                      : abi.forward(host, p, x, states, params, y, finals, saved, work, err, n);
+  }
+  int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+               const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
+               kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t n) const {
+    return in_process ? in_process->backward(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, n)
+                      : abi.backward(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, n);
+  }
 };
 
 /// A registered attention kernel (interface version 2).

@@ -55,7 +55,14 @@ const plugins::Kernel* Recurrent::choose_kernel(std::string* why) const {
   }
   const auto& registry = plugins::Registry::global();
   if (!choice_ || choice_generation_ != registry.generation()) {
-    choice_ = std::make_shared<plugins::KernelChoice>(plugins::choose_kernel(*cells_.front(), registry));
+    // Cells like this layer's of any size, for compiling its step (Note [Kernel claims] 4).
+    const plugins::CellMaker make = [factory = make_cell_, options = options_](std::int64_t in, std::int64_t hidden, bool bias) {
+      RecurrentOptions o = options;
+      o.bias_ = bias;
+      return factory(in, hidden, o);
+    };
+    choice_ = std::make_shared<plugins::KernelChoice>(options_.impl_ == Impl::Compiled ? plugins::compiled_choice(*cells_.front(), make)
+                                                                                       : plugins::choose_kernel(*cells_.front(), registry, make));
     choice_generation_ = registry.generation();
     for (std::size_t c = 1; c < cells_.size() && choice_->kernel != nullptr; ++c)
       if (typeid(*cells_[c]) != typeid(*cells_.front())) {
@@ -63,8 +70,9 @@ const plugins::Kernel* Recurrent::choose_kernel(std::string* why) const {
         choice_->why_not = fmt::format("its cells are of different classes ({} and {})", cells_.front()->type_name(),
                                        cells_[c]->type_name());
       }
-    if (choice_->kernel != nullptr && choice_->how.rfind("graph pass", 0) == 0) note_once(fmt::format("{}: {}", type_name(), choice_->how));
-    if (choice_->claim_refused && options_.impl_ == Impl::Auto)
+    if (choice_->kernel != nullptr && (choice_->how.rfind("graph pass", 0) == 0 || choice_->kernel->in_process))
+      note_once(fmt::format("{}: {}", type_name(), choice_->how));
+    if (choice_->claim_refused && choice_->kernel == nullptr && options_.impl_ == Impl::Auto)
       note_once(fmt::format("{}: {}; running the generic graph", type_name(), choice_->why_not));
   }
   if (why) *why = choice_->why_not;
@@ -94,7 +102,8 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   const std::size_t state_size = cells_.front()->state_size();
   std::string why;
   const plugins::Kernel* kernel = choose_kernel(&why);
-  KILN_CHECK(kernel != nullptr || options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
+  KILN_CHECK(kernel != nullptr || (options_.impl_ != Impl::Fused && options_.impl_ != Impl::Compiled), "{}: impl is {} but {}", name,
+             options_.impl_ == Impl::Fused ? "fused" : "compiled", why);
   std::vector<std::int64_t> len;
   if (lengths.defined()) {
     KILN_CHECK(lengths.dtype() == kInt64 && lengths.shape() == (Shape{batch}),
@@ -109,7 +118,8 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
   const plugins::ParamMap* params = kernel != nullptr ? choice_->param_map() : nullptr;
   for (std::size_t c = 0; kernel != nullptr && c < cells_.size(); ++c) {
     if (plugins::kernel_supports(*kernel, *cells_[c], x.dtype(), steps, batch, len, c % dirs == 1, &why, params)) continue;
-    KILN_CHECK(options_.impl_ != Impl::Fused, "{}: impl is fused but {}", name, why);
+    KILN_CHECK(options_.impl_ != Impl::Fused && options_.impl_ != Impl::Compiled, "{}: impl is {} but {}", name,
+               options_.impl_ == Impl::Fused ? "fused" : "compiled", why);
     warn_once(fmt::format("{}: {}; running the generic graph", name, why));
     kernel = nullptr;
   }
@@ -199,7 +209,8 @@ std::string Recurrent::extra_repr() const {
   if (!options_.bias_) s += ", bias=false";
   if (options_.single_bias_) s += ", single_bias=true";
   if (!options_.return_sequences_) s += ", return_sequences=false";
-  if (options_.impl_ != Impl::Auto) s += options_.impl_ == Impl::Fused ? ", impl=fused" : ", impl=generic";
+  if (options_.impl_ != Impl::Auto)
+    s += options_.impl_ == Impl::Fused ? ", impl=fused" : options_.impl_ == Impl::Compiled ? ", impl=compiled" : ", impl=generic";
   if (options_.batch_first_) s += ", batch_first=true";
   if (options_.dropout_ > 0) s += fmt::format(", dropout={}", options_.dropout_);
   if (options_.bidirectional_) s += ", bidirectional=true";

@@ -75,7 +75,7 @@ Parity compare(const std::string& name) {
   for (const auto& v : param_v) param_p.push_back(v.data());
   std::vector<double*> next_p;
   for (auto& n : next_v) next_p.push_back(n.data());
-  Matrix shared(static_cast<std::size_t>(p.shared_size)), saved(static_cast<std::size_t>(B * p.row_size));
+  Matrix shared(static_cast<std::size_t>(p.shared_size + p.scratch_size)), saved(static_cast<std::size_t>(B * p.row_size));
   run_program<double>(p, B, proj_p.data(), ld.data(), state_p.data(), param_p.data(), shared.data(), saved.data(), next_p.data());
   for (std::size_t s = 0; s < p.states; ++s) result.check(fmt::format("state{}'", s), next_v[s], next[s].value().to_vector());
   // Backward.
@@ -88,7 +88,7 @@ Parity compare(const std::string& name) {
   for (auto& d : dstate) dstate_p.push_back(d.data());
   for (const auto& v : param_v) dparam.emplace_back(v.size(), 0.0);
   for (auto& d : dparam) dparam_p.push_back(d.data());
-  Matrix work(static_cast<std::size_t>(p.row_size + p.shared_size));
+  Matrix work(static_cast<std::size_t>(p.grad_size + p.shared_size));
   run_program_backward<double>(p, B, ld.data(), shared.data(), saved.data(), dnext_p.data(), dproj_p.data(), dstate_p.data(),
                                dparam_p.data(), work.data());
   // The projections' gradients become those of x, the states, the weights and the biases.

@@ -16,6 +16,12 @@ namespace {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// Compiled kernels off for the rest of a scope: the claims and the graph pass alone (Note [Kernel claims] 1-3).
+struct NoCompiledKernels {
+  NoCompiledKernels() { plugins::set_compiled_kernels(false); }
+  ~NoCompiledKernels() { plugins::set_compiled_kernels(true); }
+};
+
 TEST(KernelChoice, TrustsTheClassThatClaimsAndSaysWhyNot) {
   auto kernel_of = [](nn::RecurrentCell&& cell, std::string* why = nullptr) {
     const KernelChoice c = choose_kernel(cell);
@@ -179,6 +185,7 @@ double max_difference(const std::vector<double>& a, const std::vector<double>& b
 }
 
 TEST(KernelChoice, ASubclassThatChangesAGateRunsItsOwnMathOnEveryPath) {
+  NoCompiledKernels off;    // the claims alone here; compiled below
   load_plugin(MGU_PLUGIN);  // so the MGU's claim names a kernel too
   for (const Variant& v : variants()) {
     SCOPED_TRACE(v.name);
@@ -240,6 +247,32 @@ TEST(KernelChoice, AKernelThatFailsIsNotConfirmed) {
   EXPECT_TRUE(c.claim_refused);
   EXPECT_TRUE(contains(c.why_not, "does not compute the same step: it failed: ")) << c.why_not;
   EXPECT_TRUE(contains(c.why_not, "deliberate failure")) << c.why_not;
+}
+
+}  // namespace
+}  // namespace kiln::plugins
+
+namespace kiln::plugins {
+namespace {
+
+// Note [Kernel claims] 4: a subclass whose inherited claim is refused runs its own step compiled, with
+// the generic graph's results (outputs and gradients), or the generic graph when its step does not compile.
+TEST(KernelChoice, ARefusedSubclassRunsItsOwnStepCompiled) {
+  load_plugin(MGU_PLUGIN);
+  for (const Variant& v : variants()) {
+    SCOPED_TRACE(v.name);
+    manual_seed(3);
+    const auto options = nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true);
+    nn::Recurrent variant("Variant", options, v.variant);
+    const Variable x(randn({5, 3, 3}));
+    std::string why;
+    const bool fused = variant.uses_fused(&why);
+    if (fused) EXPECT_TRUE(contains(variant.kernel_report(), "compiled from its step and proven")) << variant.kernel_report();
+    else EXPECT_TRUE(contains(why, "does not compile")) << why;
+    const std::vector<double> automatic = run(variant, x);
+    variant.set_impl(nn::Impl::Generic);
+    EXPECT_LT(max_difference(automatic, run(variant, x)), 1e-4);
+  }
 }
 
 }  // namespace

@@ -99,7 +99,10 @@ TEST(Loader, ACellLibraryRegistersItsCells) {
   EXPECT_EQ(spec->gates, 1);
   auto layer = nn::make_recurrent("half_rnn", nn::RecurrentOptions(3, 4).num_layers(2));
   EXPECT_EQ(layer->forward(Variable(randn({5, 2, 3})), {}).output.shape(), (Shape{5, 2, 4}));
-  EXPECT_FALSE(layer->uses_fused());  // no kernel claims it, and none computes it
+  // No kernel claims it and none computes it, so its step is compiled (Note [Kernel claims] 4).
+  std::string why;
+  EXPECT_TRUE(layer->uses_fused(&why)) << why;
+  EXPECT_NE(layer->kernel_report().find("HalfRNNCell compiled from its step and proven"), std::string::npos) << layer->kernel_report();
   load_plugin(CELLS_GOOD_PLUGIN);     // again: nothing more, no error
   EXPECT_NE(nn::CellRegistry::global().get("half_rnn"), nullptr);
 }

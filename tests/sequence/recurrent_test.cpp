@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "fusion/kernel_choice.hpp"
 #include "layers/gradcheck_module.hpp"
 #include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
@@ -106,13 +107,23 @@ TEST(Recurrent, LengthsMatchRunningEachSequenceAlone) {
   }
 }
 
+// Compiled kernels off for the rest of a scope: the claims and the graph pass alone (Note [Kernel claims] 1-3).
+struct NoCompiledKernels {
+  NoCompiledKernels() { plugins::set_compiled_kernels(false); }
+  ~NoCompiledKernels() { plugins::set_compiled_kernels(true); }
+};
+
 TEST(Recurrent, AutoChoosesAFusedKernelWhenOneRunsTheCell) {
   EXPECT_TRUE(LSTM(LSTMOptions(3, 4)).uses_fused());
   EXPECT_FALSE(LSTM(LSTMOptions(3, 4).impl(Impl::Generic)).uses_fused());
   EXPECT_TRUE(GRU(GRUOptions(3, 4)).uses_fused());
   EXPECT_TRUE(GRU(GRUOptions(3, 4).reset_after(false)).uses_fused());
   EXPECT_TRUE(RNN(RNNOptions(3, 4).nonlinearity(Nonlinearity::ReLU)).uses_fused());
-  EXPECT_FALSE(LSTM(LSTMOptions(3, 4).single_bias(true)).uses_fused());
+  EXPECT_TRUE(LSTM(LSTMOptions(3, 4).single_bias(true)).uses_fused());  // compiled: no kernel takes one bias
+  {
+    NoCompiledKernels off;
+    EXPECT_FALSE(LSTM(LSTMOptions(3, 4).single_bias(true)).uses_fused());
+  }
   EXPECT_TRUE(PeepholeLSTM(RecurrentOptions(3, 4)).uses_fused());
   EXPECT_TRUE(LayerNormLSTM(RecurrentOptions(3, 4)).uses_fused());
   // Same weights, both implementations: the same numbers.
@@ -189,6 +200,7 @@ TEST(Recurrent, UserCellGetsTheWholeLayer) {
 }
 
 TEST(Recurrent, ClearErrors) {
+  NoCompiledKernels off;  // (a single-bias LSTM would run compiled)
   LSTM lstm(LSTMOptions(3, 4).num_layers(2));
   auto expect = [](const std::function<void()>& f, const std::string& part) {
     try {

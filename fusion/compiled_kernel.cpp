@@ -1,0 +1,373 @@
+// The compiled cell's kernel: Note [Compiled schedule].
+
+#include "fusion/compiled_kernel.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace kiln::plugins {
+namespace {
+
+template <class T>
+void gemm(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+          const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if constexpr (std::is_same_v<T, float>)
+    h->sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+  else
+    h->dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+int fail(char* err, size_t n, const std::string& what) {
+  if (n > 0) {
+    const size_t len = std::min(n - 1, what.size());
+    std::memcpy(err, what.data(), len);
+    err[len] = '\0';
+  }
+  return 1;
+}
+
+class Plan {
+ public:
+  Plan(CellProgram program, std::vector<std::string> names) : p_(std::move(program)), names_(std::move(names)) {
+    auto index = [&](const std::string& n) {
+      return n.empty() ? -1 : static_cast<int>(std::find(names_.begin(), names_.end(), n) - names_.begin());
+    };
+    for (const Projection& pr : p_.projections) {
+      weight_.push_back(index(pr.weight)), bias_.push_back(index(pr.bias));
+      (pr.source < 0 ? xs_ : ss_).push_back(static_cast<int>(weight_.size()) - 1);
+    }
+    for (const auto& n : p_.params) param_.push_back(index(n));
+    for (int k : xs_) x_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
+    for (int k : ss_) s_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
+  }
+
+  int supports(const kiln_recurrent_problem* p, char* why, size_t n) const {
+    if (p->dtype != KILN_FLOAT32 && p->dtype != KILN_FLOAT64) return fail(why, n, "a compiled cell runs float32 and float64");
+    if (p->hidden_size != p_.hidden_size || p->input_size != p_.input_size)
+      return fail(why, n, fmt::format("compiled for input {} and hidden {}, not {} and {}", p_.input_size, p_.hidden_size,
+                                      p->input_size, p->hidden_size));
+    return 0;
+  }
+  size_t saved_bytes(const kiln_recurrent_problem* p) const { return bytes(p, saved_size(p)); }
+  size_t work_bytes(const kiln_recurrent_problem* p) const {
+    const std::int64_t T = p->steps, B = p->batch, S = static_cast<std::int64_t>(p_.states), H = p_.hidden_size;
+    const std::int64_t fwd = T * B * x_rows_ + B * s_rows_ + 2 * S * B * H;
+    const std::int64_t bwd = T * B * x_rows_ + B * s_rows_ + 3 * S * B * H + p_.grad_size + p_.shared_size;
+    return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
+  }
+  int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+              const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved, void* work, char* err,
+              size_t n) const {
+    if (p->dtype == KILN_FLOAT64) return run_forward<double>(host, p, x, states, params, y, finals, saved, work, err, n);
+    return run_forward<float>(host, p, x, states, params, y, finals, saved, work, err, n);
+  }
+  int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+               const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
+               kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t n) const {
+    if (p->dtype == KILN_FLOAT64)
+      return run_backward<double>(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, n);
+    return run_backward<float>(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, n);
+  }
+
+ private:
+  std::int64_t saved_size(const kiln_recurrent_problem* p) const {
+    const std::int64_t T = p->steps, B = p->batch, S = static_cast<std::int64_t>(p_.states), H = p_.hidden_size;
+    return T * B * p_.row_size + p_.shared_size + p_.scratch_size + T * S * B * H;
+  }
+  static size_t bytes(const kiln_recurrent_problem* p, std::int64_t elements) {
+    return static_cast<size_t>(elements) * (p->dtype == KILN_FLOAT64 ? sizeof(double) : sizeof(float));
+  }
+  static bool live(const kiln_recurrent_problem* p, std::int64_t t, std::int64_t b) { return p->lengths == nullptr || t < p->lengths[b]; }
+  static bool contiguous(const kiln_tensor* t) {
+    std::int64_t stride = 1;
+    for (int i = t->rank - 1; i >= 0; --i) {
+      if (t->shape[i] != 1 && t->strides[i] != stride) return false;
+      stride *= t->shape[i];
+    }
+    return true;
+  }
+
+  template <class T>
+  int run_forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+                  const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved_v, void* work_v, char* err,
+                  size_t n) const {
+    if (!contiguous(x) || !contiguous(y)) return fail(err, n, "a compiled cell reads x and writes y contiguous");
+    const std::int64_t Tn = p->steps, B = p->batch, I = p->input_size, H = p_.hidden_size;
+    const std::size_t S = p_.states;
+    auto param = [&](int k) { return k < 0 ? static_cast<const T*>(nullptr) : static_cast<const T*>(params[k].data); };
+    T* saved = static_cast<T*>(saved_v);
+    T* regs = saved;
+    T* shared = regs + Tn * B * p_.row_size;
+    T* hist = shared + p_.shared_size + p_.scratch_size;
+    T* xproj = static_cast<T*>(work_v);
+    T* sproj = xproj + Tn * B * x_rows_;
+    T* cur = sproj + B * s_rows_;
+    T* next = cur + static_cast<std::int64_t>(S) * B * H;
+    const T* X = static_cast<const T*>(x->data);
+    // Every step's projections of x: one GEMM each, the bias folded in.
+    std::vector<const T*> proj(p_.projections.size());
+    std::vector<std::int64_t> ld(p_.projections.size());
+    std::int64_t at = 0;
+    for (int k : xs_) {
+      const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+      T* out = xproj + Tn * B * at;
+      const T* b = param(bias_[static_cast<std::size_t>(k)]);
+      for (std::int64_t r = 0; r < Tn * B; ++r)
+        for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
+      gemm<T>(host, false, true, Tn * B, pr.rows, I, X, I, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I, I, T(1), out, pr.rows);
+      ld[static_cast<std::size_t>(k)] = pr.rows;
+      at += pr.rows;
+    }
+    std::vector<const T*> cur_p(S), param_p;
+    std::vector<T*> next_p(S);
+    for (std::size_t s = 0; s < S; ++s) {
+      std::copy(static_cast<const T*>(states[s].data), static_cast<const T*>(states[s].data) + B * H, cur + static_cast<std::int64_t>(s) * B * H);
+      cur_p[s] = cur + static_cast<std::int64_t>(s) * B * H;
+      next_p[s] = next + static_cast<std::int64_t>(s) * B * H;
+    }
+    for (int k : param_) param_p.push_back(param(k));
+    T* Y = static_cast<T*>(y->data);
+    for (std::int64_t step = 0; step < Tn; ++step) {
+      const std::int64_t t = p->reverse ? Tn - 1 - step : step;
+      std::copy(cur, cur + static_cast<std::int64_t>(S) * B * H, hist + t * static_cast<std::int64_t>(S) * B * H);
+      at = 0;
+      for (int k : xs_) {
+        proj[static_cast<std::size_t>(k)] = xproj + Tn * B * at + t * B * ld[static_cast<std::size_t>(k)];
+        at += ld[static_cast<std::size_t>(k)];
+      }
+      std::int64_t sat = 0;
+      for (int k : ss_) {  // this step's projections of the states
+        const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+        T* out = sproj + B * sat;
+        const T* b = param(bias_[static_cast<std::size_t>(k)]);
+        for (std::int64_t r = 0; r < B; ++r)
+          for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
+        gemm<T>(host, false, true, B, pr.rows, H, cur_p[static_cast<std::size_t>(pr.source)], H,
+                param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H, T(1), out, pr.rows);
+        proj[static_cast<std::size_t>(k)] = out;
+        ld[static_cast<std::size_t>(k)] = pr.rows;
+        sat += pr.rows;
+      }
+      run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, regs + t * B * p_.row_size, next_p.data());
+      for (std::int64_t b = 0; b < B; ++b) {
+        T* yrow = Y + (t * B + b) * H;
+        if (live(p, t, b)) {
+          std::copy(next + b * H, next + (b + 1) * H, yrow);
+        } else {  // past its length: the state holds, the output is zero
+          for (std::size_t s = 0; s < S; ++s)
+            std::copy(cur_p[s] + b * H, cur_p[s] + (b + 1) * H, next_p[s] + b * H);
+          std::fill(yrow, yrow + H, T(0));
+        }
+      }
+      std::swap(cur, next);
+      for (std::size_t s = 0; s < S; ++s) {
+        cur_p[s] = cur + static_cast<std::int64_t>(s) * B * H;
+        next_p[s] = next + static_cast<std::int64_t>(s) * B * H;
+      }
+    }
+    for (std::size_t s = 0; s < S; ++s) std::copy(cur_p[s], cur_p[s] + B * H, static_cast<T*>(finals[s].data));
+    return 0;
+  }
+
+  template <class T>
+  int run_backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor*,
+                   const kiln_tensor* params, void* saved_v, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
+                   kiln_tensor* d_states, kiln_tensor* d_params, void* work_v, char* err, size_t n) const {
+    if (!contiguous(dy)) return fail(err, n, "a compiled cell reads dy contiguous");
+    const std::int64_t Tn = p->steps, B = p->batch, I = p->input_size, H = p_.hidden_size;
+    const std::size_t S = p_.states;
+    const std::int64_t SBH = static_cast<std::int64_t>(S) * B * H;
+    auto param = [&](int k) { return k < 0 ? static_cast<const T*>(nullptr) : static_cast<const T*>(params[k].data); };
+    auto dparam = [&](int k) -> T* { return k < 0 ? nullptr : static_cast<T*>(d_params[k].data); };
+    for (std::size_t k = 0; k < names_.size(); ++k)
+      if (d_params[k].data != nullptr) {
+        std::int64_t numel = 1;
+        for (int i = 0; i < d_params[k].rank; ++i) numel *= d_params[k].shape[i];
+        std::fill(static_cast<T*>(d_params[k].data), static_cast<T*>(d_params[k].data) + numel, T(0));
+      }
+    const T* saved = static_cast<const T*>(saved_v);
+    const T* regs = saved;
+    const T* shared = regs + Tn * B * p_.row_size;
+    const T* hist = shared + p_.shared_size + p_.scratch_size;
+    T* dxproj = static_cast<T*>(work_v);
+    T* dsproj = dxproj + Tn * B * x_rows_;
+    T* carry = dsproj + B * s_rows_;
+    T* dnext = carry + SBH;
+    T* dstate = dnext + SBH;
+    T* pwork = dstate + SBH;
+    for (std::size_t s = 0; s < S; ++s)
+      std::copy(static_cast<const T*>(d_final[s].data), static_cast<const T*>(d_final[s].data) + B * H, carry + static_cast<std::int64_t>(s) * B * H);
+    // The program's own parameters: their gradient accumulates into the caller's (a sink when unwanted).
+    std::vector<T*> dprog;
+    std::vector<std::vector<T>> sinks(param_.size());
+    for (std::size_t k = 0; k < param_.size(); ++k) {
+      T* d = dparam(param_[k]);
+      if (d == nullptr) sinks[k].resize(static_cast<std::size_t>(p_.param_sizes[k])), d = sinks[k].data();
+      dprog.push_back(d);
+    }
+    std::vector<T*> dproj(p_.projections.size()), dnext_w(S), dstate_p(S);
+    std::vector<const T*> dnext_p(S);
+    std::vector<std::int64_t> ld(p_.projections.size());
+    for (std::size_t k = 0; k < p_.projections.size(); ++k) ld[k] = p_.projections[k].rows;
+    for (std::size_t s = 0; s < S; ++s) {
+      dnext_w[s] = dnext + static_cast<std::int64_t>(s) * B * H;
+      dnext_p[s] = dnext_w[s];
+      dstate_p[s] = dstate + static_cast<std::int64_t>(s) * B * H;
+    }
+    const T* DY = static_cast<const T*>(dy->data);
+    for (std::int64_t step = Tn; step-- > 0;) {
+      const std::int64_t t = p->reverse ? Tn - 1 - step : step;
+      std::copy(carry, carry + SBH, dnext);
+      for (std::int64_t b = 0; b < B; ++b) {
+        if (live(p, t, b)) {
+          for (std::int64_t k = 0; k < H; ++k) dnext[b * H + k] += DY[(t * B + b) * H + k];
+        } else {
+          for (std::size_t s = 0; s < S; ++s) std::fill(dnext_w[s] + b * H, dnext_w[s] + (b + 1) * H, T(0));
+        }
+      }
+      std::int64_t at = 0;
+      for (int k : xs_) {
+        dproj[static_cast<std::size_t>(k)] = dxproj + Tn * B * at + t * B * ld[static_cast<std::size_t>(k)];
+        at += ld[static_cast<std::size_t>(k)];
+      }
+      at = 0;
+      for (int k : ss_) {
+        dproj[static_cast<std::size_t>(k)] = dsproj + B * at;
+        at += ld[static_cast<std::size_t>(k)];
+      }
+      run_program_backward<T>(p_, B, ld.data(), shared, regs + t * B * p_.row_size, dnext_p.data(), dproj.data(), dstate_p.data(),
+                              dprog.data(), pwork);
+      const T* h_t = hist + t * SBH;
+      for (int k : ss_) {  // through the projections of the states: the previous states' and the weights' gradients
+        const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+        const T* dP = dproj[static_cast<std::size_t>(k)];
+        const T* src = h_t + static_cast<std::int64_t>(pr.source) * B * H;
+        gemm<T>(host, false, false, B, H, pr.rows, dP, pr.rows, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H, T(1),
+                dstate_p[static_cast<std::size_t>(pr.source)], H);
+        if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, H, B, dP, pr.rows, src, H, T(1), dW + pr.row0 * H, H);
+        if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
+          for (std::int64_t r = 0; r < B; ++r)
+            for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+      }
+      for (std::int64_t b = 0; b < B; ++b)  // a row past its length passed its state through
+        for (std::size_t s = 0; s < S; ++s) {
+          T* c = carry + static_cast<std::int64_t>(s) * B * H + b * H;
+          if (live(p, t, b)) std::copy(dstate_p[s] + b * H, dstate_p[s] + (b + 1) * H, c);
+        }
+    }
+    for (std::size_t s = 0; s < S; ++s)
+      if (d_states[s].data != nullptr) std::copy(carry + static_cast<std::int64_t>(s) * B * H, carry + static_cast<std::int64_t>(s + 1) * B * H, static_cast<T*>(d_states[s].data));
+    // Every step's x at once: dX, and the x weights' and biases' gradients.
+    const T* X = static_cast<const T*>(x->data);
+    T* DX = static_cast<T*>(dx->data);
+    if (DX != nullptr) std::fill(DX, DX + Tn * B * I, T(0));
+    std::int64_t at = 0;
+    for (int k : xs_) {
+      const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+      const T* dP = dxproj + Tn * B * at;
+      at += pr.rows;
+      const T* W = param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I;
+      if (DX != nullptr) gemm<T>(host, false, false, Tn * B, I, pr.rows, dP, pr.rows, W, I, T(1), DX, I);
+      if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, I, Tn * B, dP, pr.rows, X, I, T(1), dW + pr.row0 * I, I);
+      if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
+        for (std::int64_t r = 0; r < Tn * B; ++r)
+          for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+    }
+    return 0;
+  }
+
+  CellProgram p_;
+  std::vector<std::string> names_;
+  std::vector<int> weight_, bias_, param_, xs_, ss_;
+  std::int64_t x_rows_ = 0, s_rows_ = 0;
+};
+
+// The kernel: a plan per size (input, hidden, biases), each compiled from a cell of that size when a
+// call first asks for it.
+class Compiled : public InProcessKernel {
+ public:
+  Compiled(CellMaker make, std::vector<std::string> names) : make_(std::move(make)), names_(std::move(names)) {}
+  int supports(const kiln_recurrent_problem* p, char* why, size_t n) const override {
+    std::string stopped;
+    if (plan(p, &stopped) == nullptr) return fail(why, n, stopped);
+    return plan(p)->supports(p, why, n);
+  }
+  size_t saved_bytes(const kiln_recurrent_problem* p) const override { return plan(p)->saved_bytes(p); }
+  size_t work_bytes(const kiln_recurrent_problem* p) const override { return plan(p)->work_bytes(p); }
+  int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+              const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved, void* work, char* err,
+              size_t n) const override {
+    return plan(p)->forward(host, p, x, states, params, y, finals, saved, work, err, n);
+  }
+  int backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
+               const kiln_tensor* params, void* saved, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
+               kiln_tensor* d_states, kiln_tensor* d_params, void* work, char* err, size_t n) const override {
+    return plan(p)->backward(host, p, x, states, params, saved, dy, d_final, dx, d_states, d_params, work, err, n);
+  }
+
+ private:
+  // The plan for p's sizes (null, with the reason in *stopped, when that cell does not compile).
+  const Plan* plan(const kiln_recurrent_problem* p, std::string* stopped = nullptr) const {
+    const auto key = std::make_tuple(p->input_size, p->hidden_size, p->has_bias != 0);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = plans_.find(key);
+    if (it == plans_.end()) {
+      std::shared_ptr<Plan> plan;
+      std::string why;
+      try {
+        const auto cell = make_(p->input_size, p->hidden_size, p->has_bias != 0);
+        CellProgram program = compile_cell(*cell);
+        why = program.stopped;
+        if (program.ok()) plan = std::make_shared<Plan>(std::move(program), names_);
+      } catch (const std::exception& e) {
+        why = fmt::format("no cell of input {} and hidden {}: {}", p->input_size, p->hidden_size, e.what());
+      }
+      it = plans_.emplace(key, std::make_pair(plan, why)).first;
+    }
+    if (stopped != nullptr) *stopped = it->second.second;
+    return it->second.first.get();
+  }
+
+  CellMaker make_;
+  std::vector<std::string> names_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::tuple<std::int64_t, std::int64_t, bool>, std::pair<std::shared_ptr<Plan>, std::string>> plans_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Kernel> compiled_kernel(const std::string& cell_name, CellMaker make, std::string* why) {
+  std::shared_ptr<nn::RecurrentCell> probe;
+  try {
+    probe = make(3, 4, true);
+  } catch (const std::exception& e) {
+    if (why != nullptr) *why = fmt::format("compiling {}: its cell could not be made: {}", cell_name, e.what());
+    return nullptr;
+  }
+  const CellProgram program = compile_cell(*probe);
+  if (!program.ok()) {
+    if (why != nullptr) *why = fmt::format("{} does not compile: {}", program.cell, program.stopped);
+    return nullptr;
+  }
+  auto k = std::make_shared<Kernel>();
+  k->name = "compiled:" + cell_name;
+  k->plugin = "compiled";
+  k->origin = "compiled";
+  k->description = fmt::format("{} compiled from its step ({} ops: {} projections, {} program instructions)", program.cell,
+                               program.ops, program.projections.size(), program.code.size());
+  k->op = "compiled_" + cell_name;
+  for (const auto& [name, v] : probe->named_parameters(false)) k->param_names.push_back(name);
+  k->abi = kiln_recurrent_kernel{};
+  k->abi.name = nullptr;
+  k->abi.state_count = static_cast<std::int32_t>(program.states);
+  k->in_process = std::make_shared<Compiled>(std::move(make), k->param_names);
+  return k;
+}
+
+}  // namespace kiln::plugins

@@ -1,0 +1,40 @@
+// Note [Compiled schedule]: a compiled cell's kernel proven by check_plugin against the cell's generic
+// graph (outputs and every gradient, float32 and float64, both directions, lengths, without biases),
+// and one that cannot compile says why.
+
+#include <gtest/gtest.h>
+
+#include "fusion/compiled_kernel.hpp"
+#include "layers/cell_registry.hpp"
+
+namespace kiln::plugins {
+namespace {
+
+class CompiledKernels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CompiledKernels, PassCheckPluginAgainstTheGenericGraph) {
+  const CellMaker make = reference_cell(GetParam());
+  ASSERT_TRUE(make);
+  std::string why;
+  const auto k = compiled_kernel(GetParam(), make, &why);
+  ASSERT_NE(k, nullptr) << why;
+  CheckOptions o;
+  o.realistic = false;  // check_plugin's grid; the realistic sizes run in CI's kiln check-plugin
+  const CheckReport r = check_plugin(*k, o, make);
+  EXPECT_TRUE(r.passed()) << r.to_string();
+  EXPECT_GT(r.cases, 100);
+  EXPECT_TRUE(r.skipped.empty()) << r.skipped.front();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cells, CompiledKernels,
+                         ::testing::Values("rnn_tanh", "lstm", "gru", "peephole_lstm", "lstm_nig", "lstm_nfg", "lstm_nog", "lstm_niaf",
+                                           "lstm_noaf", "lstm_cifg", "lstm_np"));
+
+TEST(CompiledKernel, ACellThatDoesNotCompileSaysWhy) {
+  std::string why;
+  EXPECT_EQ(compiled_kernel("mgu", reference_cell("mgu"), &why), nullptr);
+  EXPECT_NE(why.find("MGUCell does not compile: linear over a computed value (mul [2, 4])"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace kiln::plugins
