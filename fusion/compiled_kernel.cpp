@@ -23,6 +23,8 @@ void gemm(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, 
     h->dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
+constexpr std::int64_t kBlock = 16;  // steps whose state-projection weight gradients share one GEMM
+
 int fail(char* err, size_t n, const std::string& what) {
   if (n > 0) {
     const size_t len = std::min(n - 1, what.size());
@@ -44,6 +46,11 @@ class Plan {
     }
     for (const auto& n : p_.params) param_.push_back(index(n));
     for (int k : xs_) x_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
+    slot_.assign(p_.states, -1);  // the states a projection reads keep their history
+    for (int k : ss_) {
+      std::int64_t& slot = slot_[static_cast<std::size_t>(p_.projections[static_cast<std::size_t>(k)].source)];
+      if (slot < 0) slot = slots_++;
+    }
     for (int k : ss_) s_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
   }
 
@@ -57,8 +64,9 @@ class Plan {
   size_t saved_bytes(const kiln_recurrent_problem* p) const { return bytes(p, saved_size(p)); }
   size_t work_bytes(const kiln_recurrent_problem* p) const {
     const std::int64_t T = p->steps, B = p->batch, S = static_cast<std::int64_t>(p_.states), H = p_.hidden_size;
-    const std::int64_t fwd = T * B * x_rows_ + B * s_rows_ + 2 * S * B * H;
-    const std::int64_t bwd = T * B * x_rows_ + B * s_rows_ + 3 * S * B * H + p_.grad_size + p_.shared_size;
+    const std::int64_t Kb = std::min<std::int64_t>(kBlock, T);
+    const std::int64_t fwd = Kb * B * x_rows_ + B * s_rows_ + 2 * S * B * H;
+    const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + 3 * S * B * H + p_.grad_size + p_.shared_size;
     return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
   }
   int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
@@ -77,8 +85,8 @@ class Plan {
 
  private:
   std::int64_t saved_size(const kiln_recurrent_problem* p) const {
-    const std::int64_t T = p->steps, B = p->batch, S = static_cast<std::int64_t>(p_.states), H = p_.hidden_size;
-    return T * B * p_.row_size + p_.shared_size + p_.scratch_size + T * S * B * H;
+    const std::int64_t T = p->steps, B = p->batch, H = p_.hidden_size;
+    return T * B * p_.row_size + p_.shared_size + p_.scratch_size + T * slots_ * B * H;
   }
   static size_t bytes(const kiln_recurrent_problem* p, std::int64_t elements) {
     return static_cast<size_t>(elements) * (p->dtype == KILN_FLOAT64 ? sizeof(double) : sizeof(float));
@@ -105,25 +113,29 @@ class Plan {
     T* regs = saved;
     T* shared = regs + Tn * B * p_.row_size;
     T* hist = shared + p_.shared_size + p_.scratch_size;
-    T* xproj = static_cast<T*>(work_v);
-    T* sproj = xproj + Tn * B * x_rows_;
+    const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
+    T* xproj = static_cast<T*>(work_v);  // a block of steps' projections of x
+    T* sproj = xproj + Kb * B * x_rows_;
     T* cur = sproj + B * s_rows_;
     T* next = cur + static_cast<std::int64_t>(S) * B * H;
     const T* X = static_cast<const T*>(x->data);
-    // Every step's projections of x: one GEMM each, the bias folded in.
+    // A block of steps' projections of x: one GEMM each, the bias folded in.
     std::vector<const T*> proj(p_.projections.size());
     std::vector<std::int64_t> ld(p_.projections.size());
-    std::int64_t at = 0;
-    for (int k : xs_) {
-      const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
-      T* out = xproj + Tn * B * at;
-      const T* b = param(bias_[static_cast<std::size_t>(k)]);
-      for (std::int64_t r = 0; r < Tn * B; ++r)
-        for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
-      gemm<T>(host, false, true, Tn * B, pr.rows, I, X, I, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I, I, T(1), out, pr.rows);
-      ld[static_cast<std::size_t>(k)] = pr.rows;
-      at += pr.rows;
-    }
+    for (std::size_t k = 0; k < p_.projections.size(); ++k) ld[k] = p_.projections[k].rows;
+    auto project_x = [&](std::int64_t t_lo, std::int64_t steps) {
+      std::int64_t at = 0;
+      for (int k : xs_) {
+        const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+        T* out = xproj + Kb * B * at;
+        at += pr.rows;
+        const T* b = param(bias_[static_cast<std::size_t>(k)]);
+        for (std::int64_t r = 0; r < steps * B; ++r)
+          for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
+        gemm<T>(host, false, true, steps * B, pr.rows, I, X + t_lo * B * I, I, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I, I,
+                T(1), out, pr.rows);
+      }
+    };
     std::vector<const T*> cur_p(S), param_p;
     std::vector<T*> next_p(S);
     for (std::size_t s = 0; s < S; ++s) {
@@ -135,10 +147,15 @@ class Plan {
     T* Y = static_cast<T*>(y->data);
     for (std::int64_t step = 0; step < Tn; ++step) {
       const std::int64_t t = p->reverse ? Tn - 1 - step : step;
-      std::copy(cur, cur + static_cast<std::int64_t>(S) * B * H, hist + t * static_cast<std::int64_t>(S) * B * H);
-      at = 0;
+      // Blocks of Kb consecutive t, in the order the steps run.
+      const std::int64_t q0 = step / Kb * Kb, q1 = std::min(q0 + Kb - 1, Tn - 1);
+      const std::int64_t t_lo = p->reverse ? Tn - 1 - q1 : q0;
+      if (step == q0) project_x(t_lo, q1 - q0 + 1);
+      for (std::size_t s = 0; s < S; ++s)  // [slot][T][B][H]: a projected state's steps side by side, for backward's block GEMMs
+        if (slot_[s] >= 0) std::copy(cur_p[s], cur_p[s] + B * H, hist + (slot_[s] * Tn + t) * B * H);
+      std::int64_t at = 0;
       for (int k : xs_) {
-        proj[static_cast<std::size_t>(k)] = xproj + Tn * B * at + t * B * ld[static_cast<std::size_t>(k)];
+        proj[static_cast<std::size_t>(k)] = xproj + Kb * B * at + (t - t_lo) * B * ld[static_cast<std::size_t>(k)];
         at += ld[static_cast<std::size_t>(k)];
       }
       std::int64_t sat = 0;
@@ -195,9 +212,10 @@ class Plan {
     const T* regs = saved;
     const T* shared = regs + Tn * B * p_.row_size;
     const T* hist = shared + p_.shared_size + p_.scratch_size;
+    const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
     T* dxproj = static_cast<T*>(work_v);
-    T* dsproj = dxproj + Tn * B * x_rows_;
-    T* carry = dsproj + B * s_rows_;
+    T* dsproj = dxproj + Kb * B * x_rows_;
+    T* carry = dsproj + Kb * B * s_rows_;
     T* dnext = carry + SBH;
     T* dstate = dnext + SBH;
     T* pwork = dstate + SBH;
@@ -221,8 +239,15 @@ class Plan {
       dstate_p[s] = dstate + static_cast<std::int64_t>(s) * B * H;
     }
     const T* DY = static_cast<const T*>(dy->data);
+    const T* X = static_cast<const T*>(x->data);
+    T* DX = static_cast<T*>(dx->data);
+    if (DX != nullptr) std::fill(DX, DX + Tn * B * I, T(0));
     for (std::int64_t step = Tn; step-- > 0;) {
       const std::int64_t t = p->reverse ? Tn - 1 - step : step;
+      // Note [Compiled schedule]: the state projections' gradients of a block of kBlock steps (consecutive
+      // t) are kept, and their weight gradients made in one GEMM per block.
+      const std::int64_t q = Tn - 1 - step, q0 = q / Kb * Kb, q1 = std::min(q0 + Kb - 1, Tn - 1);
+      const std::int64_t t_lo = p->reverse ? q0 : Tn - 1 - q1;
       std::copy(carry, carry + SBH, dnext);
       for (std::int64_t b = 0; b < B; ++b) {
         if (live(p, t, b)) {
@@ -233,27 +258,46 @@ class Plan {
       }
       std::int64_t at = 0;
       for (int k : xs_) {
-        dproj[static_cast<std::size_t>(k)] = dxproj + Tn * B * at + t * B * ld[static_cast<std::size_t>(k)];
+        dproj[static_cast<std::size_t>(k)] = dxproj + Kb * B * at + (t - t_lo) * B * ld[static_cast<std::size_t>(k)];
         at += ld[static_cast<std::size_t>(k)];
       }
       at = 0;
       for (int k : ss_) {
-        dproj[static_cast<std::size_t>(k)] = dsproj + B * at;
+        dproj[static_cast<std::size_t>(k)] = dsproj + Kb * B * at + (t - t_lo) * B * ld[static_cast<std::size_t>(k)];
         at += ld[static_cast<std::size_t>(k)];
       }
       run_program_backward<T>(p_, B, ld.data(), shared, regs + t * B * p_.row_size, dnext_p.data(), dproj.data(), dstate_p.data(),
                               dprog.data(), pwork);
-      const T* h_t = hist + t * SBH;
-      for (int k : ss_) {  // through the projections of the states: the previous states' and the weights' gradients
+      for (int k : ss_) {  // through the projections of the states: the previous states' gradients
         const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
-        const T* dP = dproj[static_cast<std::size_t>(k)];
-        const T* src = h_t + static_cast<std::int64_t>(pr.source) * B * H;
-        gemm<T>(host, false, false, B, H, pr.rows, dP, pr.rows, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H, T(1),
-                dstate_p[static_cast<std::size_t>(pr.source)], H);
-        if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, H, B, dP, pr.rows, src, H, T(1), dW + pr.row0 * H, H);
-        if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
-          for (std::int64_t r = 0; r < B; ++r)
-            for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+        gemm<T>(host, false, false, B, H, pr.rows, dproj[static_cast<std::size_t>(k)], pr.rows,
+                param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H, T(1), dstate_p[static_cast<std::size_t>(pr.source)], H);
+      }
+      if (q == q1) {  // the block is done: dX of its steps, and its weight and bias gradients
+        const std::int64_t rows = (q1 - q0 + 1) * B;
+        at = 0;
+        for (int k : xs_) {
+          const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+          const T* dP = dxproj + Kb * B * at;
+          at += pr.rows;
+          const T* W = param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I;
+          if (DX != nullptr) gemm<T>(host, false, false, rows, I, pr.rows, dP, pr.rows, W, I, T(1), DX + t_lo * B * I, I);
+          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, I, rows, dP, pr.rows, X + t_lo * B * I, I, T(1), dW + pr.row0 * I, I);
+          if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
+            for (std::int64_t r = 0; r < rows; ++r)
+              for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+        }
+        at = 0;
+        for (int k : ss_) {
+          const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+          const T* dP = dsproj + Kb * B * at;
+          at += pr.rows;
+          const T* src = hist + (slot_[static_cast<std::size_t>(pr.source)] * Tn + t_lo) * B * H;
+          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, H, rows, dP, pr.rows, src, H, T(1), dW + pr.row0 * H, H);
+          if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
+            for (std::int64_t r = 0; r < rows; ++r)
+              for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+        }
       }
       for (std::int64_t b = 0; b < B; ++b)  // a row past its length passed its state through
         for (std::size_t s = 0; s < S; ++s) {
@@ -263,29 +307,14 @@ class Plan {
     }
     for (std::size_t s = 0; s < S; ++s)
       if (d_states[s].data != nullptr) std::copy(carry + static_cast<std::int64_t>(s) * B * H, carry + static_cast<std::int64_t>(s + 1) * B * H, static_cast<T*>(d_states[s].data));
-    // Every step's x at once: dX, and the x weights' and biases' gradients.
-    const T* X = static_cast<const T*>(x->data);
-    T* DX = static_cast<T*>(dx->data);
-    if (DX != nullptr) std::fill(DX, DX + Tn * B * I, T(0));
-    std::int64_t at = 0;
-    for (int k : xs_) {
-      const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
-      const T* dP = dxproj + Tn * B * at;
-      at += pr.rows;
-      const T* W = param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I;
-      if (DX != nullptr) gemm<T>(host, false, false, Tn * B, I, pr.rows, dP, pr.rows, W, I, T(1), DX, I);
-      if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, I, Tn * B, dP, pr.rows, X, I, T(1), dW + pr.row0 * I, I);
-      if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
-        for (std::int64_t r = 0; r < Tn * B; ++r)
-          for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
-    }
     return 0;
   }
 
   CellProgram p_;
   std::vector<std::string> names_;
   std::vector<int> weight_, bias_, param_, xs_, ss_;
-  std::int64_t x_rows_ = 0, s_rows_ = 0;
+  std::int64_t x_rows_ = 0, s_rows_ = 0, slots_ = 0;
+  std::vector<std::int64_t> slot_;
 };
 
 // The kernel: a plan per size (input, hidden, biases), each compiled from a cell of that size when a

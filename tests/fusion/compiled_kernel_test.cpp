@@ -38,3 +38,19 @@ TEST(CompiledKernel, ACellThatDoesNotCompileSaysWhy) {
 
 }  // namespace
 }  // namespace kiln::plugins
+
+namespace kiln::plugins {
+namespace {
+
+// check_plugin's realistic sizes: 50 steps span several of the backward's blocks of steps (Note [Compiled
+// schedule]), hidden up to 1024, lengths and both directions.
+TEST(CompiledKernel, PassesAtRealisticSizes) {
+  const CellMaker make = reference_cell("lstm_cifg");
+  const auto k = compiled_kernel("lstm_cifg", make);
+  ASSERT_NE(k, nullptr);
+  const CheckReport r = check_plugin(*k, CheckOptions{}, make);
+  EXPECT_TRUE(r.passed()) << r.to_string();
+}
+
+}  // namespace
+}  // namespace kiln::plugins
