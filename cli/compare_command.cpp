@@ -53,9 +53,9 @@ void add_compare_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("compare", "Run PyTorch reference cases and compare every output and gradient");
   cmd->add_option("cases", a->cases, "Reference case files (.safetensors)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--dtype", a->dtype, "float32 or float64")->capture_default_str();
-  cmd->add_option("--impl", a->impl, "generic, fused or auto: which implementation runs the layer")
+  cmd->add_option("--impl", a->impl, "generic, fused, compiled or auto: which implementation runs the layer")
       ->capture_default_str()
-      ->check(CLI::IsMember({"generic", "fused", "auto"}));
+      ->check(CLI::IsMember({"generic", "fused", "compiled", "auto"}));
   cmd->add_option("--out", a->out, "Write Kiln's outputs and gradients under the same names");
   cmd->callback([a] {
     if (const int rc = run(*a); rc != 0) throw CLI::RuntimeError(rc);

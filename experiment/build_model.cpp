@@ -99,7 +99,8 @@ std::shared_ptr<nn::Sequential> build_stack(const Experiment& e, const Task& tas
                                               : later({"recurrent", "transformer_encoder", "pool", "positional"}) || task.per_step();
       auto options = nn::RecurrentOptions(features, l.size).num_layers(l.layers).bidirectional(l.bidirectional).dropout(l.dropout)
                          .batch_first(true).single_bias(l.single_bias).return_sequences(rs)
-                         .impl(l.impl == "generic" ? nn::Impl::Generic : l.impl == "fused" ? nn::Impl::Fused : nn::Impl::Auto);
+                         .impl(l.impl == "generic" ? nn::Impl::Generic : l.impl == "fused" ? nn::Impl::Fused
+                               : l.impl == "compiled" ? nn::Impl::Compiled : nn::Impl::Auto);
       model->push_back(at_layer(l, [&] { return nn::make_recurrent(l.cell, options); }));
       features = l.size * (l.bidirectional ? 2 : 1);
       sequence = rs;

@@ -94,7 +94,7 @@ void read_layer(const std::string& kind, Section s, LayerSpec& l) {
     l.layers = s.integer("layers", 1, 1, 64);
     l.bidirectional = s.flag("bidirectional", false);
     l.dropout = s.number("dropout", 0.0, 0.0, 0.99);
-    l.impl = s.choice("impl", std::string("auto"), {"auto", "generic", "fused"});
+    l.impl = s.choice("impl", std::string("auto"), {"auto", "generic", "fused", "compiled"});
     l.single_bias = s.flag("single_bias", false);
     if (s.has("return_sequences")) l.return_sequences = s.flag("return_sequences", true) ? 1 : 0;
     else s.flag("return_sequences", true);

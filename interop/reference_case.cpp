@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "io/safetensors.hpp"
+#include "plugins/registry.hpp"
 #include "sequence/attention.hpp"
 #include "sequence/recurrent.hpp"
 #include "sequence/transformer.hpp"
@@ -117,11 +118,13 @@ struct Built {
 
 Built build_recurrent_case(const std::string& module, const Options& o, const std::string& impl) {
   auto layer = build_recurrent(module, o);
-  layer->set_impl(impl == "generic" ? nn::Impl::Generic : impl == "fused" ? nn::Impl::Fused : nn::Impl::Auto);
+  layer->set_impl(impl == "generic" ? nn::Impl::Generic : impl == "fused" ? nn::Impl::Fused
+                  : impl == "compiled" ? nn::Impl::Compiled : nn::Impl::Auto);
   std::string why;
   const bool fused = layer->uses_fused(&why);
-  KILN_CHECK(fused || impl != "fused", "{}: --impl fused: {}", o.path, why);
-  Built b{layer, module + "(" + layer->extra_repr() + ")" + (fused ? " [fused kernel]" : " [generic graph]"), {}};
+  KILN_CHECK(fused || (impl != "fused" && impl != "compiled"), "{}: --impl {}: {}", o.path, impl, why);
+  const char* path = !fused ? " [generic graph]" : layer->choose_kernel()->in_process ? " [compiled cell]" : " [fused kernel]";
+  Built b{layer, module + "(" + layer->extra_repr() + ")" + path, {}};
   b.run = [layer](const InputFn& input, const InputFn& mask, const std::map<std::string, Variable>& inputs) {
     std::vector<Variable> state;
     if (inputs.count("h0")) state.push_back(inputs.at("h0"));
@@ -149,6 +152,7 @@ std::string attention_path(const std::vector<const nn::MultiheadAttention*>& mod
 }
 
 Built build_attention(const std::string& module, const Options& o, const std::string& impl_name) {
+  // (No compiled attention: "compiled" runs attention as auto.)
   const nn::Impl impl = impl_name == "generic" ? nn::Impl::Generic : impl_name == "fused" ? nn::Impl::Fused : nn::Impl::Auto;
   const bool batch_first = o.flag("batch_first", false);
   if (module == "nn.MultiheadAttention") {
@@ -213,7 +217,8 @@ Built build_attention(const std::string& module, const Options& o, const std::st
 
 void check_run_options(DType dtype, const std::string& impl) {
   KILN_CHECK(is_floating(dtype), "compare: dtype must be float32 or float64");
-  KILN_CHECK(impl == "generic" || impl == "fused" || impl == "auto", "compare: impl must be generic, fused or auto, got '{}'",
+  KILN_CHECK(impl == "generic" || impl == "fused" || impl == "auto" || impl == "compiled",
+             "compare: impl must be generic, fused, compiled or auto, got '{}'",
              impl);
 }
 
