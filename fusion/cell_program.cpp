@@ -2,6 +2,7 @@
 
 #include "fusion/cell_program.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -47,7 +48,8 @@ std::string CellProgram::listing() const {
     s += fmt::format("r{} [{}{}] = {}", i.dst, r.width, r.shared ? ", shared" : "", opcode_name(i.op));
     if (i.op == Opcode::LoadProjection) {
       const Projection& p = projections[static_cast<std::size_t>(i.a)];
-      s += fmt::format(" {} of {}", p.weight, p.source < 0 ? std::string("x") : fmt::format("state{}", p.source));
+      s += fmt::format(" {} of {}", p.weight, p.source == -1 ? std::string("x") : p.source >= 0 ? fmt::format("state{}", p.source)
+                                                                                                   : fmt::format("r{}", p.source_reg));
     } else if (i.op == Opcode::LoadState) {
       s += fmt::format(" {}", i.a);
     } else if (i.op == Opcode::LoadParam) {
@@ -59,6 +61,7 @@ std::string CellProgram::listing() const {
       if (i.b >= 0) s += fmt::format(" r{}", i.b);
       if (i.op == Opcode::Slice) s += fmt::format(" at {}", i.offset);
     }
+    if (i.stage > 0) s += fmt::format("  (stage {})", i.stage);
     s += "\n";
   }
   for (std::size_t k = 0; k < outputs.size(); ++k) s += fmt::format("state{}' = r{}\n", k, outputs[k]);
@@ -91,6 +94,7 @@ class Compiler {
     return in;
   }
   bool rowwise(const Shape& s) const { return s.rank() == 2 && s[0] == 2; }  // the trace's batch is 2
+  bool row_shape_of(const Shape& s) const { return rowwise(s); }
   std::string describe(Vertex v) const {
     const OpVertex& o = g_[v];
     if (o.kind == VertexKind::Leaf) return roles_.at(v);
@@ -100,8 +104,13 @@ class Compiler {
     p_.regs.push_back(Register{width, shared, 0});
     return static_cast<int>(p_.regs.size()) - 1;
   }
+  // An instruction runs in the latest stage of its operands (a late projection's load: one after its source's).
   int emit(Instr i, std::int64_t width, bool shared) {
+    for (int r : {i.a, i.b})
+      if (r >= 0 && i.op != Opcode::LoadProjection && i.op != Opcode::LoadState && i.op != Opcode::LoadParam)
+        i.stage = std::max(i.stage, stage_.at(static_cast<std::size_t>(r)));
     i.dst = add_reg(width, shared);
+    stage_.push_back(i.stage);
     p_.code.push_back(i);
     return i.dst;
   }
@@ -128,14 +137,20 @@ class Compiler {
     const Vertex src = in.at(0);
     Projection pr;
     const OpVertex& s = g_[src];
+    std::int64_t K = 0;
     if (s.kind == VertexKind::Leaf && roles_.at(src) == "x") {
       pr.source = -1;
     } else if (s.kind == VertexKind::Leaf && roles_.at(src).rfind("state", 0) == 0) {
       pr.source = std::stoi(roles_.at(src).substr(5));
-    } else {
-      throw Stop{fmt::format("linear over a computed value ({}): a projection inside the step, after other ops, which the "
-                             "compiler does not run yet", describe(src))};
+    } else {  // a late projection: of a value computed in the step, one GEMM between program stages
+      pr.source = Projection::kComputed;
+      pr.source_reg = reg_of(src);
+      const Register& r = p_.regs[static_cast<std::size_t>(pr.source_reg)];
+      if (r.shared) throw Stop{fmt::format("linear over a value every row shares ({})", describe(src))};
+      pr.stage = stage_.at(static_cast<std::size_t>(pr.source_reg)) + 1;
+      K = r.width;
     }
+    (void)K;
     if (!param_rows(in.at(1), &pr.weight, &pr.row0, &pr.rows))
       throw Stop{fmt::format("linear whose weight is {}, not a parameter or rows of one", describe(in.at(1)))};
     if (in.size() > 2) {
@@ -146,6 +161,7 @@ class Compiler {
     p_.projections.push_back(pr);
     Instr i{Opcode::LoadProjection};
     i.a = static_cast<int>(p_.projections.size()) - 1;
+    i.stage = pr.stage;
     return emit(i, pr.rows, false);
   }
 
@@ -195,14 +211,19 @@ class Compiler {
       i.a = base, i.offset = offset;
       return emit(i, width, b.shared);
     }
-    if (o.op == "concat") {
-      if (in.size() != 2 || o.attrs.empty() || o.attrs[0] != 1) throw Stop{fmt::format("a concat of {} tensors into {}", in.size(), o.shape)};
-      const int a = reg_of(in[0]), b = reg_of(in[1]);
-      if (p_.regs[static_cast<std::size_t>(a)].shared || p_.regs[static_cast<std::size_t>(b)].shared)
-        throw Stop{"a concat of a shared value"};
-      Instr i{Opcode::Concat};
-      i.a = a, i.b = b;
-      return emit(i, o.shape[1], false);
+    if (o.op == "concat") {  // along a row's values; more than two pieces as a chain of pairs
+      if (in.size() < 2 || o.attrs.empty() || o.attrs[0] != 1 || !row_shape_of(o.shape))
+        throw Stop{fmt::format("a concat of {} tensors into {} (only along a row's values)", in.size(), o.shape)};
+      int acc = reg_of(in[0]);
+      for (std::size_t k = 1; k < in.size(); ++k) {
+        const int b = reg_of(in[k]);
+        if (p_.regs[static_cast<std::size_t>(acc)].shared || p_.regs[static_cast<std::size_t>(b)].shared)
+          throw Stop{"a concat of a value every row shares"};
+        Instr i{Opcode::Concat};
+        i.a = acc, i.b = b;
+        acc = emit(i, p_.regs[static_cast<std::size_t>(acc)].width + p_.regs[static_cast<std::size_t>(b)].width, false);
+      }
+      return acc;
     }
     static const std::map<std::string, Opcode> binary{{"add", Opcode::Add}, {"sub", Opcode::Sub}, {"mul", Opcode::Mul}, {"div", Opcode::Div}};
     static const std::map<std::string, Opcode> unary{{"neg", Opcode::Neg},   {"sigmoid", Opcode::Sigmoid}, {"tanh", Opcode::Tanh},
@@ -239,6 +260,7 @@ class Compiler {
   std::map<Vertex, std::string> roles_;
   CellProgram& p_;
   std::map<Vertex, int> reg_;
+  std::vector<int> stage_;  // each register's stage
 };
 
 // Shared instructions first (they depend on shared registers only), then storage: each register that is
@@ -246,6 +268,9 @@ class Compiler {
 void lay_out(CellProgram& p) {
   std::vector<Instr> shared, rows;
   for (const Instr& i : p.code) (p.regs[static_cast<std::size_t>(i.dst)].shared ? shared : rows).push_back(i);
+  // Stage by stage (an instruction's stage is at least its operands', so the order within one holds).
+  std::stable_sort(rows.begin(), rows.end(), [](const Instr& a, const Instr& b) { return a.stage < b.stage; });
+  p.stages = rows.empty() ? 1 : rows.back().stage + 1;
   p.shared_code = shared.size();
   p.code = shared;
   p.code.insert(p.code.end(), rows.begin(), rows.end());
@@ -262,6 +287,15 @@ void lay_out(CellProgram& p) {
       default: break;
     }
   }
+  // A value a later stage reads, or a late projection's input, must outlive its row's pass: saved too.
+  std::vector<int> made_in(p.regs.size(), 0);
+  for (const Instr& i : p.code) made_in[static_cast<std::size_t>(i.dst)] = i.stage;
+  for (const Instr& i : p.code)
+    for (int r : {i.a, i.b})
+      if (r >= 0 && i.op != Opcode::LoadProjection && i.op != Opcode::LoadState && i.op != Opcode::LoadParam && made_in[static_cast<std::size_t>(r)] < i.stage)
+        needed[static_cast<std::size_t>(r)] = true;
+  for (const Projection& pr : p.projections)
+    if (pr.source_reg >= 0) needed[static_cast<std::size_t>(pr.source_reg)] = true;
   for (std::size_t c = p.code.size(); c-- > 0;)
     if (p.code[c].op == Opcode::Slice && needed[static_cast<std::size_t>(p.code[c].dst)]) needed[static_cast<std::size_t>(p.code[c].a)] = true;
   for (const Instr& i : p.code) {

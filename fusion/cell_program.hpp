@@ -22,6 +22,7 @@
 //   if (!p.ok()) std::cout << p.stopped << "\n";
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,10 @@ namespace kiln::plugins {
 
 /// One GEMM of the step: y [B, rows] = source [B, K] W[row0 : row0 + rows]^T + b[bias0 : bias0 + rows].
 struct Projection {
-  int source = -1;            ///< -1: the input x; s >= 0: state s
+  static constexpr int kComputed = -2;
+  int source = -1;            ///< -1: the input x; s >= 0: state s; kComputed: register source_reg
+  int source_reg = -1;        ///< a value computed in the step (MGU's f h): a late projection
+  int stage = 0;              ///< the program stage that first reads it (0, or a late one's: its source's + 1)
   std::string weight, bias;   ///< the cell's parameters (bias "" for none)
   std::int64_t row0 = 0, rows = 0, bias0 = 0;
 };
@@ -56,6 +60,7 @@ struct Instr {
   int dst = -1, a = -1, b = -1;
   std::int64_t offset = 0;
   double imm = 0, imm2 = 0;
+  int stage = 0;  ///< instructions of a stage run for every row before a late projection's GEMM
 };
 
 /// A register: `width` values per row (or shared by every row), stored at `offset` of its row's (or the
@@ -79,6 +84,7 @@ struct CellProgram {
   std::vector<Instr> code;              ///< in order; instructions on shared registers only come first
   std::size_t shared_code = 0;          ///< how many leading instructions make shared registers
   std::vector<int> outputs;             ///< the register of each next state
+  int stages = 1;                       ///< 1 + the late projections' GEMMs between stages
   std::int64_t row_size = 0, shared_size = 0;  ///< values per (saved) row block, in the shared block
   std::int64_t scratch_size = 0, grad_size = 0; ///< a row's values backward does not read; a row's gradients
   int ops = 0;                          ///< ops in the traced step
@@ -91,18 +97,25 @@ struct CellProgram {
 /// Traces `cell`'s step (float64, batch 2) and compiles it (Note [Cell programs]).
 CellProgram compile_cell(nn::RecurrentCell& cell);
 
+/// Called between stages: forward after stage s (the caller makes the late projections of stage s + 1
+/// from the saved values, rows row_size apart); backward before stage s, with every row's gradient block
+/// (grad_size apart) where the caller adds the late projections' input gradients.
+template <class T>
+using StageFn = std::function<void(int stage, T* grads)>;
+
 /// Runs the program forward on `rows` rows. proj[p]: projection p's outputs, row r at proj[p] + r *
 /// ld_proj[p]; state[s], next[s]: [rows, H] with row stride H; param[k]: params[k]'s values. `shared`
 /// [shared_size + scratch_size] and `saved` [rows * row_size] are the program's storage; backward reads
 /// saved (only the values a derivative rule needs are saved: Note [Cell programs]).
 template <class T>
 void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, const std::int64_t* ld_proj, const T* const* state,
-                 const T* const* param, T* shared, T* saved, T* const* next);
+                 const T* const* param, T* shared, T* saved, T* const* next, const StageFn<T>& between = {});
 
 /// Backward of run_program: dnext[s] [rows, H] -> dproj[p] (written, row stride ld_proj[p]), dstate[s]
-/// [rows, H] (written) and dparam[k] (added to). `work` [grad_size + shared_size] is scratch.
+/// [rows, H] (written) and dparam[k] (added to). `work` [rows * grad_size + shared_size] is scratch.
 template <class T>
 void run_program_backward(const CellProgram& p, std::int64_t rows, const std::int64_t* ld_proj, const T* shared, const T* saved,
-                          const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work);
+                          const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work,
+                          const StageFn<T>& between = {});
 
 }  // namespace kiln::plugins

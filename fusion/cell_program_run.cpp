@@ -209,7 +209,7 @@ void step_backward(const CellProgram& p, const Instr& i, const Block<T>& m, cons
 
 template <class T>
 void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, const std::int64_t* ld_proj, const T* const* state,
-                 const T* const* param, T* shared, T* saved, T* const* next) {
+                 const T* const* param, T* shared, T* saved, T* const* next, const StageFn<T>& between) {
   const std::int64_t H = p.hidden_size;
   for (std::size_t c = 0; c < p.shared_code; ++c) {
     const Instr& i = p.code[c];
@@ -218,59 +218,78 @@ void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, 
     else step_forward<T>(p, i, Block<T>{nullptr, shared});
   }
   T* scratch = shared + p.shared_size;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const Block<T> m{saved + r * p.row_size, shared, scratch};
-    for (std::size_t c = p.shared_code; c < p.code.size(); ++c) {
-      const Instr& i = p.code[c];
-      const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
-      if (i.op == Opcode::LoadProjection) {
-        const T* src = proj[i.a] + r * ld_proj[i.a];
-        std::copy(src, src + d.width, m.at(d));
-      } else if (i.op == Opcode::LoadState) {
-        std::copy(state[i.a] + r * H, state[i.a] + (r + 1) * H, m.at(d));
-      } else {
-        step_forward<T>(p, i, m);
+  std::size_t first = p.shared_code;
+  for (int stage = 0; stage < p.stages; ++stage) {
+    std::size_t end = first;
+    while (end < p.code.size() && p.code[end].stage == stage) ++end;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const Block<T> m{saved + r * p.row_size, shared, scratch};
+      for (std::size_t c = first; c < end; ++c) {
+        const Instr& i = p.code[c];
+        const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+        if (i.op == Opcode::LoadProjection) {
+          const T* src = proj[i.a] + r * ld_proj[i.a];
+          std::copy(src, src + d.width, m.at(d));
+        } else if (i.op == Opcode::LoadState) {
+          std::copy(state[i.a] + r * H, state[i.a] + (r + 1) * H, m.at(d));
+        } else {
+          step_forward<T>(p, i, m);
+        }
       }
+      if (stage + 1 == p.stages)
+        for (std::size_t s = 0; s < p.outputs.size(); ++s) {
+          const T* out = m.at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
+          std::copy(out, out + H, next[s] + r * H);
+        }
     }
-    for (std::size_t s = 0; s < p.outputs.size(); ++s) {
-      const T* out = m.at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
-      std::copy(out, out + H, next[s] + r * H);
-    }
+    if (stage + 1 < p.stages && between) between(stage, nullptr);
+    first = end;
   }
 }
 
 template <class T>
 void run_program_backward(const CellProgram& p, std::int64_t rows, const std::int64_t* ld_proj, const T* shared, const T* saved,
-                          const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work) {
+                          const T* const* dnext, T* const* dproj, T* const* dstate, T* const* dparam, T* work,
+                          const StageFn<T>& between) {
   const std::int64_t H = p.hidden_size;
-  T* drow = work;
-  T* dshared = work + p.grad_size;
+  T* grads = work;  // every row's gradient block, kept across stages
+  T* dshared = work + rows * p.grad_size;
+  std::fill(grads, grads + rows * p.grad_size, T(0));
   std::fill(dshared, dshared + p.shared_size, T(0));
   for (std::size_t k = 0; k < p.projections.size(); ++k)
     for (std::int64_t r = 0; r < rows; ++r) std::fill(dproj[k] + r * ld_proj[k], dproj[k] + r * ld_proj[k] + p.projections[k].rows, T(0));
   for (std::size_t s = 0; s < p.states; ++s) std::fill(dstate[s], dstate[s] + rows * H, T(0));
   for (std::int64_t r = 0; r < rows; ++r) {
-    std::fill(drow, drow + p.grad_size, T(0));
-    const Block<T> m{const_cast<T*>(saved + r * p.row_size), const_cast<T*>(shared)};
-    const Block<T> dm{drow, dshared, nullptr, true};
+    const Block<T> dm{grads + r * p.grad_size, dshared, nullptr, true};
     for (std::size_t s = 0; s < p.outputs.size(); ++s) {
       T* d = dm.at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
       for (std::int64_t k = 0; k < H; ++k) d[k] += dnext[s][r * H + k];
     }
-    for (std::size_t c = p.code.size(); c-- > p.shared_code;) {
-      const Instr& i = p.code[c];
-      const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
-      if (i.op == Opcode::LoadProjection) {
-        const T* g = dm.at(d);
-        T* out = dproj[i.a] + r * ld_proj[i.a];
-        for (std::int64_t k = 0; k < d.width; ++k) out[k] += g[k];
-      } else if (i.op == Opcode::LoadState) {
-        const T* g = dm.at(d);
-        for (std::int64_t k = 0; k < H; ++k) dstate[i.a][r * H + k] += g[k];
-      } else {
-        step_backward<T>(p, i, m, dm);
+  }
+  std::size_t end = p.code.size();
+  for (int stage = p.stages; stage-- > 0;) {
+    if (stage + 1 < p.stages && between) between(stage, grads);  // the late projections read in stage + 1
+    std::size_t first = end;
+    while (first > p.shared_code && p.code[first - 1].stage == stage) --first;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const Block<T> m{const_cast<T*>(saved + r * p.row_size), const_cast<T*>(shared)};
+      const Block<T> dm{grads + r * p.grad_size, dshared, nullptr, true};
+      for (std::size_t c = end; c-- > first;) {
+        const Instr& i = p.code[c];
+        const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+        if (i.op == Opcode::LoadProjection) {
+          const T* g = dm.at(d);
+          T* out = dproj[i.a] + r * ld_proj[i.a];
+          for (std::int64_t k = 0; k < d.width; ++k) out[k] += g[k];
+        } else if (i.op == Opcode::LoadState) {
+          const T* g = dm.at(d);
+          for (std::int64_t k = 0; k < H; ++k) dstate[i.a][r * H + k] += g[k];
+        } else {
+          step_backward<T>(p, i, m, dm);
+        }
       }
     }
+    end = first;
   }
   // The shared registers' gradients, summed over the rows, back to the parameters.
   const Block<T> m{nullptr, const_cast<T*>(shared)}, dm{nullptr, dshared, nullptr, true};
@@ -286,12 +305,14 @@ void run_program_backward(const CellProgram& p, std::int64_t rows, const std::in
 }
 
 template void run_program<float>(const CellProgram&, std::int64_t, const float* const*, const std::int64_t*, const float* const*,
-                                 const float* const*, float*, float*, float* const*);
+                                 const float* const*, float*, float*, float* const*, const StageFn<float>&);
 template void run_program<double>(const CellProgram&, std::int64_t, const double* const*, const std::int64_t*, const double* const*,
-                                  const double* const*, double*, double*, double* const*);
+                                  const double* const*, double*, double*, double* const*, const StageFn<double>&);
 template void run_program_backward<float>(const CellProgram&, std::int64_t, const std::int64_t*, const float*, const float*,
-                                          const float* const*, float* const*, float* const*, float* const*, float*);
+                                          const float* const*, float* const*, float* const*, float* const*, float*,
+                                          const StageFn<float>&);
 template void run_program_backward<double>(const CellProgram&, std::int64_t, const std::int64_t*, const double*, const double*,
-                                           const double* const*, double* const*, double* const*, double* const*, double*);
+                                           const double* const*, double* const*, double* const*, double* const*, double*,
+                                           const StageFn<double>&);
 
 }  // namespace kiln::plugins

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "kiln/packed_gemm.hpp"
+
 namespace kiln::plugins {
 namespace {
 
@@ -42,7 +44,7 @@ class Plan {
     };
     for (const Projection& pr : p_.projections) {
       weight_.push_back(index(pr.weight)), bias_.push_back(index(pr.bias));
-      (pr.source < 0 ? xs_ : ss_).push_back(static_cast<int>(weight_.size()) - 1);
+      (pr.source == -1 ? xs_ : pr.source >= 0 ? ss_ : ls_).push_back(static_cast<int>(weight_.size()) - 1);
     }
     for (const auto& n : p_.params) param_.push_back(index(n));
     for (int k : xs_) x_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
@@ -52,6 +54,7 @@ class Plan {
       if (slot < 0) slot = slots_++;
     }
     for (int k : ss_) s_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
+    for (int k : ls_) l_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
   }
 
   int supports(const kiln_recurrent_problem* p, char* why, size_t n) const {
@@ -65,8 +68,9 @@ class Plan {
   size_t work_bytes(const kiln_recurrent_problem* p) const {
     const std::int64_t T = p->steps, B = p->batch, S = static_cast<std::int64_t>(p_.states), H = p_.hidden_size;
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, T);
-    const std::int64_t fwd = Kb * B * x_rows_ + B * s_rows_ + 2 * S * B * H;
-    const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + 3 * S * B * H + p_.grad_size + p_.shared_size;
+    const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true);
+    const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size + p_.shared_size +
+                             packed_size(H, false);
     return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
   }
   int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
@@ -84,6 +88,16 @@ class Plan {
   }
 
  private:
+  // The state projections' weights packed for the per-step products (kiln/packed_gemm.hpp): W^T forward,
+  // W backward (only a partial last panel is copied then), at most 64 KiB elements each.
+  std::int64_t packed_size(std::int64_t H, bool forward) const {
+    std::int64_t n = 0;
+    for (int k : ss_) {
+      const std::int64_t rows = p_.projections[static_cast<std::size_t>(k)].rows;
+      n += forward ? sdk::packed_elements<float>(H, rows, true) : sdk::packed_elements<float>(rows, H, false);
+    }
+    return n;
+  }
   std::int64_t saved_size(const kiln_recurrent_problem* p) const {
     const std::int64_t T = p->steps, B = p->batch, H = p_.hidden_size;
     return T * B * p_.row_size + p_.shared_size + p_.scratch_size + T * slots_ * B * H;
@@ -118,6 +132,15 @@ class Plan {
     T* sproj = xproj + Kb * B * x_rows_;
     T* cur = sproj + B * s_rows_;
     T* next = cur + static_cast<std::int64_t>(S) * B * H;
+    std::vector<sdk::PackedB<T>> packed;  // each state projection's W^T, packed once for every step
+    T* pack_at = next + static_cast<std::int64_t>(S) * B * H;
+    for (int k : ss_) {
+      const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+      packed.emplace_back(H, pr.rows, true, pack_at);
+      packed.back().pack(param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H);
+      pack_at += sdk::packed_elements<T>(H, pr.rows, true);
+    }
+    T* lproj = pack_at;  // this step's late projections
     const T* X = static_cast<const T*>(x->data);
     // A block of steps' projections of x: one GEMM each, the bias folded in.
     std::vector<const T*> proj(p_.projections.size());
@@ -159,19 +182,41 @@ class Plan {
         at += ld[static_cast<std::size_t>(k)];
       }
       std::int64_t sat = 0;
-      for (int k : ss_) {  // this step's projections of the states
+      for (const int& k : ss_) {  // this step's projections of the states (k: a reference into ss_)
         const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
         T* out = sproj + B * sat;
         const T* b = param(bias_[static_cast<std::size_t>(k)]);
         for (std::int64_t r = 0; r < B; ++r)
           for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
-        gemm<T>(host, false, true, B, pr.rows, H, cur_p[static_cast<std::size_t>(pr.source)], H,
-                param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H, T(1), out, pr.rows);
+        sdk::packed_gemm<T>(host, B, cur_p[static_cast<std::size_t>(pr.source)], H, packed[static_cast<std::size_t>(&k - ss_.data())], true,
+                            out, pr.rows);
         proj[static_cast<std::size_t>(k)] = out;
         ld[static_cast<std::size_t>(k)] = pr.rows;
         sat += pr.rows;
       }
-      run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, regs + t * B * p_.row_size, next_p.data());
+      T* regs_t = regs + t * B * p_.row_size;
+      std::int64_t lat = 0;
+      for (int k : ls_) {
+        proj[static_cast<std::size_t>(k)] = lproj + B * lat;
+        lat += p_.projections[static_cast<std::size_t>(k)].rows;
+      }
+      // Between stages: the late projections of what the stage before computed, one GEMM each over the rows.
+      const StageFn<T> late = [&](int stage, T*) {
+        std::int64_t at2 = 0;
+        for (int k : ls_) {
+          const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+          T* out = lproj + B * at2;
+          at2 += pr.rows;
+          if (pr.stage != stage + 1) continue;
+          const Register& src = p_.regs[static_cast<std::size_t>(pr.source_reg)];
+          const T* b = param(bias_[static_cast<std::size_t>(k)]);
+          for (std::int64_t r = 0; r < B; ++r)
+            for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
+          gemm<T>(host, false, true, B, pr.rows, src.width, regs_t + src.offset, p_.row_size,
+                  param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * src.width, src.width, T(1), out, pr.rows);
+        }
+      };
+      run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, regs_t, next_p.data(), late);
       for (std::int64_t b = 0; b < B; ++b) {
         T* yrow = Y + (t * B + b) * H;
         if (live(p, t, b)) {
@@ -219,6 +264,15 @@ class Plan {
     T* dnext = carry + SBH;
     T* dstate = dnext + SBH;
     T* pwork = dstate + SBH;
+    std::vector<sdk::PackedB<T>> packed;  // each state projection's W, as panels for every step
+    T* pack_at = pwork + B * p_.grad_size + p_.shared_size;
+    for (int k : ss_) {
+      const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+      packed.emplace_back(pr.rows, H, false, pack_at);
+      packed.back().pack(param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H);
+      pack_at += sdk::packed_elements<T>(pr.rows, H, false);
+    }
+    T* dlproj = pack_at;  // this step's late projections' gradients
     for (std::size_t s = 0; s < S; ++s)
       std::copy(static_cast<const T*>(d_final[s].data), static_cast<const T*>(d_final[s].data) + B * H, carry + static_cast<std::int64_t>(s) * B * H);
     // The program's own parameters: their gradient accumulates into the caller's (a sink when unwanted).
@@ -266,12 +320,34 @@ class Plan {
         dproj[static_cast<std::size_t>(k)] = dsproj + Kb * B * at + (t - t_lo) * B * ld[static_cast<std::size_t>(k)];
         at += ld[static_cast<std::size_t>(k)];
       }
-      run_program_backward<T>(p_, B, ld.data(), shared, regs + t * B * p_.row_size, dnext_p.data(), dproj.data(), dstate_p.data(),
-                              dprog.data(), pwork);
-      for (int k : ss_) {  // through the projections of the states: the previous states' gradients
-        const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
-        gemm<T>(host, false, false, B, H, pr.rows, dproj[static_cast<std::size_t>(k)], pr.rows,
-                param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * H, H, T(1), dstate_p[static_cast<std::size_t>(pr.source)], H);
+      const T* regs_t = regs + t * B * p_.row_size;
+      std::int64_t lat = 0;
+      for (int k : ls_) {
+        dproj[static_cast<std::size_t>(k)] = dlproj + B * lat;
+        lat += ld[static_cast<std::size_t>(k)];
+      }
+      // Between stages, backward: a late projection's input gradient (into the rows' gradient blocks) and
+      // its weight's and bias's.
+      const StageFn<T> late = [&](int stage, T* grads) {
+        for (int k : ls_) {
+          const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+          if (pr.stage != stage + 1) continue;
+          const Register& src = p_.regs[static_cast<std::size_t>(pr.source_reg)];
+          const T* dP = dproj[static_cast<std::size_t>(k)];
+          const T* W = param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * src.width;
+          gemm<T>(host, false, false, B, src.width, pr.rows, dP, pr.rows, W, src.width, T(1), grads + src.grad_offset, p_.grad_size);
+          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)]))
+            gemm<T>(host, true, false, pr.rows, src.width, B, dP, pr.rows, regs_t + src.offset, p_.row_size, T(1), dW + pr.row0 * src.width, src.width);
+          if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
+            for (std::int64_t r = 0; r < B; ++r)
+              for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+        }
+      };
+      run_program_backward<T>(p_, B, ld.data(), shared, regs_t, dnext_p.data(), dproj.data(), dstate_p.data(), dprog.data(), pwork, late);
+      for (std::size_t n = 0; n < ss_.size(); ++n) {  // through the projections of the states: the previous states' gradients
+        const Projection& pr = p_.projections[static_cast<std::size_t>(ss_[n])];
+        sdk::packed_gemm<T>(host, B, dproj[static_cast<std::size_t>(ss_[n])], pr.rows, packed[n], true,
+                            dstate_p[static_cast<std::size_t>(pr.source)], H);
       }
       if (q == q1) {  // the block is done: dX of its steps, and its weight and bias gradients
         const std::int64_t rows = (q1 - q0 + 1) * B;
@@ -312,8 +388,8 @@ class Plan {
 
   CellProgram p_;
   std::vector<std::string> names_;
-  std::vector<int> weight_, bias_, param_, xs_, ss_;
-  std::int64_t x_rows_ = 0, s_rows_ = 0, slots_ = 0;
+  std::vector<int> weight_, bias_, param_, xs_, ss_, ls_;  // projections of x, of states, late
+  std::int64_t x_rows_ = 0, s_rows_ = 0, l_rows_ = 0, slots_ = 0;
   std::vector<std::int64_t> slot_;
 };
 

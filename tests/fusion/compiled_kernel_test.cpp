@@ -27,13 +27,13 @@ TEST_P(CompiledKernels, PassCheckPluginAgainstTheGenericGraph) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cells, CompiledKernels,
-                         ::testing::Values("rnn_tanh", "lstm", "gru", "peephole_lstm", "lstm_nig", "lstm_nfg", "lstm_nog", "lstm_niaf",
-                                           "lstm_noaf", "lstm_cifg", "lstm_np"));
+                         ::testing::Values("rnn_tanh", "lstm", "gru", "gru_reset_before", "peephole_lstm", "mgu", "lstm_nig", "lstm_nfg",
+                                           "lstm_nog", "lstm_niaf", "lstm_noaf", "lstm_cifg", "lstm_np", "lstm_fgr"));
 
 TEST(CompiledKernel, ACellThatDoesNotCompileSaysWhy) {
   std::string why;
-  EXPECT_EQ(compiled_kernel("mgu", reference_cell("mgu"), &why), nullptr);
-  EXPECT_NE(why.find("MGUCell does not compile: linear over a computed value (mul [2, 4])"), std::string::npos) << why;
+  EXPECT_EQ(compiled_kernel("layer_norm_lstm", reference_cell("layer_norm_lstm"), &why), nullptr);
+  EXPECT_NE(why.find("LayerNormLSTMCell does not compile: op 'layer_norm'"), std::string::npos) << why;
 }
 
 }  // namespace
