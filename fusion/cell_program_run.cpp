@@ -21,10 +21,10 @@ struct Block {
   T* shared;
   T* scratch = nullptr;
   bool grads = false;
+  // Null when the block does not hold r (a row's scratch value, seen from backward): never offset from null.
   T* at(const Register& r) const {
-    if (r.shared) return shared + r.offset;
-    if (grads) return row + r.grad_offset;
-    return (r.scratch ? scratch : row) + r.offset;
+    T* base = r.shared ? shared : grads || !r.scratch ? row : scratch;
+    return base == nullptr ? nullptr : base + (r.shared || !grads ? r.offset : r.grad_offset);
   }
 };
 
