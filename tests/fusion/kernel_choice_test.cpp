@@ -267,8 +267,10 @@ TEST(KernelChoice, ARefusedSubclassRunsItsOwnStepCompiled) {
     const Variable x(randn({5, 3, 3}));
     std::string why;
     const bool fused = variant.uses_fused(&why);
+    // Compiled and proven; or not compiled, or compiled but refused by its proof (float32 rounding of a
+    // variant can land past check_plugin's tolerance under other compiler flags): then the generic graph.
     if (fused) EXPECT_TRUE(contains(variant.kernel_report(), "compiled from its step and proven")) << variant.kernel_report();
-    else EXPECT_TRUE(contains(why, "does not compile")) << why;
+    else EXPECT_TRUE(contains(why, "does not compile") || contains(why, "the compiled kernel does not match its generic graph")) << why;
     const std::vector<double> automatic = run(variant, x);
     variant.set_impl(nn::Impl::Generic);
     EXPECT_LT(max_difference(automatic, run(variant, x)), 1e-4);
