@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "kiln/packed_gemm.hpp"
+#include "tensor/random.hpp"
 
 namespace kiln::plugins {
 namespace {
@@ -19,13 +20,16 @@ template <class T>
 void gemm(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
           const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   if (m == 0 || n == 0) return;
-  if constexpr (std::is_same_v<T, float>)
-    h->sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-  else
-    h->dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+  // Fixed blocks of rows (kiln/host_helpers.hpp): the same sums, so the same bits, on any thread count.
+  sdk::gemm_fixed_blocks<T>(h, ta, tb, m, n, k, T(1), a, lda, b, ldb, beta, c, ldc);
 }
 
 constexpr std::int64_t kBlock = 16;  // steps whose state-projection weight gradients share one GEMM
+
+// Note [Compiled schedule]: a batch of 16 rows or more runs each step's program as two fixed groups of
+// rows (the first B/2, the rest), one per thread when there are two; fixed by B alone, so the results
+// are the same bits on one thread or two. (Programs with late projections run their rows as one group.)
+bool split_rows(std::int64_t B) { return B >= 16; }
 
 int fail(char* err, size_t n, const std::string& what) {
   if (n > 0) {
@@ -68,9 +72,13 @@ class Plan {
   size_t work_bytes(const kiln_recurrent_problem* p) const {
     const std::int64_t T = p->steps, B = p->batch, S = static_cast<std::int64_t>(p_.states), H = p_.hidden_size;
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, T);
-    const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true);
+    std::int64_t params = 0;
+    for (std::int64_t n : p_.param_sizes) params += n;
+    // (+ the second row group's shared and scratch values, forward; its shared gradients and parameter sums, backward)
+    const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) + p_.shared_size +
+                             p_.scratch_size;
     const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size + p_.shared_size +
-                             packed_size(H, false);
+                             packed_size(H, false) + (B - B / 2) * p_.grad_size + p_.shared_size + params;
     return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
   }
   int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
@@ -141,6 +149,7 @@ class Plan {
       pack_at += sdk::packed_elements<T>(H, pr.rows, true);
     }
     T* lproj = pack_at;  // this step's late projections
+    T* shared2 = lproj + B * l_rows_;  // the second row group's shared and scratch values
     const T* X = static_cast<const T*>(x->data);
     // A block of steps' projections of x: one GEMM each, the bias folded in.
     std::vector<const T*> proj(p_.projections.size());
@@ -216,7 +225,21 @@ class Plan {
                   param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * src.width, src.width, T(1), out, pr.rows);
         }
       };
-      run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, regs_t, next_p.data(), late);
+      if (p_.stages == 1 && split_rows(B)) {  // Note [Compiled schedule]: two fixed groups of rows, one per thread
+        sdk::parallel_for(host, 2, 1, [&](std::int64_t g0, std::int64_t g1) {
+          for (std::int64_t g = g0; g < g1; ++g) {
+            const std::int64_t r0 = g == 0 ? 0 : B / 2, n = g == 0 ? B / 2 : B - B / 2;
+            std::vector<const T*> gp(proj.size()), gs(S);
+            std::vector<T*> gn(S);
+            for (std::size_t k = 0; k < proj.size(); ++k) gp[k] = proj[k] + r0 * ld[k];
+            for (std::size_t s = 0; s < S; ++s) gs[s] = cur_p[s] + r0 * H, gn[s] = next_p[s] + r0 * H;
+            run_program<T>(p_, n, gp.data(), ld.data(), gs.data(), param_p.data(), g == 0 ? shared : shared2, regs_t + r0 * p_.row_size,
+                           gn.data());
+          }
+        });
+      } else {
+        run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, regs_t, next_p.data(), late);
+      }
       for (std::int64_t b = 0; b < B; ++b) {
         T* yrow = Y + (t * B + b) * H;
         if (live(p, t, b)) {
@@ -273,6 +296,12 @@ class Plan {
       pack_at += sdk::packed_elements<T>(pr.rows, H, false);
     }
     T* dlproj = pack_at;  // this step's late projections' gradients
+    T* work2 = dlproj + B * l_rows_;  // the second row group's work (its rows' gradients, its shared ones), then its parameter sums
+    std::vector<T*> dprog2;
+    {
+      T* at = work2 + (B - B / 2) * p_.grad_size + p_.shared_size;
+      for (std::int64_t n : p_.param_sizes) dprog2.push_back(at), at += n;
+    }
     for (std::size_t s = 0; s < S; ++s)
       std::copy(static_cast<const T*>(d_final[s].data), static_cast<const T*>(d_final[s].data) + B * H, carry + static_cast<std::int64_t>(s) * B * H);
     // The program's own parameters: their gradient accumulates into the caller's (a sink when unwanted).
@@ -343,7 +372,24 @@ class Plan {
               for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
         }
       };
-      run_program_backward<T>(p_, B, ld.data(), shared, regs_t, dnext_p.data(), dproj.data(), dstate_p.data(), dprog.data(), pwork, late);
+      if (p_.stages == 1 && split_rows(B)) {  // the two row groups of forward; the second's parameter sums added after the first's
+        for (std::size_t k = 0; k < dprog2.size(); ++k) std::fill(dprog2[k], dprog2[k] + p_.param_sizes[k], T(0));
+        sdk::parallel_for(host, 2, 1, [&](std::int64_t g0, std::int64_t g1) {
+          for (std::int64_t g = g0; g < g1; ++g) {
+            const std::int64_t r0 = g == 0 ? 0 : B / 2, n = g == 0 ? B / 2 : B - B / 2;
+            std::vector<const T*> gdn(S);
+            std::vector<T*> gdp(dproj.size()), gds(S);
+            for (std::size_t k = 0; k < dproj.size(); ++k) gdp[k] = dproj[k] + r0 * ld[k];
+            for (std::size_t s = 0; s < S; ++s) gdn[s] = dnext_p[s] + r0 * H, gds[s] = dstate_p[s] + r0 * H;
+            run_program_backward<T>(p_, n, ld.data(), shared, regs_t + r0 * p_.row_size, gdn.data(), gdp.data(), gds.data(),
+                                    g == 0 ? dprog.data() : dprog2.data(), g == 0 ? pwork : work2);
+          }
+        });
+        for (std::size_t k = 0; k < dprog2.size(); ++k)
+          for (std::int64_t e = 0; e < p_.param_sizes[k]; ++e) dprog[k][e] += dprog2[k][e];
+      } else {
+        run_program_backward<T>(p_, B, ld.data(), shared, regs_t, dnext_p.data(), dproj.data(), dstate_p.data(), dprog.data(), pwork, late);
+      }
       for (std::size_t n = 0; n < ss_.size(); ++n) {  // through the projections of the states: the previous states' gradients
         const Projection& pr = p_.projections[static_cast<std::size_t>(ss_[n])];
         sdk::packed_gemm<T>(host, B, dproj[static_cast<std::size_t>(ss_[n])], pr.rows, packed[n], true,
@@ -425,6 +471,7 @@ class Compiled : public InProcessKernel {
     if (it == plans_.end()) {
       std::shared_ptr<Plan> plan;
       std::string why;
+      const std::string generator = default_generator().state();  // the cell made here draws its weights: put the stream back
       try {
         const auto cell = make_(p->input_size, p->hidden_size, p->has_bias != 0);
         CellProgram program = compile_cell(*cell);
@@ -433,6 +480,7 @@ class Compiled : public InProcessKernel {
       } catch (const std::exception& e) {
         why = fmt::format("no cell of input {} and hidden {}: {}", p->input_size, p->hidden_size, e.what());
       }
+      default_generator().set_state(generator);
       it = plans_.emplace(key, std::make_pair(plan, why)).first;
     }
     if (stopped != nullptr) *stopped = it->second.second;

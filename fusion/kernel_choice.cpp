@@ -15,6 +15,7 @@
 #include "fusion/check_plugin.hpp"
 #include "fusion/compiled_kernel.hpp"
 #include "fusion/graph_pass.hpp"
+#include "tensor/random.hpp"
 
 namespace kiln::plugins {
 
@@ -73,6 +74,12 @@ bool compiled_kernels_enabled() { return compile_cells; }
 
 KernelChoice compiled_choice(const nn::RecurrentCell& cell, const CellMaker& make) {
   KernelChoice choice;
+  // The cells made here draw their initial weights from the default generator: put it back, so a run's
+  // random numbers do not depend on whether a proof ran (Determinism).
+  struct KeepGenerator {
+    std::string state = default_generator().state();
+    ~KeepGenerator() { default_generator().set_state(state); }
+  } keep;
   // One proof per cell class and program: the program tells apart cells of one class that compute
   // differently (options, variants).
   static std::recursive_mutex mutex;

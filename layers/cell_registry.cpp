@@ -10,6 +10,7 @@
 #include "plugins/registry.hpp"
 #include "tensor/error.hpp"
 #include "tensor/names.hpp"
+#include "tensor/random.hpp"
 #include "tensor/warning.hpp"
 
 namespace kiln::nn {
@@ -17,6 +18,12 @@ namespace {
 
 // Makes a small cell of `spec` and checks it against what the spec says.
 void check_spec(const CellSpec& spec) {
+  // The cell made here draws its weights from the default generator: put it back, so registering cells
+  // (the first time the registry is consulted) does not move a program's random numbers.
+  struct KeepGenerator {
+    std::string state = default_generator().state();
+    ~KeepGenerator() { default_generator().set_state(state); }
+  } keep;
   const std::string who = fmt::format("cell registry: cell '{}'", spec.name);
   KILN_CHECK(spec.make != nullptr, "{} has no factory", who);
   KILN_CHECK(spec.states >= 1 && spec.states <= 16, "{}: states must be 1 to 16, got {}", who, spec.states);

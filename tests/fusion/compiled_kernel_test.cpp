@@ -54,3 +54,41 @@ TEST(CompiledKernel, PassesAtRealisticSizes) {
 
 }  // namespace
 }  // namespace kiln::plugins
+
+#include "ops/ops.hpp"
+#include "sequence/recurrent.hpp"
+#include "tensor/parallel.hpp"
+
+namespace kiln::plugins {
+namespace {
+
+// Note [Compiled schedule]: fixed groups of rows and fixed blocks of GEMM rows, so a compiled layer gives
+// the same bits on one thread and on two (batches above and below the split, both directions, lengths).
+TEST(CompiledKernel, TheSameBitsOnOneThreadAndTwo) {
+  const int before = num_threads();
+  // First uses (the registries, the proof) out of the way: only the thread count differs below.
+  nn::make_recurrent("lstm_cifg", nn::RecurrentOptions(6, 20).impl(nn::Impl::Compiled))->forward(Variable(randn({2, 2, 6})));
+  for (std::int64_t batch : {8, 32}) {
+    std::vector<std::vector<double>> runs;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      manual_seed(5);
+      auto layer = nn::make_recurrent("lstm_cifg", nn::RecurrentOptions(6, 20).bidirectional(true).impl(nn::Impl::Compiled));
+      Variable x(randn({7, batch, 6}), true);
+      std::vector<std::int64_t> len(static_cast<std::size_t>(batch), 7);
+      len[1] = 3;
+      const auto r = layer->forward(x, {}, Variable(from_data(len)));
+      sum(r.output * r.output).backward();
+      std::vector<double> v = r.output.value().to_vector();
+      for (double d : x.grad().to_vector()) v.push_back(d);
+      for (const auto& [name, p] : layer->named_parameters())
+        for (double d : p.grad().to_vector()) v.push_back(d);
+      runs.push_back(v);
+    }
+    set_num_threads(before);
+    EXPECT_EQ(runs[0], runs[1]) << "batch " << batch;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::plugins
