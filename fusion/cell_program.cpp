@@ -94,7 +94,6 @@ class Compiler {
     return in;
   }
   bool rowwise(const Shape& s) const { return s.rank() == 2 && s[0] == 2; }  // the trace's batch is 2
-  bool row_shape_of(const Shape& s) const { return rowwise(s); }
   std::string describe(Vertex v) const {
     const OpVertex& o = g_[v];
     if (o.kind == VertexKind::Leaf) return roles_.at(v);
@@ -137,7 +136,6 @@ class Compiler {
     const Vertex src = in.at(0);
     Projection pr;
     const OpVertex& s = g_[src];
-    std::int64_t K = 0;
     if (s.kind == VertexKind::Leaf && roles_.at(src) == "x") {
       pr.source = -1;
     } else if (s.kind == VertexKind::Leaf && roles_.at(src).rfind("state", 0) == 0) {
@@ -148,9 +146,7 @@ class Compiler {
       const Register& r = p_.regs[static_cast<std::size_t>(pr.source_reg)];
       if (r.shared) throw Stop{fmt::format("linear over a value every row shares ({})", describe(src))};
       pr.stage = stage_.at(static_cast<std::size_t>(pr.source_reg)) + 1;
-      K = r.width;
     }
-    (void)K;
     if (!param_rows(in.at(1), &pr.weight, &pr.row0, &pr.rows))
       throw Stop{fmt::format("linear whose weight is {}, not a parameter or rows of one", describe(in.at(1)))};
     if (in.size() > 2) {
@@ -212,7 +208,7 @@ class Compiler {
       return emit(i, width, b.shared);
     }
     if (o.op == "concat") {  // along a row's values; more than two pieces as a chain of pairs
-      if (in.size() < 2 || o.attrs.empty() || o.attrs[0] != 1 || !row_shape_of(o.shape))
+      if (in.size() < 2 || o.attrs.empty() || o.attrs[0] != 1 || !rowwise(o.shape))
         throw Stop{fmt::format("a concat of {} tensors into {} (only along a row's values)", in.size(), o.shape)};
       int acc = reg_of(in[0]);
       for (std::size_t k = 1; k < in.size(); ++k) {
