@@ -1,7 +1,7 @@
 #pragma once
 // What `kiln bench` measures: a recurrent layer of one cell type and configuration, one training
-// step at a time, on Kiln's generic graph, Kiln's fused kernel or libtorch (when Kiln was built with
-// Debian's libtorch-dev; never needed by the tests).
+// step at a time, on Kiln's generic graph, Kiln's fused kernel, libtorch or oneDNN (when Kiln was built
+// with Debian's libtorch-dev or libdnnl-dev; never needed by the tests).
 
 #include <cstdint>
 #include <memory>
@@ -61,5 +61,14 @@ std::unique_ptr<Model> make_torch(const std::string& cell, const Config& c, std:
 void set_torch_threads(int n);
 /// "libtorch 1.13.1" or "" when not built in.
 std::string torch_version();
+
+/// oneDNN's LSTM, GRU (linear-before-reset) and vanilla RNN primitives, forward in training mode and
+/// backward with weight gradients, weights reordered once at construction; null (with *why) when Kiln
+/// was built without Debian's libdnnl-dev or the cell has no oneDNN counterpart.
+std::unique_ptr<Model> make_onednn(const std::string& cell, const Config& c, std::string* why);
+/// oneDNN's threads (its OpenMP runtime's, on the calling thread).
+void set_onednn_threads(int n);
+/// "oneDNN 2.6.3" or "" when not built in.
+std::string onednn_version();
 
 }  // namespace kiln::bench

@@ -1,4 +1,5 @@
-// kiln bench: generic graph, fused kernel and libtorch (when built in) on the same recurrent layers,
+// kiln bench: generic graph, compiled and fused kernels, libtorch and oneDNN (when built in) on the same
+// recurrent layers,
 // in one process and environment; ms per forward and per training step, GFLOP/s, the fraction of the
 // sgemm ceiling measured in the same run, and peak memory, for each thread count.
 
@@ -122,10 +123,12 @@ int run(const BenchArgs& a) {
   // freed memory in the heap gives every side its best case.
   const bool tuned = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
   const bool peak_ok = bench::heap_tracking();
-  const std::string torch = bench::torch_version();
-  fmt::print("kiln bench: OpenBLAS core {}; {}; forward = forward with autograd recording, step = forward + backward;\n"
-             "peak MiB = most heap in use during training steps beyond the model's own{}\n",
-             blas::core_name(), torch.empty() ? "libtorch not built in" : torch, peak_ok ? "" : " (not tracked in this build)");
+  const std::string torch = bench::torch_version(), onednn = bench::onednn_version();
+  fmt::print("kiln bench: OpenBLAS core {}; {}; {}; forward = forward with autograd recording (oneDNN: forward_training),\n"
+             "step = forward + backward with weight gradients and dX; peak MiB = most heap in use during training steps\n"
+             "beyond the model's own{}\n",
+             blas::core_name(), torch.empty() ? "libtorch not built in" : torch, onednn.empty() ? "oneDNN not built in" : onednn,
+             peak_ok ? "" : " (not tracked in this build)");
   if (tuned) fmt::print("glibc malloc keeps freed memory (no mmap, no trim), so no side pays page faults each step\n");
   std::map<int, double> ceiling;
   for (int t : a.threads) {
@@ -143,13 +146,16 @@ int run(const BenchArgs& a) {
         if (!bench::runs_on(cell, c)) continue;
         set_num_threads(t);
         bench::set_torch_threads(t);
+        bench::set_onednn_threads(t);
         // Every side built first, then its peak memory alone, then all timed in interleaved rounds.
         std::vector<Row> here;
         std::vector<std::unique_ptr<bench::Model>> models;
         for (const auto& impl : a.impls) {
           Row r{cell, c.name, impl};
           r.threads = t;
-          models.push_back(impl == "libtorch" ? bench::make_torch(cell, c, &r.note) : bench::make_kiln(cell, c, impl, &r.note));
+          models.push_back(impl == "libtorch" ? bench::make_torch(cell, c, &r.note)
+                           : impl == "onednn" ? bench::make_onednn(cell, c, &r.note)
+                                              : bench::make_kiln(cell, c, impl, &r.note));
           here.push_back(r);
         }
         std::vector<std::function<void()>> steps, forwards;
@@ -220,12 +226,12 @@ int run(const BenchArgs& a) {
         for (const char* mine : {"fused", "compiled"}) {
           const Row* fast = find(cell, c.name, t, mine);
           if (fast == nullptr) continue;
-          for (const char* other : {"generic", "fused", "libtorch"})
+          for (const char* other : {"generic", "fused", "libtorch", "onednn"})
             if (const Row* o = std::string(other) == mine ? nullptr : find(cell, c.name, t, other)) {
               if (std::string(mine) == "fused" && std::string(other) == "fused") continue;
               line += fmt::format("  {} {:.2f}x {}", mine, o->step_ms / fast->step_ms, other);
               j[std::string(mine) + "_vs_" + other] = o->step_ms / fast->step_ms;
-              if (std::string(other) == "libtorch" && o->peak_mib > 0)
+              if ((std::string(other) == "libtorch" || std::string(other) == "onednn") && o->peak_mib > 0)
                 line += fmt::format(" (peak memory {:.0f} vs {:.0f} MiB)", fast->peak_mib, o->peak_mib);
               any = true;
             }
@@ -237,7 +243,8 @@ int run(const BenchArgs& a) {
 
   if (!a.json.empty()) {
     nlohmann::json out;
-    out["machine"] = {{"openblas_core", blas::core_name()}, {"libtorch", torch}, {"ceiling_gflops", nlohmann::json::object()}};
+    out["machine"] = {{"openblas_core", blas::core_name()}, {"libtorch", torch}, {"onednn", onednn},
+                      {"ceiling_gflops", nlohmann::json::object()}};
     for (const auto& [t, g] : ceiling) out["machine"]["ceiling_gflops"][std::to_string(t)] = g;
     out["results"] = nlohmann::json::array();
     for (const auto& r : rows) {
@@ -266,7 +273,7 @@ int run(const BenchArgs& a) {
 void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Time recurrent layers and a Transformer encoder layer on the generic graph, "
-                                     "the fused kernels and libtorch, side by side in one process");
+                                     "the compiled and fused kernels, libtorch and oneDNN, side by side in one process");
   cmd->add_option("--cell", a->cells, "Registered cells (`kiln plugins` lists them; --load adds a library's), or "
                   "transformer_encoder (config t)")
       ->capture_default_str();
@@ -281,10 +288,10 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Range(1, kMaxThreads));
   cmd->add_option("--impl", a->impls, "Implementations: generic, fused (hand-written, else compiled), compiled (the cell "
-                  "compiled from its step), libtorch")
+                  "compiled from its step), libtorch, onednn (LSTM, GRU, RNN; when built in)")
       ->capture_default_str()
       ->delimiter(',')
-      ->check(CLI::IsMember({"generic", "fused", "compiled", "libtorch"}));
+      ->check(CLI::IsMember({"generic", "fused", "compiled", "libtorch", "onednn"}));
   cmd->add_option("--load", a->loads, "Plugin libraries to load first")->check(CLI::ExistingFile);
   cmd->add_option("--min-time", a->min_time, "Seconds to time each measurement (at least 3 calls)")->capture_default_str();
   cmd->add_option("--json", a->json, "Also write the figures as JSON to this file ('-': stdout)");

@@ -26,10 +26,15 @@ void gemm(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, 
 
 constexpr std::int64_t kBlock = 16;  // steps whose state-projection weight gradients share one GEMM
 
-// Note [Compiled schedule]: a batch of 16 rows or more runs each step's program as two fixed groups of
-// rows (the first B/2, the rest), one per thread when there are two; fixed by B alone, so the results
-// are the same bits on one thread or two. (Programs with late projections run their rows as one group.)
-bool split_rows(std::int64_t B) { return B >= 16; }
+// Note [Compiled schedule]: a batch of 16 rows or more runs each step's program as fixed groups of
+// rows, B / 8 of them up to 16 (group g: rows [g B / G, (g + 1) B / G)), shared out over however many
+// threads there are, each thread a contiguous run of groups; backward sums each group's parameter
+// gradients apart and adds them in group order. The groups depend on B alone, so the results are the
+// same bits on any thread count, and up to 16 threads find work in every step. (Programs with late
+// projections run their rows as one group.)
+constexpr std::int64_t kMaxRowGroups = 16;
+std::int64_t row_groups(std::int64_t B) { return B >= 16 ? std::min(kMaxRowGroups, B / 8) : 1; }
+std::int64_t group_start(std::int64_t B, std::int64_t groups, std::int64_t g) { return g * B / groups; }
 
 int fail(char* err, size_t n, const std::string& what) {
   if (n > 0) {
@@ -74,11 +79,13 @@ class Plan {
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, T);
     std::int64_t params = 0;
     for (std::int64_t n : p_.param_sizes) params += n;
-    // (+ the second row group's shared and scratch values, forward; its shared gradients and parameter sums, backward)
-    const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) + p_.shared_size +
-                             p_.scratch_size;
+    // (+ the other row groups' shared and scratch values, forward; their rows' and shared gradients and
+    // parameter sums, backward: Note [Compiled schedule])
+    const std::int64_t G1 = row_groups(B) - 1;
+    const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) +
+                             G1 * (p_.shared_size + p_.scratch_size);
     const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size + p_.shared_size +
-                             packed_size(H, false) + (B - B / 2) * p_.grad_size + p_.shared_size + params;
+                             packed_size(H, false) + B * p_.grad_size + G1 * (p_.shared_size + params);
     return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
   }
   int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
@@ -149,7 +156,11 @@ class Plan {
       pack_at += sdk::packed_elements<T>(H, pr.rows, true);
     }
     T* lproj = pack_at;  // this step's late projections
-    T* shared2 = lproj + B * l_rows_;  // the second row group's shared and scratch values
+    T* shared_g = lproj + B * l_rows_;  // the other row groups' shared and scratch values, one after another
+    const std::int64_t groups = p_.stages == 1 ? row_groups(B) : 1;
+    // Each group's pointers into this step's projections and states, set per step (no allocation in the loop).
+    std::vector<const T*> gp(static_cast<std::size_t>(groups) * p_.projections.size()), gs(static_cast<std::size_t>(groups) * S);
+    std::vector<T*> gn(static_cast<std::size_t>(groups) * S);
     const T* X = static_cast<const T*>(x->data);
     // A block of steps' projections of x: one GEMM each, the bias folded in.
     std::vector<const T*> proj(p_.projections.size());
@@ -225,16 +236,17 @@ class Plan {
                   param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * src.width, src.width, T(1), out, pr.rows);
         }
       };
-      if (p_.stages == 1 && split_rows(B)) {  // Note [Compiled schedule]: two fixed groups of rows, one per thread
-        sdk::parallel_for(host, 2, 1, [&](std::int64_t g0, std::int64_t g1) {
+      if (groups > 1) {  // Note [Compiled schedule]: fixed groups of rows, shared out over the threads
+        sdk::parallel_for(host, groups, 1, [&](std::int64_t g0, std::int64_t g1) {
           for (std::int64_t g = g0; g < g1; ++g) {
-            const std::int64_t r0 = g == 0 ? 0 : B / 2, n = g == 0 ? B / 2 : B - B / 2;
-            std::vector<const T*> gp(proj.size()), gs(S);
-            std::vector<T*> gn(S);
-            for (std::size_t k = 0; k < proj.size(); ++k) gp[k] = proj[k] + r0 * ld[k];
-            for (std::size_t s = 0; s < S; ++s) gs[s] = cur_p[s] + r0 * H, gn[s] = next_p[s] + r0 * H;
-            run_program<T>(p_, n, gp.data(), ld.data(), gs.data(), param_p.data(), g == 0 ? shared : shared2, regs_t + r0 * p_.row_size,
-                           gn.data());
+            const std::int64_t r0 = group_start(B, groups, g), n = group_start(B, groups, g + 1) - r0;
+            const T** gpg = gp.data() + g * static_cast<std::int64_t>(proj.size());
+            const T** gsg = gs.data() + g * static_cast<std::int64_t>(S);
+            T** gng = gn.data() + g * static_cast<std::int64_t>(S);
+            for (std::size_t k = 0; k < proj.size(); ++k) gpg[k] = proj[k] + r0 * ld[k];
+            for (std::size_t s = 0; s < S; ++s) gsg[s] = cur_p[s] + r0 * H, gng[s] = next_p[s] + r0 * H;
+            T* sh = g == 0 ? shared : shared_g + (g - 1) * (p_.shared_size + p_.scratch_size);
+            run_program<T>(p_, n, gpg, ld.data(), gsg, param_p.data(), sh, regs_t + r0 * p_.row_size, gng);
           }
         });
       } else {
@@ -296,12 +308,20 @@ class Plan {
       pack_at += sdk::packed_elements<T>(pr.rows, H, false);
     }
     T* dlproj = pack_at;  // this step's late projections' gradients
-    T* work2 = dlproj + B * l_rows_;  // the second row group's work (its rows' gradients, its shared ones), then its parameter sums
-    std::vector<T*> dprog2;
+    // The other row groups' work: each one's rows' gradients and shared ones, then its parameter sums.
+    const std::int64_t groups = p_.stages == 1 ? row_groups(B) : 1;
+    std::vector<T*> gwork(static_cast<std::size_t>(groups), pwork), gsums;
     {
-      T* at = work2 + (B - B / 2) * p_.grad_size + p_.shared_size;
-      for (std::int64_t n : p_.param_sizes) dprog2.push_back(at), at += n;
+      T* at = dlproj + B * l_rows_;
+      for (std::int64_t g = 1; g < groups; ++g) {
+        gwork[static_cast<std::size_t>(g)] = at;
+        at += (group_start(B, groups, g + 1) - group_start(B, groups, g)) * p_.grad_size + p_.shared_size;
+        for (std::int64_t n : p_.param_sizes) gsums.push_back(at), at += n;
+      }
     }
+    const std::size_t np = p_.param_sizes.size();
+    std::vector<const T*> gdn(static_cast<std::size_t>(groups) * S);
+    std::vector<T*> gdp(static_cast<std::size_t>(groups) * p_.projections.size()), gds(static_cast<std::size_t>(groups) * S);
     for (std::size_t s = 0; s < S; ++s)
       std::copy(static_cast<const T*>(d_final[s].data), static_cast<const T*>(d_final[s].data) + B * H, carry + static_cast<std::int64_t>(s) * B * H);
     // The program's own parameters: their gradient accumulates into the caller's (a sink when unwanted).
@@ -372,21 +392,23 @@ class Plan {
               for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
         }
       };
-      if (p_.stages == 1 && split_rows(B)) {  // the two row groups of forward; the second's parameter sums added after the first's
-        for (std::size_t k = 0; k < dprog2.size(); ++k) std::fill(dprog2[k], dprog2[k] + p_.param_sizes[k], T(0));
-        sdk::parallel_for(host, 2, 1, [&](std::int64_t g0, std::int64_t g1) {
+      if (groups > 1) {  // forward's row groups; each group's parameter sums added in group order
+        for (std::size_t k = 0; k < gsums.size(); ++k) std::fill(gsums[k], gsums[k] + p_.param_sizes[k % np], T(0));
+        sdk::parallel_for(host, groups, 1, [&](std::int64_t g0, std::int64_t g1) {
           for (std::int64_t g = g0; g < g1; ++g) {
-            const std::int64_t r0 = g == 0 ? 0 : B / 2, n = g == 0 ? B / 2 : B - B / 2;
-            std::vector<const T*> gdn(S);
-            std::vector<T*> gdp(dproj.size()), gds(S);
-            for (std::size_t k = 0; k < dproj.size(); ++k) gdp[k] = dproj[k] + r0 * ld[k];
-            for (std::size_t s = 0; s < S; ++s) gdn[s] = dnext_p[s] + r0 * H, gds[s] = dstate_p[s] + r0 * H;
-            run_program_backward<T>(p_, n, ld.data(), shared, regs_t + r0 * p_.row_size, gdn.data(), gdp.data(), gds.data(),
-                                    g == 0 ? dprog.data() : dprog2.data(), g == 0 ? pwork : work2);
+            const std::int64_t r0 = group_start(B, groups, g), n = group_start(B, groups, g + 1) - r0;
+            const T** gdng = gdn.data() + g * static_cast<std::int64_t>(S);
+            T** gdpg = gdp.data() + g * static_cast<std::int64_t>(dproj.size());
+            T** gdsg = gds.data() + g * static_cast<std::int64_t>(S);
+            for (std::size_t k = 0; k < dproj.size(); ++k) gdpg[k] = dproj[k] + r0 * ld[k];
+            for (std::size_t s = 0; s < S; ++s) gdng[s] = dnext_p[s] + r0 * H, gdsg[s] = dstate_p[s] + r0 * H;
+            T** sums = g == 0 ? dprog.data() : gsums.data() + (g - 1) * static_cast<std::int64_t>(np);
+            run_program_backward<T>(p_, n, ld.data(), shared, regs_t + r0 * p_.row_size, gdng, gdpg, gdsg, sums,
+                                    gwork[static_cast<std::size_t>(g)]);
           }
         });
-        for (std::size_t k = 0; k < dprog2.size(); ++k)
-          for (std::int64_t e = 0; e < p_.param_sizes[k]; ++e) dprog[k][e] += dprog2[k][e];
+        for (std::size_t k = 0; k < gsums.size(); ++k)
+          for (std::int64_t e = 0; e < p_.param_sizes[k % np]; ++e) dprog[k % np][e] += gsums[k][e];
       } else {
         run_program_backward<T>(p_, B, ld.data(), shared, regs_t, dnext_p.data(), dproj.data(), dstate_p.data(), dprog.data(), pwork, late);
       }
