@@ -15,6 +15,9 @@ struct Config {
   std::int64_t batch, seq, input, hidden, layers;  ///< for "t": input = d_model, hidden = dim_feedforward
   bool bidirectional;
   std::int64_t heads = 0;  ///< "t" only
+  /// Whether the input needs a gradient (dX of the first layer). oneDNN's backward computes it always;
+  /// Kiln and libtorch skip it when not asked (`kiln bench --no-input-grad`), as for a layer fed by data.
+  bool input_grad = true;
   std::string describe() const;
   bool is_transformer() const { return heads > 0; }
 };

@@ -85,7 +85,7 @@ namespace {
 class KilnModel : public Model {
  public:
   KilnModel(std::shared_ptr<nn::Recurrent> layer, const Config& c)
-      : layer_(std::move(layer)), x_(randn({c.seq, c.batch, c.input}), true) {}
+      : layer_(std::move(layer)), x_(randn({c.seq, c.batch, c.input}), c.input_grad) {}
   void forward() override { layer_->forward(x_, {}); }
   void train_step() override {
     sum(layer_->forward(x_, {}).output).backward();
@@ -102,7 +102,7 @@ class KilnModel : public Model {
 class TransformerModel : public Model {
  public:
   TransformerModel(std::shared_ptr<nn::TransformerEncoderLayer> layer, const Config& c)
-      : layer_(std::move(layer)), x_(randn({c.seq, c.batch, c.input}), true) {}
+      : layer_(std::move(layer)), x_(randn({c.seq, c.batch, c.input}), c.input_grad) {}
   void forward() override { layer_->forward(x_); }
   void train_step() override {
     sum(layer_->forward(x_)).backward();

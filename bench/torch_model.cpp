@@ -13,7 +13,8 @@ namespace {
 template <class Layer>
 class TorchModel : public Model {
  public:
-  TorchModel(Layer layer, const Config& c) : layer_(std::move(layer)), x_(torch::randn({c.seq, c.batch, c.input}).requires_grad_(true)) {}
+  TorchModel(Layer layer, const Config& c)
+      : layer_(std::move(layer)), x_(torch::randn({c.seq, c.batch, c.input}).requires_grad_(c.input_grad)) {}
   void forward() override { std::get<0>(layer_->forward(x_)); }
   void train_step() override {
     std::get<0>(layer_->forward(x_)).sum().backward();
@@ -50,7 +51,7 @@ const std::map<std::string, TorchMaker>& torch_counterparts() {
          struct Encoder : Model {
            explicit Encoder(const Config& c)
                : layer(torch::nn::TransformerEncoderLayerOptions(c.input, c.heads).dim_feedforward(c.hidden)),
-                 x(torch::randn({c.seq, c.batch, c.input}).requires_grad_(true)) {}
+                 x(torch::randn({c.seq, c.batch, c.input}).requires_grad_(c.input_grad)) {}
            void forward() override { layer->forward(x); }
            void train_step() override {
              layer->forward(x).sum().backward();

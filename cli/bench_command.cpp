@@ -36,6 +36,7 @@ struct BenchArgs {
   std::vector<std::string> loads;
   std::vector<std::string> shapes;
   bool configs_given = false;  // --shape alone runs only the shapes
+  bool no_input_grad = false;
   double min_time = 1.0;
   std::string json;
 };
@@ -114,6 +115,7 @@ int run(const BenchArgs& a) {
     configs.push_back(*it);
   }
   for (const auto& shape : a.shapes) configs.push_back(bench::parse_shape(shape));
+  for (auto& c : configs) c.input_grad = !a.no_input_grad;
   for (const auto& cell : a.cells) bench::check_model(cell);
   // Outputs are checked before anything runs: a benchmark must not end in an unwritable file.
   if (!a.json.empty() && a.json != "-") io::check_writable(a.json);
@@ -125,9 +127,10 @@ int run(const BenchArgs& a) {
   const bool peak_ok = bench::heap_tracking();
   const std::string torch = bench::torch_version(), onednn = bench::onednn_version();
   fmt::print("kiln bench: OpenBLAS core {}; {}; {}; forward = forward with autograd recording (oneDNN: forward_training),\n"
-             "step = forward + backward with weight gradients and dX; peak MiB = most heap in use during training steps\n"
+             "step = forward + backward with weight gradients and {}; peak MiB = most heap in use during training steps\n"
              "beyond the model's own{}\n",
              blas::core_name(), torch.empty() ? "libtorch not built in" : torch, onednn.empty() ? "oneDNN not built in" : onednn,
+             a.no_input_grad ? "no dX (--no-input-grad: Kiln and libtorch skip it, oneDNN computes it always)" : "dX",
              peak_ok ? "" : " (not tracked in this build)");
   if (tuned) fmt::print("glibc malloc keeps freed memory (no mmap, no trim), so no side pays page faults each step\n");
   std::map<int, double> ceiling;
@@ -245,6 +248,7 @@ int run(const BenchArgs& a) {
     nlohmann::json out;
     out["machine"] = {{"openblas_core", blas::core_name()}, {"libtorch", torch}, {"onednn", onednn},
                       {"ceiling_gflops", nlohmann::json::object()}};
+    out["input_grad"] = !a.no_input_grad;
     for (const auto& [t, g] : ceiling) out["machine"]["ceiling_gflops"][std::to_string(t)] = g;
     out["results"] = nlohmann::json::array();
     for (const auto& r : rows) {
@@ -292,6 +296,8 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()
       ->delimiter(',')
       ->check(CLI::IsMember({"generic", "fused", "compiled", "libtorch", "onednn"}));
+  cmd->add_flag("--no-input-grad", a->no_input_grad, "The input needs no gradient, as data fed to a first layer: Kiln and "
+               "libtorch skip dX (oneDNN's backward always computes it)");
   cmd->add_option("--load", a->loads, "Plugin libraries to load first")->check(CLI::ExistingFile);
   cmd->add_option("--min-time", a->min_time, "Seconds to time each measurement (at least 3 calls)")->capture_default_str();
   cmd->add_option("--json", a->json, "Also write the figures as JSON to this file ('-': stdout)");
