@@ -37,6 +37,7 @@ const char* opcode_name(Opcode op) {
     case Opcode::Abs: return "abs";
     case Opcode::Pow: return "pow";
     case Opcode::Clamp: return "clamp";
+    case Opcode::Normalize: return "normalize";
   }
   return "?";
 }
@@ -248,8 +249,36 @@ class Compiler {
       if (it->second == Opcode::Clamp) i.imm = o.attrs.at(0), i.imm2 = o.attrs.at(1);
       return emit(i, ra.width, ra.shared);
     }
+    if (o.op == "layer_norm") return layer_norm(v, in);
     throw Stop{fmt::format("op '{}' (making {}) is not one the compiler knows (projections, slices, concat, elementwise "
-                           "arithmetic and activations)", o.op, o.shape)};
+                           "arithmetic, activations and layer_norm over a row)", o.op, o.shape)};
+  }
+
+  // layer_norm over a row's values: Normalize (keeping the row's 1 / std for backward), then times its
+  // weight and plus its bias, each a vector every row shares (ops/nn.cpp notes eps and which it has).
+  int layer_norm(Vertex v, const std::vector<Vertex>& in) {
+    const OpVertex& o = g_[v];
+    if (o.attrs.size() != 3) throw Stop{fmt::format("layer_norm making {} was traced without its eps", o.shape)};
+    const int a = reg_of(in.at(0));
+    const Register ra = p_.regs[static_cast<std::size_t>(a)];
+    if (ra.shared || !rowwise(o.shape) || ra.width != o.shape[1])
+      throw Stop{fmt::format("layer_norm making {} of {}: only over all of one row's values", o.shape, describe(in.at(0)))};
+    const int rstd = add_reg(1, false);
+    stage_.push_back(stage_.at(static_cast<std::size_t>(a)));
+    Instr n{Opcode::Normalize};
+    n.a = a, n.b = rstd, n.imm = o.attrs[0];
+    int y = emit(n, ra.width, false);
+    std::size_t next = 1;
+    for (const auto [present, op] : {std::pair{o.attrs[1] != 0, Opcode::Mul}, std::pair{o.attrs[2] != 0, Opcode::Add}}) {
+      if (!present) continue;
+      const int w = reg_of(in.at(next++));
+      if (!p_.regs[static_cast<std::size_t>(w)].shared || p_.regs[static_cast<std::size_t>(w)].width != ra.width)
+        throw Stop{fmt::format("layer_norm making {}: its {} is not a vector every row shares", o.shape, op == Opcode::Mul ? "weight" : "bias")};
+      Instr i{op};
+      i.a = y, i.b = w;
+      y = emit(i, ra.width, false);
+    }
+    return y;
   }
 
   const OpGraph& g_;
@@ -280,6 +309,7 @@ void lay_out(CellProgram& p) {
       case Opcode::Sigmoid: case Opcode::Tanh: case Opcode::Exp: case Opcode::Relu: case Opcode::Sqrt:
         needed[static_cast<std::size_t>(i.dst)] = true;
         break;
+      case Opcode::Normalize: needed[static_cast<std::size_t>(i.dst)] = needed[static_cast<std::size_t>(i.b)] = true; break;
       default: break;
     }
   }
@@ -301,11 +331,15 @@ void lay_out(CellProgram& p) {
       r.offset = base.offset + i.offset, r.scratch = base.scratch, r.grad_offset = base.grad_offset + i.offset;
       continue;
     }
-    r.scratch = !r.shared && !needed[static_cast<std::size_t>(i.dst)];
-    std::int64_t& size = r.shared ? p.shared_size : r.scratch ? p.scratch_size : p.row_size;
-    r.offset = size;
-    size += r.width;
-    if (!r.shared) r.grad_offset = p.grad_size, p.grad_size += r.width;
+    for (int k : {i.dst, i.op == Opcode::Normalize ? i.b : -1}) {  // a normalisation's 1 / std is its second result
+      if (k < 0) continue;
+      Register& out = p.regs[static_cast<std::size_t>(k)];
+      out.scratch = !out.shared && !needed[static_cast<std::size_t>(k)];
+      std::int64_t& size = out.shared ? p.shared_size : out.scratch ? p.scratch_size : p.row_size;
+      out.offset = size;
+      size += out.width;
+      if (!out.shared) out.grad_offset = p.grad_size, p.grad_size += out.width;
+    }
   }
 }
 
@@ -313,7 +347,7 @@ void lay_out(CellProgram& p) {
 
 CellProgram compile_cell(nn::RecurrentCell& original) {
   CellProgram p;
-  p.cell = original.type_name();
+  p.cell = original.class_name();
   p.input_size = original.input_size();
   p.hidden_size = original.hidden_size();
   p.states = original.state_size();

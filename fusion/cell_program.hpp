@@ -7,7 +7,8 @@
 //                x can be hoisted out of the time loop into one GEMM over all steps, those of a state
 //                batched into one GEMM per step;
 //   a program    everything else, as instructions over registers that each hold one row's vector (a
-//                projection's output, a state, a slice of either, the result of an elementwise op), or
+//                projection's output, a state, a slice of either, the result of an elementwise op or
+//                of a row's normalisation: layer_norm is Normalize then its weight and bias), or
 //                a vector every row shares (a parameter such as a peephole weight, a constant). It runs
 //                row by row; slices are views of their base register, so chunking gates copies nothing.
 // Backward runs the program in reverse with each op's derivative rule, giving the gradients of the
@@ -15,8 +16,8 @@
 // (added to what the recurrent projections give) and of the shared parameters (summed over rows).
 //
 // What cannot be compiled is named: the op, its shape and why ("linear over a computed value (mul): a
-// projection inside the step", "op 'layer_norm' is not an elementwise op the compiler knows"); the cell
-// then stays on the generic graph.
+// projection inside the step", "op 'softmax' is not one the compiler knows"); the cell then stays on the
+// generic graph.
 //
 //   const kiln::plugins::CellProgram p = kiln::plugins::compile_cell(cell);
 //   if (!p.ok()) std::cout << p.stopped << "\n";
@@ -51,6 +52,8 @@ enum class Opcode {
   Neg, Sigmoid, Tanh, Relu, Exp, Log, Sqrt, Abs,
   Pow,             ///< a^imm
   Clamp,           ///< min(max(a, imm), imm2)
+  Normalize,       ///< (a - mean(a)) / sqrt(var(a) + imm) over a row's values; b: a width-1 row register
+                   ///< that keeps the row's 1 / sqrt(var + eps) for backward (layer_norm without its affine part)
 };
 
 const char* opcode_name(Opcode op);

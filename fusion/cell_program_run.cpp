@@ -79,6 +79,22 @@ void step_forward(const CellProgram& p, const Instr& i, const Block<T>& m) {
     case Opcode::Abs: scalar_unary([](T a) { return std::abs(a); }); break;
     case Opcode::Pow: scalar_unary([e = static_cast<T>(i.imm)](T a) { return std::pow(a, e); }); break;
     case Opcode::Clamp: scalar_unary([lo = static_cast<T>(i.imm), hi = static_cast<T>(i.imm2)](T a) { return std::min(std::max(a, lo), hi); }); break;
+    case Opcode::Normalize: {  // two passes over the row, as ops/nn.cpp's layer_norm: the mean, then the variance
+      const T* a = m.at(p.regs[static_cast<std::size_t>(i.a)]);
+      const T mean = sum_lanes<T>(n, [&](auto v, std::int64_t k) { return load<decltype(v)>(a + k); }) / static_cast<T>(n);
+      const T var = sum_lanes<T>(n, [&](auto v, std::int64_t k) {
+                      using V = decltype(v);
+                      const V c = load<V>(a + k) - V(mean);
+                      return c * c;
+                    }) / static_cast<T>(n);
+      const T inv = T(1) / std::sqrt(var + static_cast<T>(i.imm));
+      m.at(p.regs[static_cast<std::size_t>(i.b)])[0] = inv;
+      lanes<T>(n, [&](auto v, std::int64_t k) {
+        using V = decltype(v);
+        put(y + k, (load<V>(a + k) - V(mean)) * V(inv));
+      });
+      break;
+    }
     default: break;
   }
 }
@@ -199,6 +215,20 @@ void step_backward(const CellProgram& p, const Instr& i, const Block<T>& m, cons
       const auto a = value(i.a);
       const T lo = static_cast<T>(i.imm), hi = static_cast<T>(i.imm2);
       add_to(i.a, [&](std::int64_t k) { return a(k) >= lo && a(k) <= hi ? dy[k] : T(0); });
+      break;
+    }
+    case Opcode::Normalize: {  // dx = rstd (dy - mean(dy) - y mean(dy y)), y the normalised row
+      const T inv = m.at(p.regs[static_cast<std::size_t>(i.b)])[0];
+      const T mean_g = sum_lanes<T>(n, [&](auto v, std::int64_t k) { return load<decltype(v)>(dy + k); }) / static_cast<T>(n);
+      const T mean_gy = sum_lanes<T>(n, [&](auto v, std::int64_t k) {
+                          using V = decltype(v);
+                          return load<V>(dy + k) * load<V>(y + k);
+                        }) / static_cast<T>(n);
+      T* da = dm.at(p.regs[static_cast<std::size_t>(i.a)]);
+      lanes<T>(n, [&](auto v, std::int64_t k) {
+        using V = decltype(v);
+        put(da + k, load<V>(da + k) + V(inv) * (load<V>(dy + k) - V(mean_g) - load<V>(y + k) * V(mean_gy)));
+      });
       break;
     }
     default: break;  // loads and constants are handled by the caller; slices are views

@@ -493,7 +493,7 @@ class Compiled : public InProcessKernel {
     if (it == plans_.end()) {
       std::shared_ptr<Plan> plan;
       std::string why;
-      const std::string generator = default_generator().state();  // the cell made here draws its weights: put the stream back
+      const KeepDefaultGenerator keep;  // the cell made here draws its weights: put the stream back
       try {
         const auto cell = make_(p->input_size, p->hidden_size, p->has_bias != 0);
         CellProgram program = compile_cell(*cell);
@@ -502,7 +502,6 @@ class Compiled : public InProcessKernel {
       } catch (const std::exception& e) {
         why = fmt::format("no cell of input {} and hidden {}: {}", p->input_size, p->hidden_size, e.what());
       }
-      default_generator().set_state(generator);
       it = plans_.emplace(key, std::make_pair(plan, why)).first;
     }
     if (stopped != nullptr) *stopped = it->second.second;

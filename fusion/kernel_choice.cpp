@@ -1,7 +1,5 @@
 #include "fusion/kernel_choice.hpp"
 
-#include <cxxabi.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -46,20 +44,6 @@ std::string parameters_mismatch(const Kernel& k, const nn::RecurrentCell& cell, 
 
 namespace {
 
-// The cell's own class, as the user wrote it ("ForgetBiasLSTMCell"): a subclass keeps its base's type_name().
-std::string class_name(const nn::RecurrentCell& cell) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(cell).name(), nullptr, nullptr, &status), std::free);
-  std::string s = status == 0 && name ? name.get() : cell.type_name();
-  const std::string noise = "(anonymous namespace)::";
-  for (std::size_t at; (at = s.find(noise)) != std::string::npos;) s.erase(at, noise.size());
-  return s;
-}
-
-}  // namespace
-
-namespace {
-
 std::atomic<bool> compile_cells{true};
 
 struct Proven {
@@ -76,10 +60,7 @@ KernelChoice compiled_choice(const nn::RecurrentCell& cell, const CellMaker& mak
   KernelChoice choice;
   // The cells made here draw their initial weights from the default generator: put it back, so a run's
   // random numbers do not depend on whether a proof ran (Determinism).
-  struct KeepGenerator {
-    std::string state = default_generator().state();
-    ~KeepGenerator() { default_generator().set_state(state); }
-  } keep;
+  const KeepDefaultGenerator keep;
   // One proof per cell class and program: the program tells apart cells of one class that compute
   // differently (options, variants).
   static std::recursive_mutex mutex;
@@ -89,7 +70,7 @@ KernelChoice compiled_choice(const nn::RecurrentCell& cell, const CellMaker& mak
   try {
     probe = make(3, 4, true);
     const CellProgram program = compile_cell(*probe);
-    key = class_name(*probe) + "\n" + (program.ok() ? program.listing() : program.stopped);
+    key = probe->class_name() + "\n" + (program.ok() ? program.listing() : program.stopped);
   } catch (const std::exception& e) {
     choice.why_not = fmt::format("no cell to compile: {}", e.what());
     return choice;
@@ -107,9 +88,9 @@ KernelChoice compiled_choice(const nn::RecurrentCell& cell, const CellMaker& mak
       o.realistic = false;
       const CheckReport r = check_plugin(*p.kernel, o, make);
       if (r.passed()) {
-        p.how = fmt::format("{} compiled from its step and proven against its generic graph ({} cases)", class_name(cell), r.cases);
+        p.how = fmt::format("{} compiled from its step and proven against its generic graph ({} cases)", cell.class_name(), r.cases);
       } else {
-        p.why_not = fmt::format("{} compiled, but the compiled kernel does not match its generic graph: {}", class_name(cell),
+        p.why_not = fmt::format("{} compiled, but the compiled kernel does not match its generic graph: {}", cell.class_name(),
                                 r.first_failure());
         p.kernel = nullptr;
       }
@@ -143,11 +124,11 @@ KernelChoice choose_kernel(nn::RecurrentCell& cell, const Registry& registry, co
       if (r.passed()) {
         choice.kernel = k;
         choice.how = fmt::format("{} inherits the claim to kernel '{}' and was confirmed equal to it numerically "
-                                 "(outputs and gradients)", class_name(cell), k->name);
+                                 "(outputs and gradients)", cell.class_name(), k->name);
         return choice;
       }
       choice.claim_refused = true;
-      claim_note = fmt::format("{} inherits the claim to kernel '{}' but does not compute the same step: {}", class_name(cell),
+      claim_note = fmt::format("{} inherits the claim to kernel '{}' but does not compute the same step: {}", cell.class_name(),
                                k->name, r.first_failure());
     }
   }

@@ -20,10 +20,7 @@ namespace {
 void check_spec(const CellSpec& spec) {
   // The cell made here draws its weights from the default generator: put it back, so registering cells
   // (the first time the registry is consulted) does not move a program's random numbers.
-  struct KeepGenerator {
-    std::string state = default_generator().state();
-    ~KeepGenerator() { default_generator().set_state(state); }
-  } keep;
+  const KeepDefaultGenerator keep;
   const std::string who = fmt::format("cell registry: cell '{}'", spec.name);
   KILN_CHECK(spec.make != nullptr, "{} has no factory", who);
   KILN_CHECK(spec.states >= 1 && spec.states <= 16, "{}: states must be 1 to 16, got {}", who, spec.states);

@@ -1,11 +1,25 @@
 #include "layers/rnn_cell.hpp"
 
 #include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <typeinfo>
+
+#include <cxxabi.h>
 
 #include "layers/init.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {
+
+std::string RecurrentCell::class_name() const {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(*this).name(), nullptr, nullptr, &status), std::free);
+  std::string s = status == 0 && name ? name.get() : type_name();
+  const std::string noise = "(anonymous namespace)::";
+  for (std::size_t at; (at = s.find(noise)) != std::string::npos;) s.erase(at, noise.size());
+  return s;
+}
 
 RecurrentCell::RecurrentCell(std::string type_name, std::int64_t input_size, std::int64_t hidden_size)
     : Module(std::move(type_name)), input_size_(input_size), hidden_size_(hidden_size) {

@@ -43,6 +43,9 @@ class RecurrentCell : public Module {
   virtual KernelClaim kernel_claim() const { return {}; }
   /// The claimed kernel's name when this object is exactly the claiming class (a trusted claim), else "".
   std::string trusted_kernel() const;
+  /// The object's own class as its author wrote it ("ForgetBiasLSTMCell", "kiln::nn::LSTMCell"), for
+  /// messages: a subclass keeps its base's type_name().
+  std::string class_name() const;
   State zero_state(std::int64_t batch, DType dtype) const;
   /// One step from a zero state; returns h.
   Variable forward(const Variable& x) override;

@@ -155,7 +155,7 @@ Variable layer_norm(const Variable& x, const Shape& normalized_shape, const Vari
   if (bias.defined()) inputs.push_back(bias);
   const bool has_w = weight.defined(), has_b = bias.defined();
   const std::vector<std::int64_t> norm_dims = normalized_shape.vec();
-  return record("layer_norm", y, inputs, [xhat, rstd, w, n, rows, has_w, has_b, norm_dims](const Tensor& dy, Grads& g) {
+  Variable out = record("layer_norm", y, inputs, [xhat, rstd, w, n, rows, has_w, has_b, norm_dims](const Tensor& dy, Grads& g) {
     dispatch_float(dy.dtype(), "layer_norm", [&](auto tag) {
       using T = decltype(tag);
       const T* dys = dy.data<T>();
@@ -195,6 +195,8 @@ Variable layer_norm(const Variable& x, const Shape& normalized_shape, const Vari
       if (need_b) g.add(bi, db.reshape(norm_dims));
     });
   });
+  note_attrs(out, {eps, has_w ? 1.0 : 0.0, has_b ? 1.0 : 0.0});  // for compiled cells (fusion/cell_program.cpp)
+  return out;
 }
 
 }  // namespace kiln

@@ -38,6 +38,20 @@ Generator& default_generator();
 /// Seeds the default generator: `kiln::manual_seed(0)` at the top of a run makes it reproducible.
 void manual_seed(std::uint64_t seed);
 
+/// Puts the default generator back as it was when this was made, when it goes out of scope: for
+/// library code that makes a throwaway module (a probe, a proof) whose weights draw from the default
+/// generator, so a run's random numbers do not depend on whether that code ran (Determinism).
+class KeepDefaultGenerator {
+ public:
+  KeepDefaultGenerator() : state_(default_generator().state()) {}
+  ~KeepDefaultGenerator() { default_generator().set_state(state_); }
+  KeepDefaultGenerator(const KeepDefaultGenerator&) = delete;
+  KeepDefaultGenerator& operator=(const KeepDefaultGenerator&) = delete;
+
+ private:
+  std::string state_;
+};
+
 /// Uniform in [low, high).
 Tensor uniform(const Shape& shape, double low = 0, double high = 1, DType dtype = kFloat32,
                Generator* gen = nullptr);

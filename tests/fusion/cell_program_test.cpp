@@ -6,6 +6,7 @@
 #include "fusion/cell_program.hpp"
 #include "layers/cell_registry.hpp"
 #include "ops/ops.hpp"
+#include "tests/fusion/softmax_cell.hpp"
 
 namespace kiln::plugins {
 namespace {
@@ -169,14 +170,31 @@ TEST_P(Compiles, AndEqualsTheGenericStepWithEveryGradient) {
 
 INSTANTIATE_TEST_SUITE_P(Cells, Compiles,
                          ::testing::Values("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "peephole_lstm", "mgu", "lstm_nig",
-                                           "lstm_nfg", "lstm_nog", "lstm_niaf", "lstm_noaf", "lstm_cifg", "lstm_np", "lstm_fgr"));
+                                           "lstm_nfg", "lstm_nog", "lstm_niaf", "lstm_noaf", "lstm_cifg", "lstm_np", "lstm_fgr",
+                                           "layer_norm_lstm"));
 
 TEST(CellProgram, SaysWhichOpStoppedIt) {
-  auto stopped = [](const std::string& name) {
-    auto cell = nn::CellRegistry::global().at(name).make(3, 4, nn::RecurrentOptions(3, 4));
-    return compile_cell(*cell).stopped;
-  };
-  EXPECT_NE(stopped("layer_norm_lstm").find("op 'layer_norm'"), std::string::npos) << stopped("layer_norm_lstm");
+  const std::string stopped = compile_cell(*kiln::testing::softmax_rnn(3, 4)).stopped;
+  EXPECT_NE(stopped.find("op 'softmax' (making [2, 4]) is not one the compiler knows"), std::string::npos) << stopped;
+}
+
+// layer_norm over a row compiles to Normalize (which keeps the row's 1 / std for backward) times its
+// weight plus its bias; the layer-norm LSTM's three of them and what they keep, in the listing.
+TEST(CellProgram, LayerNormIsANormalisationThenItsWeightAndBias) {
+  auto cell = nn::CellRegistry::global().at("layer_norm_lstm").make(3, 4, nn::RecurrentOptions(3, 4));
+  const CellProgram p = compile_cell(*cell);
+  ASSERT_TRUE(p.ok()) << p.stopped;
+  int normalize = 0;
+  for (const Instr& i : p.code) {
+    if (i.op != Opcode::Normalize) continue;
+    ++normalize;
+    EXPECT_DOUBLE_EQ(i.imm, 1e-5);
+    EXPECT_EQ(p.regs[static_cast<std::size_t>(i.b)].width, 1);
+    EXPECT_FALSE(p.regs[static_cast<std::size_t>(i.b)].scratch) << "backward reads the row's 1 / std";
+    EXPECT_FALSE(p.regs[static_cast<std::size_t>(i.dst)].scratch) << "backward reads the normalised row";
+  }
+  EXPECT_EQ(normalize, 3);
+  EXPECT_NE(p.listing().find("normalize"), std::string::npos) << p.listing();
 }
 
 // A projection of a value the step computes (MGU's W_hn (f h)) splits the program into stages with that

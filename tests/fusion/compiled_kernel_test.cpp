@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/fusion/softmax_cell.hpp"
 #include "fusion/compiled_kernel.hpp"
 #include "layers/cell_registry.hpp"
 
@@ -28,12 +29,12 @@ TEST_P(CompiledKernels, PassCheckPluginAgainstTheGenericGraph) {
 
 INSTANTIATE_TEST_SUITE_P(Cells, CompiledKernels,
                          ::testing::Values("rnn_tanh", "lstm", "gru", "gru_reset_before", "peephole_lstm", "mgu", "lstm_nig", "lstm_nfg",
-                                           "lstm_nog", "lstm_niaf", "lstm_noaf", "lstm_cifg", "lstm_np", "lstm_fgr"));
+                                           "lstm_nog", "lstm_niaf", "lstm_noaf", "lstm_cifg", "lstm_np", "lstm_fgr", "layer_norm_lstm"));
 
 TEST(CompiledKernel, ACellThatDoesNotCompileSaysWhy) {
   std::string why;
-  EXPECT_EQ(compiled_kernel("layer_norm_lstm", reference_cell("layer_norm_lstm"), &why), nullptr);
-  EXPECT_NE(why.find("LayerNormLSTMCell does not compile: op 'layer_norm'"), std::string::npos) << why;
+  EXPECT_EQ(compiled_kernel("softmax_rnn", kiln::testing::softmax_rnn, &why), nullptr);
+  EXPECT_NE(why.find("kiln::testing::SoftmaxRNNCell does not compile: op 'softmax'"), std::string::npos) << why;
 }
 
 }  // namespace

@@ -336,13 +336,22 @@ TEST(FusedLayers, LayerNormLstmIsBitIdenticalOnOneAndTwoThreads) {
   set_num_threads(before);
 }
 
-// A cell with no kernel runs the generic graph under Auto, and Fused says why it can't.
+// A cell with no kernel runs compiled from its step, or (compiled kernels off) the generic graph under
+// Auto, and Fused says why it can't.
 TEST(FusedLayers, FallBackToTheGenericGraphAndSayWhy) {
   // eps 1e-3: the layer-norm LSTM kernel computes with 1e-5, so the cell claims no kernel, and the graph
-  // pass finds none with its structure and numbers.
-  Recurrent ln("LayerNormLSTM", RecurrentOptions(3, 4), [](std::int64_t in, std::int64_t h, const RecurrentOptions&) {
-    return std::make_shared<LayerNormLSTMCell>(in, h, 1e-3);
-  });
+  // pass finds none with its structure and numbers; its step compiles (eps and all).
+  auto make = [](std::int64_t in, std::int64_t h, const RecurrentOptions&) { return std::make_shared<LayerNormLSTMCell>(in, h, 1e-3); };
+  {
+    Recurrent compiled("LayerNormLSTM", RecurrentOptions(3, 4), make);
+    std::string why;
+    EXPECT_TRUE(compiled.uses_fused(&why)) << why;
+    compiled.forward(Variable(randn({2, 1, 3})), {});
+    EXPECT_NE(compiled.kernel_report().find("LayerNormLSTMCell compiled from its step and proven"), std::string::npos)
+        << compiled.kernel_report();
+  }
+  NoCompiledKernels off;
+  Recurrent ln("LayerNormLSTM", RecurrentOptions(3, 4), make);
   std::string why;
   EXPECT_FALSE(ln.uses_fused(&why));
   EXPECT_NE(why.find("graph pass: LayerNormLSTMCell's step"), std::string::npos) << why;
@@ -356,11 +365,8 @@ TEST(FusedLayers, FallBackToTheGenericGraphAndSayWhy) {
     EXPECT_NE(std::string(e.what()).find("LayerNormLSTM: impl is fused but graph pass: LayerNormLSTMCell's step"), std::string::npos)
         << e.what();
   }
-  {
-    NoCompiledKernels off;  // else the single-bias LSTM runs compiled
-    LSTM single(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused));
-    EXPECT_THROW(single.forward(Variable(randn({2, 1, 3})), {}), Error);
-  }
+  LSTM single(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused));  // compiled kernels off: nothing takes it
+  EXPECT_THROW(single.forward(Variable(randn({2, 1, 3})), {}), Error);
 }
 
 // An empty batch (or no steps) is nothing for a kernel to do: every fused layer gives the generic graph's

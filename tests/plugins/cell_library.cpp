@@ -15,6 +15,17 @@ class HalfRNNCell : public kiln::nn::RNNCell {
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
+// h' = softmax(tanh(W_ih x + b_ih + W_hh h + b_hh)) over the row: a cell whose step does not compile
+// (softmax is a row reduction the step compiler does not know), so it runs on the generic graph.
+class SoftmaxRNNCell : public kiln::nn::RNNCell {
+ public:
+  using RNNCell::RNNCell;
+  kiln::nn::State step(const kiln::Variable& x, const kiln::nn::State& s) override {
+    return {kiln::softmax(RNNCell::step(x, s)[0], 1)};
+  }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
+};
+
 kiln::nn::CellSpec half_rnn(const char* name) {
   return {name, "a tanh RNN at half scale", 1, 1, [](std::int64_t in, std::int64_t hidden, const kiln::nn::RecurrentOptions& o) {
             return std::make_shared<HalfRNNCell>(kiln::nn::RNNCellOptions(in, hidden).bias(o.bias_));
@@ -41,6 +52,10 @@ KILN_REGISTER_CELLS(registry) {
   registry.add(spec);
 #else
   registry.add(half_rnn("half_rnn"));
+  registry.add({"softmax_rnn", "a tanh RNN whose state is the softmax of its row (does not compile)", 1, 1,
+                [](std::int64_t in, std::int64_t hidden, const kiln::nn::RecurrentOptions& o) {
+                  return std::make_shared<SoftmaxRNNCell>(kiln::nn::RNNCellOptions(in, hidden).bias(o.bias_));
+                }});
 #endif
 }
 #endif
