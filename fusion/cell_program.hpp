@@ -106,13 +106,14 @@ CellProgram compile_cell(nn::RecurrentCell& cell);
 template <class T>
 using StageFn = std::function<void(int stage, T* grads)>;
 
-/// Runs the program forward on `rows` rows. proj[p]: projection p's outputs, row r at proj[p] + r *
-/// ld_proj[p]; state[s], next[s]: [rows, H] with row stride H; param[k]: params[k]'s values. `shared`
-/// [shared_size + scratch_size] and `saved` [rows * row_size] are the program's storage; backward reads
-/// saved (only the values a derivative rule needs are saved: Note [Cell programs]).
+/// Runs the program forward on `rows` rows, an instruction at a time over every row (Note [Instruction by
+/// instruction]). proj[p]: projection p's outputs, row r at proj[p] + r * ld_proj[p]; state[s], next[s]:
+/// [rows, H] with row stride H; param[k]: params[k]'s values. `shared` [shared_size], `scratch` [rows *
+/// scratch_size] and `saved` [rows * row_size] are the program's storage; backward reads shared and saved
+/// (only the values a derivative rule needs are saved: Note [Cell programs]), never scratch.
 template <class T>
 void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, const std::int64_t* ld_proj, const T* const* state,
-                 const T* const* param, T* shared, T* saved, T* const* next, const StageFn<T>& between = {});
+                 const T* const* param, T* shared, T* scratch, T* saved, T* const* next, const StageFn<T>& between = {});
 
 /// Backward of run_program: dnext[s] [rows, H] -> dproj[p] (written, row stride ld_proj[p]), dstate[s]
 /// [rows, H] (written) and dparam[k] (added to). `work` [rows * grad_size + shared_size] is scratch.

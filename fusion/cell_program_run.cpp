@@ -237,9 +237,14 @@ void step_backward(const CellProgram& p, const Instr& i, const Block<T>& m, cons
 
 }  // namespace
 
+// Note [Instruction by instruction]: the rows run one instruction at a time (each instruction over every
+// row, then the next), not one row at a time through the whole program: the same instruction back to
+// back keeps the dispatch predictable, which on a small batch's short rows (H = 64: four xsimd batches)
+// is much of an instruction's cost. Each row's values are its own (scratch too), so the results are the
+// same either way; backward's sums of shared gradients take rows in order for each instruction.
 template <class T>
 void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, const std::int64_t* ld_proj, const T* const* state,
-                 const T* const* param, T* shared, T* saved, T* const* next, const StageFn<T>& between) {
+                 const T* const* param, T* shared, T* scratch, T* saved, T* const* next, const StageFn<T>& between) {
   const std::int64_t H = p.hidden_size;
   for (std::size_t c = 0; c < p.shared_code; ++c) {
     const Instr& i = p.code[c];
@@ -247,31 +252,31 @@ void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, 
     if (i.op == Opcode::LoadParam) std::copy(param[i.a], param[i.a] + d.width, shared + d.offset);
     else step_forward<T>(p, i, Block<T>{nullptr, shared});
   }
-  T* scratch = shared + p.shared_size;
+  auto row = [&](std::int64_t r) { return Block<T>{saved + r * p.row_size, shared, scratch + r * p.scratch_size}; };
   std::size_t first = p.shared_code;
   for (int stage = 0; stage < p.stages; ++stage) {
     std::size_t end = first;
     while (end < p.code.size() && p.code[end].stage == stage) ++end;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const Block<T> m{saved + r * p.row_size, shared, scratch};
-      for (std::size_t c = first; c < end; ++c) {
-        const Instr& i = p.code[c];
-        const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
-        if (i.op == Opcode::LoadProjection) {
+    for (std::size_t c = first; c < end; ++c) {
+      const Instr& i = p.code[c];
+      const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+      if (i.op == Opcode::LoadProjection) {
+        for (std::int64_t r = 0; r < rows; ++r) {
           const T* src = proj[i.a] + r * ld_proj[i.a];
-          std::copy(src, src + d.width, m.at(d));
-        } else if (i.op == Opcode::LoadState) {
-          std::copy(state[i.a] + r * H, state[i.a] + (r + 1) * H, m.at(d));
-        } else {
-          step_forward<T>(p, i, m);
+          std::copy(src, src + d.width, row(r).at(d));
         }
+      } else if (i.op == Opcode::LoadState) {
+        for (std::int64_t r = 0; r < rows; ++r) std::copy(state[i.a] + r * H, state[i.a] + (r + 1) * H, row(r).at(d));
+      } else if (i.op != Opcode::Slice) {  // a slice is a view: nothing to run
+        for (std::int64_t r = 0; r < rows; ++r) step_forward<T>(p, i, row(r));
       }
-      if (stage + 1 == p.stages)
-        for (std::size_t s = 0; s < p.outputs.size(); ++s) {
-          const T* out = m.at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
+    }
+    if (stage + 1 == p.stages)
+      for (std::size_t s = 0; s < p.outputs.size(); ++s)
+        for (std::int64_t r = 0; r < rows; ++r) {
+          const T* out = row(r).at(p.regs[static_cast<std::size_t>(p.outputs[s])]);
           std::copy(out, out + H, next[s] + r * H);
         }
-    }
     if (stage + 1 < p.stages && between) between(stage, nullptr);
     first = end;
   }
@@ -301,12 +306,14 @@ void run_program_backward(const CellProgram& p, std::int64_t rows, const std::in
     if (stage + 1 < p.stages && between) between(stage, grads);  // the late projections read in stage + 1
     std::size_t first = end;
     while (first > p.shared_code && p.code[first - 1].stage == stage) --first;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const Block<T> m{const_cast<T*>(saved + r * p.row_size), const_cast<T*>(shared)};
-      const Block<T> dm{grads + r * p.grad_size, dshared, nullptr, true};
-      for (std::size_t c = end; c-- > first;) {
-        const Instr& i = p.code[c];
-        const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+    // Note [Instruction by instruction]
+    for (std::size_t c = end; c-- > first;) {
+      const Instr& i = p.code[c];
+      const Register& d = p.regs[static_cast<std::size_t>(i.dst)];
+      if (i.op == Opcode::Slice) continue;  // a view: its gradient is its base's
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const Block<T> m{const_cast<T*>(saved + r * p.row_size), const_cast<T*>(shared)};
+        const Block<T> dm{grads + r * p.grad_size, dshared, nullptr, true};
         if (i.op == Opcode::LoadProjection) {
           const T* g = dm.at(d);
           T* out = dproj[i.a] + r * ld_proj[i.a];
@@ -335,9 +342,9 @@ void run_program_backward(const CellProgram& p, std::int64_t rows, const std::in
 }
 
 template void run_program<float>(const CellProgram&, std::int64_t, const float* const*, const std::int64_t*, const float* const*,
-                                 const float* const*, float*, float*, float* const*, const StageFn<float>&);
+                                 const float* const*, float*, float*, float*, float* const*, const StageFn<float>&);
 template void run_program<double>(const CellProgram&, std::int64_t, const double* const*, const std::int64_t*, const double* const*,
-                                  const double* const*, double*, double*, double* const*, const StageFn<double>&);
+                                  const double* const*, double*, double*, double*, double* const*, const StageFn<double>&);
 template void run_program_backward<float>(const CellProgram&, std::int64_t, const std::int64_t*, const float*, const float*,
                                           const float* const*, float* const*, float* const*, float* const*, float*,
                                           const StageFn<float>&);

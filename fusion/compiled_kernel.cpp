@@ -16,12 +16,19 @@
 namespace kiln::plugins {
 namespace {
 
+// C += op(A) op(B). Products up to sdk::kSmallGemmMacs multiply-adds run on the SDK's packed kernel
+// (gemm_small: BLAS's packing and dispatch are a large share of a product this small, as on a small
+// batch's blocks of steps), larger ones through BLAS in fixed blocks of rows (kiln/host_helpers.hpp).
+// Which way a product goes depends on its sizes alone, and neither way depends on the thread count.
+// scratch: small_scratch() elements.
 template <class T>
-void gemm(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
-          const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  // Fixed blocks of rows (kiln/host_helpers.hpp): the same sums, so the same bits, on any thread count.
-  sdk::gemm_fixed_blocks<T>(h, ta, tb, m, n, k, T(1), a, lda, b, ldb, beta, c, ldc);
+void gemm_add(const kiln_host* h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+              const T* b, std::int64_t ldb, T* c, std::int64_t ldc, T* scratch) {
+  if (m == 0 || n == 0 || k == 0) return;
+  if (m * n * k <= sdk::kSmallGemmMacs)
+    sdk::gemm_small<T>(h, ta, tb, m, n, k, a, lda, b, ldb, true, c, ldc, scratch);
+  else
+    sdk::gemm_fixed_blocks<T>(h, ta, tb, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc);
 }
 
 constexpr std::int64_t kBlock = 16;  // steps whose state-projection weight gradients share one GEMM
@@ -79,13 +86,14 @@ class Plan {
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, T);
     std::int64_t params = 0;
     for (std::int64_t n : p_.param_sizes) params += n;
-    // (+ the other row groups' shared and scratch values, forward; their rows' and shared gradients and
+    // (+ the other row groups' shared values and every row's scratch values, forward; their rows' and shared gradients and
     // parameter sums, backward: Note [Compiled schedule])
     const std::int64_t G1 = row_groups(B) - 1;
+    const std::int64_t small = p->dtype == KILN_FLOAT64 ? small_scratch<double>(p) : small_scratch<float>(p);
     const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) +
-                             G1 * (p_.shared_size + p_.scratch_size);
+                             G1 * p_.shared_size + B * p_.scratch_size + small;
     const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size + p_.shared_size +
-                             packed_size(H, false) + B * p_.grad_size + G1 * (p_.shared_size + params);
+                             packed_size(H, false) + B * p_.grad_size + G1 * (p_.shared_size + params) + small;
     return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
   }
   int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
@@ -113,9 +121,33 @@ class Plan {
     }
     return n;
   }
+  // The packed kernel's scratch for the largest small product either pass makes (gemm_add): the blocks
+  // of steps (full ones, and a shorter last one) and the late projections.
+  template <class T>
+  std::int64_t small_scratch(const kiln_recurrent_problem* p) const {
+    const std::int64_t Tn = p->steps, B = p->batch, I = p_.input_size, H = p_.hidden_size;
+    const std::int64_t Kb = std::max<std::int64_t>(1, std::min<std::int64_t>(kBlock, Tn));
+    std::int64_t s = 0;
+    auto need = [&](std::int64_t m, std::int64_t n, std::int64_t k, bool tb) {
+      if (m > 0 && n > 0 && k > 0) s = std::max(s, sdk::gemm_small_scratch<T>(m, n, k, tb));
+    };
+    for (const std::int64_t rows : {Kb * B, Tn % Kb * B}) {
+      for (int k : xs_) {
+        const std::int64_t r = p_.projections[static_cast<std::size_t>(k)].rows;
+        need(rows, r, I, true), need(rows, I, r, false), need(r, I, rows, false);
+      }
+      for (int k : ss_) need(p_.projections[static_cast<std::size_t>(k)].rows, H, rows, false);
+    }
+    for (int k : ls_) {
+      const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
+      const std::int64_t w = p_.regs[static_cast<std::size_t>(pr.source_reg)].width;
+      need(B, pr.rows, w, true), need(B, w, pr.rows, false), need(pr.rows, w, B, false);
+    }
+    return s;
+  }
   std::int64_t saved_size(const kiln_recurrent_problem* p) const {
     const std::int64_t T = p->steps, B = p->batch, H = p_.hidden_size;
-    return T * B * p_.row_size + p_.shared_size + p_.scratch_size + T * slots_ * B * H;
+    return T * B * p_.row_size + p_.shared_size + T * slots_ * B * H;
   }
   static size_t bytes(const kiln_recurrent_problem* p, std::int64_t elements) {
     return static_cast<size_t>(elements) * (p->dtype == KILN_FLOAT64 ? sizeof(double) : sizeof(float));
@@ -141,7 +173,7 @@ class Plan {
     T* saved = static_cast<T*>(saved_v);
     T* regs = saved;
     T* shared = regs + Tn * B * p_.row_size;
-    T* hist = shared + p_.shared_size + p_.scratch_size;
+    T* hist = shared + p_.shared_size;
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
     T* xproj = static_cast<T*>(work_v);  // a block of steps' projections of x
     T* sproj = xproj + Kb * B * x_rows_;
@@ -156,7 +188,9 @@ class Plan {
       pack_at += sdk::packed_elements<T>(H, pr.rows, true);
     }
     T* lproj = pack_at;  // this step's late projections
-    T* shared_g = lproj + B * l_rows_;  // the other row groups' shared and scratch values, one after another
+    T* shared_g = lproj + B * l_rows_;  // the other row groups' shared values, one after another
+    T* scratch = shared_g + (row_groups(B) - 1) * p_.shared_size;  // every row's scratch values
+    T* small = scratch + B * p_.scratch_size;                       // gemm_add's
     const std::int64_t groups = p_.stages == 1 ? row_groups(B) : 1;
     // Each group's pointers into this step's projections and states, set per step (no allocation in the loop).
     std::vector<const T*> gp(static_cast<std::size_t>(groups) * p_.projections.size()), gs(static_cast<std::size_t>(groups) * S);
@@ -175,8 +209,8 @@ class Plan {
         const T* b = param(bias_[static_cast<std::size_t>(k)]);
         for (std::int64_t r = 0; r < steps * B; ++r)
           for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
-        gemm<T>(host, false, true, steps * B, pr.rows, I, X + t_lo * B * I, I, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I, I,
-                T(1), out, pr.rows);
+        gemm_add<T>(host, false, true, steps * B, pr.rows, I, X + t_lo * B * I, I, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I, I,
+                out, pr.rows, small);
       }
     };
     std::vector<const T*> cur_p(S), param_p;
@@ -232,8 +266,8 @@ class Plan {
           const T* b = param(bias_[static_cast<std::size_t>(k)]);
           for (std::int64_t r = 0; r < B; ++r)
             for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
-          gemm<T>(host, false, true, B, pr.rows, src.width, regs_t + src.offset, p_.row_size,
-                  param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * src.width, src.width, T(1), out, pr.rows);
+          gemm_add<T>(host, false, true, B, pr.rows, src.width, regs_t + src.offset, p_.row_size,
+                  param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * src.width, src.width, out, pr.rows, small);
         }
       };
       if (groups > 1) {  // Note [Compiled schedule]: fixed groups of rows, shared out over the threads
@@ -245,12 +279,12 @@ class Plan {
             T** gng = gn.data() + g * static_cast<std::int64_t>(S);
             for (std::size_t k = 0; k < proj.size(); ++k) gpg[k] = proj[k] + r0 * ld[k];
             for (std::size_t s = 0; s < S; ++s) gsg[s] = cur_p[s] + r0 * H, gng[s] = next_p[s] + r0 * H;
-            T* sh = g == 0 ? shared : shared_g + (g - 1) * (p_.shared_size + p_.scratch_size);
-            run_program<T>(p_, n, gpg, ld.data(), gsg, param_p.data(), sh, regs_t + r0 * p_.row_size, gng);
+            T* sh = g == 0 ? shared : shared_g + (g - 1) * p_.shared_size;
+            run_program<T>(p_, n, gpg, ld.data(), gsg, param_p.data(), sh, scratch + r0 * p_.scratch_size, regs_t + r0 * p_.row_size, gng);
           }
         });
       } else {
-        run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, regs_t, next_p.data(), late);
+        run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, scratch, regs_t, next_p.data(), late);
       }
       for (std::int64_t b = 0; b < B; ++b) {
         T* yrow = Y + (t * B + b) * H;
@@ -291,7 +325,7 @@ class Plan {
     const T* saved = static_cast<const T*>(saved_v);
     const T* regs = saved;
     const T* shared = regs + Tn * B * p_.row_size;
-    const T* hist = shared + p_.shared_size + p_.scratch_size;
+    const T* hist = shared + p_.shared_size;
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
     T* dxproj = static_cast<T*>(work_v);
     T* dsproj = dxproj + Kb * B * x_rows_;
@@ -311,6 +345,7 @@ class Plan {
     // The other row groups' work: each one's rows' gradients and shared ones, then its parameter sums.
     const std::int64_t groups = p_.stages == 1 ? row_groups(B) : 1;
     std::vector<T*> gwork(static_cast<std::size_t>(groups), pwork), gsums;
+    T* small = nullptr;
     {
       T* at = dlproj + B * l_rows_;
       for (std::int64_t g = 1; g < groups; ++g) {
@@ -318,6 +353,7 @@ class Plan {
         at += (group_start(B, groups, g + 1) - group_start(B, groups, g)) * p_.grad_size + p_.shared_size;
         for (std::int64_t n : p_.param_sizes) gsums.push_back(at), at += n;
       }
+      small = at;  // gemm_add's
     }
     const std::size_t np = p_.param_sizes.size();
     std::vector<const T*> gdn(static_cast<std::size_t>(groups) * S);
@@ -384,9 +420,9 @@ class Plan {
           const Register& src = p_.regs[static_cast<std::size_t>(pr.source_reg)];
           const T* dP = dproj[static_cast<std::size_t>(k)];
           const T* W = param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * src.width;
-          gemm<T>(host, false, false, B, src.width, pr.rows, dP, pr.rows, W, src.width, T(1), grads + src.grad_offset, p_.grad_size);
+          gemm_add<T>(host, false, false, B, src.width, pr.rows, dP, pr.rows, W, src.width, grads + src.grad_offset, p_.grad_size, small);
           if (T* dW = dparam(weight_[static_cast<std::size_t>(k)]))
-            gemm<T>(host, true, false, pr.rows, src.width, B, dP, pr.rows, regs_t + src.offset, p_.row_size, T(1), dW + pr.row0 * src.width, src.width);
+            gemm_add<T>(host, true, false, pr.rows, src.width, B, dP, pr.rows, regs_t + src.offset, p_.row_size, dW + pr.row0 * src.width, src.width, small);
           if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
             for (std::int64_t r = 0; r < B; ++r)
               for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
@@ -425,8 +461,8 @@ class Plan {
           const T* dP = dxproj + Kb * B * at;
           at += pr.rows;
           const T* W = param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I;
-          if (DX != nullptr) gemm<T>(host, false, false, rows, I, pr.rows, dP, pr.rows, W, I, T(1), DX + t_lo * B * I, I);
-          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, I, rows, dP, pr.rows, X + t_lo * B * I, I, T(1), dW + pr.row0 * I, I);
+          if (DX != nullptr) gemm_add<T>(host, false, false, rows, I, pr.rows, dP, pr.rows, W, I, DX + t_lo * B * I, I, small);
+          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm_add<T>(host, true, false, pr.rows, I, rows, dP, pr.rows, X + t_lo * B * I, I, dW + pr.row0 * I, I, small);
           if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
             for (std::int64_t r = 0; r < rows; ++r)
               for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
@@ -437,7 +473,7 @@ class Plan {
           const T* dP = dsproj + Kb * B * at;
           at += pr.rows;
           const T* src = hist + (slot_[static_cast<std::size_t>(pr.source)] * Tn + t_lo) * B * H;
-          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm<T>(host, true, false, pr.rows, H, rows, dP, pr.rows, src, H, T(1), dW + pr.row0 * H, H);
+          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm_add<T>(host, true, false, pr.rows, H, rows, dP, pr.rows, src, H, dW + pr.row0 * H, H, small);
           if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
             for (std::int64_t r = 0; r < rows; ++r)
               for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];

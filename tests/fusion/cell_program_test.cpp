@@ -81,7 +81,8 @@ Parity compare(const std::string& name) {
   for (const auto& v : param_v) param_p.push_back(v.data());
   std::vector<double*> next_p;
   for (auto& n : next_v) next_p.push_back(n.data());
-  Matrix shared(static_cast<std::size_t>(p.shared_size + p.scratch_size)), saved(static_cast<std::size_t>(B * p.row_size));
+  Matrix shared(static_cast<std::size_t>(p.shared_size)), scratch(static_cast<std::size_t>(B * p.scratch_size)),
+      saved(static_cast<std::size_t>(B * p.row_size));
   // A late projection by hand: y = v W^T + b for v, the source register's saved values.
   auto late_forward = [&](int stage, double*) {
     for (std::size_t k = 0; k < p.projections.size(); ++k) {
@@ -99,7 +100,7 @@ Parity compare(const std::string& name) {
         }
     }
   };
-  run_program<double>(p, B, proj_p.data(), ld.data(), state_p.data(), param_p.data(), shared.data(), saved.data(), next_p.data(),
+  run_program<double>(p, B, proj_p.data(), ld.data(), state_p.data(), param_p.data(), shared.data(), scratch.data(), saved.data(), next_p.data(),
                       late_forward);
   for (std::size_t s = 0; s < p.states; ++s) result.check(fmt::format("state{}'", s), next_v[s], next[s].value().to_vector());
   // Backward.
