@@ -45,12 +45,42 @@ std::string claimed_by(const std::string& kernel) {
 
 }  // namespace
 
+// kiln plugins --program CELL: the cell's step as the compiler sees it (Note [Cell programs]): its
+// projections, its program, and what a row keeps per step.
+void print_program(const std::string& name, std::int64_t input, std::int64_t hidden) {
+  const plugins::CellMaker make = plugins::reference_cell(name);
+  KILN_CHECK(make != nullptr, "plugins --program: '{}' is not a registered cell (`kiln plugins` lists them)", name);
+  const auto cell = make(input, hidden, true);
+  const plugins::CellProgram p = plugins::compile_cell(*cell);
+  KILN_CHECK(p.ok(), "plugins --program {}: {} does not compile: {}", name, cell->class_name(), p.stopped);
+  fmt::print("{} ({}), input {}, hidden {}: {} traced ops -> {} projections, {} program instructions in {} stage(s)\n", name,
+             p.cell, input, hidden, p.ops, p.projections.size(), p.code.size(), p.stages);
+  for (const auto& pr : p.projections)
+    fmt::print("  projection {}[{}:{}] of {}{}\n", pr.weight, pr.row0, pr.row0 + pr.rows,
+               pr.source == -1 ? std::string("x (one GEMM over all steps)") : pr.source >= 0 ? fmt::format("state{} (one GEMM per step)", pr.source)
+                                                                                            : fmt::format("r{} (late: between stages)", pr.source_reg),
+               pr.bias.empty() ? "" : fmt::format(" + {}[{}:{}]", pr.bias, pr.bias0, pr.bias0 + pr.rows));
+  fmt::print("{}", p.listing());
+  const auto per_h = [&](std::int64_t v) { return fmt::format("{} values ({:.3g} H)", v, static_cast<double>(v) / static_cast<double>(hidden)); };
+  fmt::print("a row keeps per step for backward: {}; scratch: {}; gradients while running backward: {}; shared: {}\n",
+             per_h(p.row_size), per_h(p.scratch_size), per_h(p.grad_size), p.shared_size);
+}
+
 void add_plugins_command(CLI::App& app) {
   auto loads = std::make_shared<std::vector<std::string>>();
+  auto program = std::make_shared<std::string>();
+  auto sizes = std::make_shared<std::pair<std::int64_t, std::int64_t>>(3, 4);
   CLI::App* cmd = app.add_subcommand("plugins", "List the registered cells and fused kernels");
   cmd->add_option("--load", *loads, "Load plugin shared libraries first")->check(CLI::ExistingFile);
-  cmd->callback([loads] {
+  cmd->add_option("--program", *program, "Print a registered cell's compiled step instead: projections, program, what a row keeps");
+  cmd->add_option("--input", sizes->first, "Input size for --program")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--hidden", sizes->second, "Hidden size for --program")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->callback([loads, program, sizes] {
     load_all(*loads);
+    if (!program->empty()) {
+      print_program(*program, sizes->first, sizes->second);
+      return;
+    }
     const auto cells = nn::CellRegistry::global().cells();
     fmt::print("{} cell(s) registered\n", cells.size());
     std::vector<std::vector<std::string>> rows{{"cell", "gates", "states", "fused kernel", "from", "math"}};

@@ -64,10 +64,15 @@ class Plan {
     }
     for (const auto& n : p_.params) param_.push_back(index(n));
     for (int k : xs_) x_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
-    slot_.assign(p_.states, -1);  // the states a projection reads keep their history
+    // Note [Compiled schedule]: the states a projection reads keep their history for backward's weight
+    // gradients, except state 0, the output: backward reads it back from y (KILN_KERNEL_BACKWARD_READS_Y),
+    // a block of steps at a time (read_states).
+    slot_.assign(p_.states, -1);
     for (int k : ss_) {
-      std::int64_t& slot = slot_[static_cast<std::size_t>(p_.projections[static_cast<std::size_t>(k)].source)];
-      if (slot < 0) slot = slots_++;
+      const int s = p_.projections[static_cast<std::size_t>(k)].source;
+      std::int64_t& slot = slot_[static_cast<std::size_t>(s)];
+      if (s == 0) reads_y_ = true;
+      else if (slot < 0) slot = slots_++;
     }
     for (int k : ss_) s_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
     for (int k : ls_) l_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
@@ -93,7 +98,8 @@ class Plan {
     const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) +
                              G1 * p_.shared_size + B * p_.scratch_size + small;
     const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size + p_.shared_size +
-                             packed_size(H, false) + B * p_.grad_size + G1 * (p_.shared_size + params) + small;
+                             packed_size(H, false) + B * p_.grad_size + G1 * (p_.shared_size + params) + small +
+                             (reads_y_ ? Kb * B * H : 0);
     return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
   }
   int forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
@@ -307,10 +313,12 @@ class Plan {
   }
 
   template <class T>
-  int run_backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor*,
+  int run_backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
                    const kiln_tensor* params, void* saved_v, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
                    kiln_tensor* d_states, kiln_tensor* d_params, void* work_v, char* err, size_t n) const {
     if (!contiguous(dy)) return fail(err, n, "a compiled cell reads dy contiguous");
+    if (reads_y_ && (p->y == nullptr || p->y->data == nullptr || !contiguous(p->y)))
+      return fail(err, n, "a compiled cell reads forward's y in backward (KILN_KERNEL_BACKWARD_READS_Y), contiguous");
     const std::int64_t Tn = p->steps, B = p->batch, I = p->input_size, H = p_.hidden_size;
     const std::size_t S = p_.states;
     const std::int64_t SBH = static_cast<std::int64_t>(S) * B * H;
@@ -355,6 +363,22 @@ class Plan {
       }
       small = at;  // gemm_add's
     }
+    T* gathered = small + (p->dtype == KILN_FLOAT64 ? small_scratch<double>(p) : small_scratch<float>(p));  // read_states'
+    // State 0 as steps [t_lo, t_lo + steps) read it, gathered from y: the step before's output (in the
+    // order the steps run), or the initial state for the first step and for a reversed row whose steps
+    // so far were all past its length. A row past its length at t has no gradient there, so what it
+    // reads does not matter (y's zeros).
+    const T* Yf = reads_y_ ? static_cast<const T*>(p->y->data) : nullptr;
+    const T* h0 = static_cast<const T*>(states[0].data);
+    auto read_states = [&](std::int64_t t_lo, std::int64_t steps) {
+      for (std::int64_t t = t_lo; t < t_lo + steps; ++t)
+        for (std::int64_t b = 0; b < B; ++b) {
+          const std::int64_t prev = p->reverse ? t + 1 : t - 1;
+          const bool initial = prev < 0 || prev >= Tn || (p->reverse && !live(p, prev, b));
+          const T* src = initial ? h0 + b * H : Yf + (prev * B + b) * H;
+          std::copy(src, src + H, gathered + ((t - t_lo) * B + b) * H);
+        }
+    };
     const std::size_t np = p_.param_sizes.size();
     std::vector<const T*> gdn(static_cast<std::size_t>(groups) * S);
     std::vector<T*> gdp(static_cast<std::size_t>(groups) * p_.projections.size()), gds(static_cast<std::size_t>(groups) * S);
@@ -468,11 +492,12 @@ class Plan {
               for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
         }
         at = 0;
+        if (reads_y_) read_states(t_lo, q1 - q0 + 1);
         for (int k : ss_) {
           const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
           const T* dP = dsproj + Kb * B * at;
           at += pr.rows;
-          const T* src = hist + (slot_[static_cast<std::size_t>(pr.source)] * Tn + t_lo) * B * H;
+          const T* src = pr.source == 0 ? gathered : hist + (slot_[static_cast<std::size_t>(pr.source)] * Tn + t_lo) * B * H;
           if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm_add<T>(host, true, false, pr.rows, H, rows, dP, pr.rows, src, H, dW + pr.row0 * H, H, small);
           if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
             for (std::int64_t r = 0; r < rows; ++r)
@@ -494,6 +519,7 @@ class Plan {
   std::vector<std::string> names_;
   std::vector<int> weight_, bias_, param_, xs_, ss_, ls_;  // projections of x, of states, late
   std::int64_t x_rows_ = 0, s_rows_ = 0, l_rows_ = 0, slots_ = 0;
+  bool reads_y_ = false;  // a projection reads state 0: backward gathers it from y
   std::vector<std::int64_t> slot_;
 };
 
@@ -577,6 +603,7 @@ std::shared_ptr<const Kernel> compiled_kernel(const std::string& cell_name, Cell
   k->abi.name = nullptr;
   k->abi.state_count = static_cast<std::int32_t>(program.states);
   k->in_process = std::make_shared<Compiled>(std::move(make), k->param_names);
+  k->flags = KILN_KERNEL_BACKWARD_READS_Y;  // Note [Compiled schedule]: state 0's history comes from y
   return k;
 }
 
