@@ -18,6 +18,19 @@ void accumulate_owned(AutogradMeta& meta, Tensor g) {
     math::add_(meta.grad, g);
 }
 
+// Runs meta's gradient hooks on g (Note [Gradient hooks]); a hook's replacement must match the variable.
+Tensor run_hooks(const AutogradMeta& meta, Tensor g) {
+  for (const auto& [id, hook] : std::vector<std::pair<std::uint64_t, std::function<Tensor(const Tensor&)>>>(meta.hooks)) {
+    Tensor out = hook(g);
+    if (!out.defined()) continue;
+    KILN_CHECK(out.shape() == meta.shape && out.dtype() == meta.dtype,
+               "gradient hook {} of a variable of shape {} {} returned a gradient of shape {} {}; a hook returns a "
+               "gradient like the one it got, or nothing", id, meta.dtype, meta.shape, out.dtype(), out.shape());
+    g = std::move(out);
+  }
+  return g;
+}
+
 thread_local std::uint32_t current_scope = 0;  // Note [Tape scopes]
 thread_local bool scopes_on = false;
 
@@ -137,8 +150,13 @@ void Grads::add(std::size_t i, Tensor g) {
     throw Error(fmt::format("anomaly: backward of '{}' produced NaN or Inf in the gradient of input {} "
                             "(shape {})", rec_.op, i, in.shape));
   AutogradMeta& m = *in.meta;
-  if (m.node == 0) {
+  if (m.node == 0 && m.hooks.empty()) {
     accumulate_owned(m, std::move(g));
+    return;
+  }
+  if (m.node == 0) {  // Note [Gradient hooks]: summed over the pass, then hooked
+    Tape::current().note_hooked_leaf(in.meta);
+    m.pending = m.pending.defined() ? math::add(m.pending, g) : std::move(g);
     return;
   }
   const auto* tape = static_cast<const Tape*>(m.tape);
@@ -167,7 +185,8 @@ void Grads::add_slice(std::size_t i, const Tensor& g, int dim, std::int64_t star
                "already freed; pass retain_graph=true to the first backward() to go through it again",
                i, rec_.op);
   }
-  Tensor& slot = m.node == 0 ? m.grad : m.pending;
+  if (m.node == 0 && !m.hooks.empty()) Tape::current().note_hooked_leaf(in.meta);
+  Tensor& slot = m.node == 0 && m.hooks.empty() ? m.grad : m.pending;
   if (!slot.defined())
     slot = zeros(in.shape, in.dtype);
   else if (slot.use_count() > 1)  // shared with another holder: accumulate into a private copy
@@ -242,7 +261,7 @@ void Tape::clear() {
 
 void Tape::backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& seed, bool retain_graph) {
   if (root->node == 0) {  // a leaf: its gradient is the seed
-    accumulate_owned(*root, seed);
+    accumulate_owned(*root, run_hooks(*root, seed));
     return;
   }
   KILN_CHECK(root->tape == this, "backward: the graph was recorded on another thread");
@@ -259,12 +278,16 @@ void Tape::backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& see
       if (!r.live() || !r.output->pending.defined()) continue;
       Tensor g = std::move(r.output->pending);
       r.output->pending = Tensor();
+      if (!r.output->hooks.empty()) g = run_hooks(*r.output, std::move(g));
       if (r.output->retain) accumulate_owned(*r.output, g);
       Grads grads(r, retain_graph);
       r.backward(g, grads);
       visited.push_back(i);
     }
+    finish_hooked_leaves();
   } catch (...) {
+    for (const auto& leaf : hooked_leaves_) leaf->pending = Tensor(), leaf->leaf_pending = false;
+    hooked_leaves_.clear();
     for (std::size_t i = 0; i <= last; ++i) {
       Record& r = records_[i];
       if (r.live()) r.output->pending = Tensor();
@@ -276,6 +299,30 @@ void Tape::backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& see
   if (!retain_graph) {
     for (std::size_t i : visited) free_record(records_[i]);
     trim();
+  }
+}
+
+void Tape::note_hooked_leaf(const std::shared_ptr<AutogradMeta>& leaf) {
+  if (leaf->leaf_pending) return;
+  leaf->leaf_pending = true;
+  hooked_leaves_.push_back(leaf);
+}
+
+void Tape::finish_hooked_leaves() {
+  std::vector<std::shared_ptr<AutogradMeta>> leaves;
+  leaves.swap(hooked_leaves_);
+  std::size_t done = 0;
+  try {
+    for (; done < leaves.size(); ++done) {
+      AutogradMeta& leaf = *leaves[done];
+      Tensor g = std::move(leaf.pending);
+      leaf.pending = Tensor();
+      leaf.leaf_pending = false;
+      if (g.defined()) accumulate_owned(leaf, run_hooks(leaf, std::move(g)));
+    }
+  } catch (...) {  // a hook threw: the other leaves get nothing from this pass
+    for (; done < leaves.size(); ++done) leaves[done]->pending = Tensor(), leaves[done]->leaf_pending = false;
+    throw;
   }
 }
 

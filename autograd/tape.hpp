@@ -30,7 +30,13 @@ namespace kiln {
 
 struct AutogradMeta {
   Tensor grad;     // accumulated gradient (leaves, and non-leaves with retain_grad)
-  Tensor pending;  // gradient flowing into a non-leaf during backward
+  Tensor pending;  // gradient flowing into a non-leaf during backward (or a hooked leaf: Note [Gradient hooks])
+  // Note [Gradient hooks]: Variable::register_hook's functions, run in order on this variable's gradient
+  // once a backward pass has finished it (a non-leaf's before its record's backward runs; a leaf's, summed
+  // over the pass, at its end, before it is added to grad). A hook may return a replacement.
+  std::vector<std::pair<std::uint64_t, std::function<Tensor(const Tensor&)>>> hooks;
+  std::uint64_t next_hook = 1;
+  bool leaf_pending = false;  // a hooked leaf on its tape's list to finish
   Shape shape;
   DType dtype = kFloat32;
   std::uint64_t node = 0;          // id of the record that made it; 0 for a leaf
@@ -150,8 +156,12 @@ class Tape {
   Record* find_mutable(std::uint64_t id);
   void backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& seed, bool retain_graph);
   void collect();
+  /// A hooked leaf received gradient in this backward pass: its hooks run, and its gradient is added, at the end.
+  void note_hooked_leaf(const std::shared_ptr<AutogradMeta>& leaf);
 
  private:
+  void finish_hooked_leaves();
+  std::vector<std::shared_ptr<AutogradMeta>> hooked_leaves_;
   void free_record(Record& r);
   void trim();
   std::deque<Record> records_;

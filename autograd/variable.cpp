@@ -1,5 +1,6 @@
 #include "autograd/variable.hpp"
 
+#include <algorithm>
 #include <ostream>
 
 #include "autograd/tape.hpp"
@@ -66,6 +67,22 @@ bool Variable::is_leaf() const { return !impl_ || !impl_->meta || impl_->meta->n
 void Variable::retain_grad() {
   KILN_CHECK(requires_grad(), "retain_grad: the variable does not require grad");
   impl_->meta->retain = true;
+}
+
+Variable::HookHandle Variable::add_hook(std::function<Tensor(const Tensor&)> hook) {
+  KILN_CHECK(hook != nullptr, "register_hook: needs a function");
+  KILN_CHECK(requires_grad(), "register_hook: the variable (shape {}) does not require grad, so no gradient reaches a hook",
+             defined() ? value().shape() : Shape());
+  AutogradMeta& m = *impl_->meta;
+  const std::uint64_t id = m.next_hook++;
+  m.hooks.emplace_back(id, std::move(hook));
+  return HookHandle(impl_->meta, id);
+}
+
+void Variable::HookHandle::remove() {
+  if (const auto m = meta_.lock())
+    m->hooks.erase(std::remove_if(m->hooks.begin(), m->hooks.end(), [&](const auto& h) { return h.first == id_; }), m->hooks.end());
+  meta_.reset();
 }
 
 void Variable::backward(const Tensor& seed, bool retain_graph) const {

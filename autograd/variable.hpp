@@ -7,7 +7,10 @@
 //   loss.backward();
 //   std::cout << w.grad();
 
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <type_traits>
 
 #include "tensor/random.hpp"
 #include "tensor/tensor.hpp"
@@ -38,6 +41,35 @@ class Variable {
   /// Keep the gradient of this non-leaf in grad() during backward (leaves always keep theirs).
   void retain_grad();
 
+  /// Note [Gradient hooks]: `hook` runs on this variable's gradient each time a backward pass has
+  /// finished it (a leaf's summed over the pass, before it is added to grad()), as PyTorch's
+  /// tensor.register_hook. A hook returning a tensor (same shape and dtype) replaces the gradient that
+  /// flows on; one returning nothing (or an undefined Tensor) only looks. Hooks run in registration order.
+  ///   auto h = hidden.register_hook([&](const Tensor& g) { norms.push_back(math::norm(g)); });
+  ///   h.remove();
+  class HookHandle {
+   public:
+    HookHandle() = default;
+    /// Unregisters the hook (nothing when it is gone already).
+    void remove();
+
+   private:
+    friend class Variable;
+    HookHandle(std::weak_ptr<AutogradMeta> meta, std::uint64_t id) : meta_(std::move(meta)), id_(id) {}
+    std::weak_ptr<AutogradMeta> meta_;
+    std::uint64_t id_ = 0;
+  };
+  template <class F>
+  HookHandle register_hook(F&& hook) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, const Tensor&>>)
+      return add_hook([f = std::forward<F>(hook)](const Tensor& g) mutable {
+        f(g);
+        return Tensor();
+      });
+    else
+      return add_hook(std::function<Tensor(const Tensor&)>(std::forward<F>(hook)));
+  }
+
   /// Backpropagates from this variable. A scalar needs no seed; a non-scalar needs a seed gradient of
   /// its own shape. retain_graph keeps the tape records so backward can run through them again.
   void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
@@ -58,6 +90,9 @@ class Variable {
   std::int64_t size(std::int64_t d) const { return value().size(d); }
   std::int64_t numel() const { return value().numel(); }
   double item() const { return value().item(); }
+
+  /// Internal: register_hook's common path (a hook that may return a replacement gradient).
+  HookHandle add_hook(std::function<Tensor(const Tensor&)> hook);
 
   /// Internal: the autograd record of this variable (null when it does not require grad).
   const std::shared_ptr<AutogradMeta>& meta() const;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "autograd/grad_mode.hpp"
+#include "autograd/tape.hpp"
 #include "io/safetensors.hpp"
 #include "tensor/random.hpp"
 
@@ -12,10 +13,47 @@ namespace kiln::nn {
 
 Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
 
+// Backward hooks see a call through identities recorded around it: the output's passes on the output's
+// gradient (and, when the input needs none, calls the hooks), the input's calls the hooks with both.
 Variable Module::operator()(const Variable& input) {
-  const Variable output = forward(input);
+  if (backward_hooks_.empty() || !grad_enabled()) {
+    const Variable output = forward(input);
+    for (const auto& [handle, hook] : std::vector<std::pair<std::size_t, ForwardHook>>(forward_hooks_)) hook(*this, input, output);
+    return output;
+  }
+  struct Call {
+    std::vector<BackwardHook> hooks;
+    Tensor grad_output;
+  };
+  auto call = std::make_shared<Call>();
+  for (const auto& [handle, hook] : backward_hooks_) call->hooks.push_back(hook);
+  const Module* self = this;
+  const bool input_tracked = input.requires_grad();
+  const Variable in = input_tracked ? record("backward_hook", input.value(), {input}, [call, self](const Tensor& dx, Grads& g) {
+    for (const auto& hook : call->hooks) hook(*self, dx, call->grad_output);
+    g.add(0, dx);
+  })
+                                    : input;
+  const Variable raw = forward(in);
+  const Variable output = record("backward_hook", raw.value(), {raw}, [call, self, input_tracked](const Tensor& dy, Grads& g) {
+    call->grad_output = dy;
+    if (!input_tracked)
+      for (const auto& hook : call->hooks) hook(*self, Tensor(), dy);
+    g.add(0, dy);
+  });
   for (const auto& [handle, hook] : std::vector<std::pair<std::size_t, ForwardHook>>(forward_hooks_)) hook(*this, input, output);
   return output;
+}
+
+std::size_t Module::register_backward_hook(BackwardHook hook) {
+  KILN_CHECK(hook != nullptr, "{}: register_backward_hook needs a function", type_name_);
+  backward_hooks_.emplace_back(next_hook_, std::move(hook));
+  return next_hook_++;
+}
+
+void Module::remove_backward_hook(std::size_t handle) {
+  backward_hooks_.erase(std::remove_if(backward_hooks_.begin(), backward_hooks_.end(), [&](const auto& h) { return h.first == handle; }),
+                        backward_hooks_.end());
 }
 
 std::size_t Module::register_forward_hook(ForwardHook hook) {

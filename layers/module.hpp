@@ -53,6 +53,14 @@ class Module {
   std::size_t register_forward_hook(ForwardHook hook);
   void remove_forward_hook(std::size_t handle);
 
+  /// Called during backward for each call through operator() whose output's gradient was reached, with
+  /// the module, the gradient of its input (undefined when the input needs none) and that of its output,
+  /// as PyTorch's register_full_backward_hook. The hooks are those registered when the call was made;
+  /// the module must outlive the backward pass.
+  using BackwardHook = std::function<void(const Module& module, const Tensor& grad_input, const Tensor& grad_output)>;
+  std::size_t register_backward_hook(BackwardHook hook);
+  void remove_backward_hook(std::size_t handle);
+
   /// Re-creates parameters and submodules from the options (called by constructors and clone()).
   virtual void reset() {}
   /// A deep copy: same options, parameters copied, not shared.
@@ -113,6 +121,7 @@ class Module {
   std::vector<std::pair<std::string, Variable>> params_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   std::vector<std::pair<std::size_t, ForwardHook>> forward_hooks_;
+  std::vector<std::pair<std::size_t, BackwardHook>> backward_hooks_;
   std::size_t next_hook_ = 0;
   bool training_ = true;
 };
