@@ -1,8 +1,13 @@
 #include "layers/init.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xtensor.hpp>
+#include <xtensor-blas/xlinalg.hpp>
 
 namespace kiln::nn::init {
 
@@ -46,30 +51,24 @@ Tensor kaiming_normal(const Shape& s, DType dtype, Generator* gen) {
 Tensor orthogonal(const Shape& s, double gain, DType dtype, Generator* gen) {
   KILN_CHECK(s.rank() >= 2, "orthogonal: needs at least 2 dimensions, got shape {}", s);
   const std::int64_t rows = s[0], cols = s.numel() / std::max<std::int64_t>(rows, 1);
-  // Orthonormalise the rows (or columns, whichever are fewer) of a Gaussian matrix with modified
-  // Gram-Schmidt; the sign convention makes the result distributed uniformly (Haar).
+  // As PyTorch's nn.init.orthogonal_: the reduced QR (LAPACK, through xt::linalg) of a tall Gaussian
+  // matrix [len, n], n = the fewer of rows and columns; Q's columns times the signs of R's diagonal are
+  // distributed uniformly (Haar). Q, or its transpose, is the [rows, cols] result.
   const bool by_rows = rows <= cols;
   const std::int64_t n = by_rows ? rows : cols, len = by_rows ? cols : rows;
-  std::vector<double> q = kiln::normal({n, len}, 0, 1, kFloat64, gen).to_vector();
-  for (std::int64_t i = 0; i < n; ++i) {
-    double* qi = q.data() + i * len;
-    for (std::int64_t j = 0; j < i; ++j) {
-      const double* qj = q.data() + j * len;
-      double dot = 0;
-      for (std::int64_t k = 0; k < len; ++k) dot += qi[k] * qj[k];
-      for (std::int64_t k = 0; k < len; ++k) qi[k] -= dot * qj[k];
-    }
-    double norm = 0;
-    for (std::int64_t k = 0; k < len; ++k) norm += qi[k] * qi[k];
-    norm = std::sqrt(norm);
-    KILN_CHECK(norm > 1e-12, "orthogonal: degenerate random draw; try another seed");
-    for (std::int64_t k = 0; k < len; ++k) qi[k] /= norm;
-  }
+  const std::vector<double> draw = kiln::normal({len, n}, 0, 1, kFloat64, gen).to_vector();
+  xt::xtensor<double, 2> a = xt::adapt(draw, std::vector<std::size_t>{static_cast<std::size_t>(len), static_cast<std::size_t>(n)});
+  const auto [q, r] = xt::linalg::qr(a, xt::linalg::qrmode::reduced);
   std::vector<double> out(static_cast<std::size_t>(rows * cols));
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c)
-      out[static_cast<std::size_t>(r * cols + c)] = gain * (by_rows ? q[static_cast<std::size_t>(r * len + c)]
-                                                                    : q[static_cast<std::size_t>(c * len + r)]);
+  for (std::int64_t j = 0; j < n; ++j) {
+    const double d = r(static_cast<std::size_t>(j), static_cast<std::size_t>(j));
+    KILN_CHECK(std::abs(d) > 1e-12, "orthogonal: degenerate random draw; try another seed");
+    const double sign = d > 0 ? 1.0 : -1.0;
+    for (std::int64_t k = 0; k < len; ++k) {
+      const double v = gain * sign * q(static_cast<std::size_t>(k), static_cast<std::size_t>(j));
+      out[static_cast<std::size_t>(by_rows ? j * cols + k : k * cols + j)] = v;
+    }
+  }
   return from_data(out, s).to(dtype);
 }
 

@@ -221,6 +221,16 @@ TEST(Init, ShapesBoundsAndOrthogonality) {
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t j = 0; j < n; ++j) EXPECT_NEAR(v[static_cast<std::size_t>(i * n + j)], i == j ? 1.0 : 0.0, 1e-12);
   }
+  // QR through xt::linalg (LAPACK): a gain scales it, the same seed gives the same matrix, and more than
+  // two dimensions flatten the trailing ones (PyTorch's convention).
+  Generator g1(9), g2(9);
+  const Tensor a3 = init::orthogonal({4, 2, 3}, 2.0, kFloat64, &g1);
+  EXPECT_EQ(a3.shape(), (Shape{4, 2, 3}));
+  EXPECT_EQ(a3.to_vector(), init::orthogonal({4, 2, 3}, 2.0, kFloat64, &g2).to_vector());
+  const Variable flat(a3.reshape({4, 6}));
+  const auto gram = matmul(flat, transpose(flat, 0, 1)).value().to_vector();
+  for (std::int64_t i = 0; i < 4; ++i)
+    for (std::int64_t j = 0; j < 4; ++j) EXPECT_NEAR(gram[static_cast<std::size_t>(i * 4 + j)], i == j ? 4.0 : 0.0, 1e-12);
   Tensor b = zeros({8});
   init::lstm_forget_bias_(b, 1.0);
   EXPECT_EQ(b.to_vector(), (std::vector<double>{0, 0, 1, 1, 0, 0, 0, 0}));
