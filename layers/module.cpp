@@ -10,6 +10,14 @@
 #include "tensor/random.hpp"
 
 namespace kiln::nn {
+namespace {
+
+template <class Hooks>
+void erase_hook(Hooks& hooks, std::size_t handle) {
+  hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == handle; }), hooks.end());
+}
+
+}  // namespace
 
 Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
 
@@ -52,8 +60,7 @@ std::size_t Module::register_backward_hook(BackwardHook hook) {
 }
 
 void Module::remove_backward_hook(std::size_t handle) {
-  backward_hooks_.erase(std::remove_if(backward_hooks_.begin(), backward_hooks_.end(), [&](const auto& h) { return h.first == handle; }),
-                        backward_hooks_.end());
+  erase_hook(backward_hooks_, handle);
 }
 
 std::size_t Module::register_forward_hook(ForwardHook hook) {
@@ -63,8 +70,7 @@ std::size_t Module::register_forward_hook(ForwardHook hook) {
 }
 
 void Module::remove_forward_hook(std::size_t handle) {
-  forward_hooks_.erase(std::remove_if(forward_hooks_.begin(), forward_hooks_.end(), [&](const auto& h) { return h.first == handle; }),
-                       forward_hooks_.end());
+  erase_hook(forward_hooks_, handle);
 }
 
 Variable Module::forward(const Variable&) {

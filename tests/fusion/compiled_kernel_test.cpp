@@ -101,3 +101,24 @@ TEST(CompiledKernel, TheSameBitsOnAnyThreadCount) {
 
 }  // namespace
 }  // namespace kiln::plugins
+
+namespace kiln::plugins {
+namespace {
+
+// Hostile edges: an empty batch and an empty sequence end in a correct (empty) result or a clear error.
+TEST(CompiledKernel, EmptyBatchesAndSequencesDoNotCrash) {
+  for (const Shape& shape : {Shape{0, 3, 6}, Shape{4, 0, 6}}) {
+    auto layer = nn::make_recurrent("lstm_cifg", nn::RecurrentOptions(6, 5).bidirectional(true).impl(nn::Impl::Compiled));
+    Variable x(randn(shape), true);
+    try {
+      const auto r = layer->forward(x, {});
+      EXPECT_EQ(r.output.shape(), (Shape{shape[0], shape[1], 10}));
+      sum(r.output).backward();
+    } catch (const Error& e) {
+      EXPECT_FALSE(std::string(e.what()).empty());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln::plugins
