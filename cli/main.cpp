@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_eval_command(app);
   kiln::cli::add_graph_command(app);
   kiln::cli::add_generate_command(app);
+  kiln::cli::add_sweep_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -62,6 +63,54 @@ std::vector<std::string> split_path(const std::string& path) {
   return parts;
 }
 
+// Note [Wildcard keys]: "model[*].recurrent.cell" stands for that key in every item of the list that has
+// it (model[0].recurrent.cell, model[2].recurrent.cell, ...): a sweep varies the cell of every recurrent
+// layer whichever position it holds in each experiment. A wildcard no item matches is an error.
+std::vector<std::vector<std::string>> expand_wildcards(const YAML::Node& doc, const std::vector<std::string>& parts, const std::string& o) {
+  std::vector<std::vector<std::string>> out;
+  std::function<void(const YAML::Node&, std::size_t, std::vector<std::string>)> walk = [&](const YAML::Node& node, std::size_t k,
+                                                                                          std::vector<std::string> done) {
+    if (k == parts.size()) {
+      out.push_back(std::move(done));
+      return;
+    }
+    if (parts[k] != "[*]") {
+      YAML::Node next;
+      if (parts[k][0] == '[') {
+        std::size_t index = 0;
+        try {
+          index = std::stoul(parts[k].substr(1, parts[k].size() - 2));
+        } catch (const std::exception&) {
+        }
+        if (node.IsSequence() && index < node.size()) next.reset(node[index]);
+      } else if (node.IsMap()) {
+        for (auto it = node.begin(); it != node.end(); ++it)
+          if (it->first.IsScalar() && it->first.Scalar() == parts[k]) next.reset(it->second);
+      }
+      done.push_back(parts[k]);
+      walk(next, k + 1, std::move(done));
+      return;
+    }
+    KILN_CHECK(node.IsSequence(), "--set {}: '[*]' needs a list there, got {}", o, shown(node));
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node item = node[i];
+      // The item must have the key that follows, so [*] picks the layers the key is about.
+      bool has = k + 1 == parts.size() || parts[k + 1][0] == '[';
+      if (!has && item.IsMap())
+        for (auto it = item.begin(); it != item.end(); ++it) has |= it->first.IsScalar() && it->first.Scalar() == parts[k + 1];
+      if (!has) continue;
+      std::vector<std::string> here = done;
+      here.push_back(fmt::format("[{}]", i));
+      walk(item, k + 1, std::move(here));
+    }
+  };
+  const bool wild = std::find(parts.begin(), parts.end(), "[*]") != parts.end();
+  if (!wild) return {parts};
+  walk(doc, 0, {});
+  KILN_CHECK(!out.empty(), "--set {}: no item of the list has the key after [*]", o);
+  return out;
+}
+
 }  // namespace
 
 std::string ConfigError::to_string() const { return fmt::format("{}: {}: {}", where, path.empty() ? "(top)" : path, message); }
@@ -96,46 +145,55 @@ ConfigFile ConfigFile::parse(const std::string& text, const std::string& name, c
     } catch (const YAML::Exception& e) {
       throw Error(fmt::format("--set {}: the value is not YAML: {}", o, e.msg));
     }
-    const std::vector<std::string> parts = split_path(key);
-    KILN_CHECK(!parts.empty(), "--set {}: no key before '='", o);
-    YAML::Node node;
-    node.reset(f.doc_);
-    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-      YAML::Node next;
-      if (parts[i][0] == '[') {
-        std::size_t index = 0;
-        try {
-          index = std::stoul(parts[i].substr(1, parts[i].size() - 2));
-        } catch (const std::exception&) {
-          throw Error(fmt::format("--set {}: '{}' is not a list index", o, parts[i]));
-        }
-        KILN_CHECK(node.IsSequence() && index < node.size(), "--set {}: there is no item {} to set a key in", o, parts[i]);
-        next.reset(node[index]);
-      } else {
-        KILN_CHECK(node.IsMap() || node.IsNull(), "--set {}: '{}' is inside {}, not a map", o, parts[i], shown(node));
-        if (!node[parts[i]].IsDefined() || node[parts[i]].IsNull()) node[parts[i]] = YAML::Node(YAML::NodeType::Map);
-        next.reset(node[parts[i]]);
-      }
-      node.reset(next);
+    const std::vector<std::string> given = split_path(key);
+    KILN_CHECK(!given.empty(), "--set {}: no key before '='", o);
+    for (const std::vector<std::string>& parts : expand_wildcards(f.doc_, given, o)) {
+      f.set(parts, value, o);
+      std::string concrete;
+      for (const auto& p : parts) concrete += p[0] == '[' || concrete.empty() ? p : "." + p;
+      f.overridden_.emplace_back(concrete, "--set " + o);
     }
-    const std::string& last = parts.back();
-    if (last[0] == '[') {
-      std::size_t index = 0;
-      try {
-        index = std::stoul(last.substr(1, last.size() - 2));
-      } catch (const std::exception&) {
-        throw Error(fmt::format("--set {}: '{}' is not a list index", o, last));
-      }
-      KILN_CHECK(node.IsSequence() && index < node.size(), "--set {}: there is no item {} to replace", o, last);
-      node[index] = value;
-    } else {
-      KILN_CHECK(node.IsMap() || node.IsNull(), "--set {}: cannot set '{}' inside {}", o, last, shown(node));
-      node[last] = value;
-    }
-    f.overridden_.emplace_back(key, "--set " + o);
   }
   return f;
 }
+
+void ConfigFile::set(const std::vector<std::string>& parts, const YAML::Node& value, const std::string& o) {
+  YAML::Node node;
+  node.reset(doc_);
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next;
+    if (parts[i][0] == '[') {
+      std::size_t index = 0;
+      try {
+        index = std::stoul(parts[i].substr(1, parts[i].size() - 2));
+      } catch (const std::exception&) {
+        throw Error(fmt::format("--set {}: '{}' is not a list index", o, parts[i]));
+      }
+      KILN_CHECK(node.IsSequence() && index < node.size(), "--set {}: there is no item {} to set a key in", o, parts[i]);
+      next.reset(node[index]);
+    } else {
+      KILN_CHECK(node.IsMap() || node.IsNull(), "--set {}: '{}' is inside {}, not a map", o, parts[i], shown(node));
+      if (!node[parts[i]].IsDefined() || node[parts[i]].IsNull()) node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next.reset(node[parts[i]]);
+    }
+    node.reset(next);
+  }
+  const std::string& last = parts.back();
+  if (last[0] == '[') {
+    std::size_t index = 0;
+    try {
+      index = std::stoul(last.substr(1, last.size() - 2));
+    } catch (const std::exception&) {
+      throw Error(fmt::format("--set {}: '{}' is not a list index", o, last));
+    }
+    KILN_CHECK(node.IsSequence() && index < node.size(), "--set {}: there is no item {} to replace", o, last);
+    node[index] = value;
+  } else {
+    KILN_CHECK(node.IsMap() || node.IsNull(), "--set {}: cannot set '{}' inside {}", o, last, shown(node));
+    node[last] = value;
+  }
+}
+
 
 Section ConfigFile::root() { return Section(*this, doc_, ""); }
 
@@ -151,13 +209,13 @@ std::string ConfigFile::where(const YAML::Node& node, const std::string& path) c
   return mark_text(name_, node.Mark());
 }
 
-void ConfigFile::throw_if_errors() const {
+void ConfigFile::throw_if_errors(const char* what) const {
   if (errors_.empty()) return;
   std::vector<ConfigError> sorted = errors_;  // in the file's order, then the --set ones
   std::stable_sort(sorted.begin(), sorted.end(), [](const ConfigError& a, const ConfigError& b) {
     return std::make_pair(a.line == 0, std::make_pair(a.line, a.column)) < std::make_pair(b.line == 0, std::make_pair(b.line, b.column));
   });
-  std::string s = fmt::format("{}: {} problem{} in the experiment:", name_, errors_.size(), errors_.size() == 1 ? "" : "s");
+  std::string s = fmt::format("{}: {} problem{} in the {}:", name_, errors_.size(), errors_.size() == 1 ? "" : "s", what);
   for (const auto& e : sorted) s += "\n  " + e.to_string();
   throw Error(s);
 }
@@ -190,6 +248,16 @@ Section::Section(ConfigFile& file, YAML::Node node, std::string path) : file_(&f
 }
 
 std::string Section::key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+std::vector<std::string> Section::keys() const {
+  std::vector<std::string> out;
+  if (node_.IsMap())
+    for (auto it = node_.begin(); it != node_.end(); ++it)
+      if (it->first.IsScalar()) out.push_back(it->first.Scalar());
+  return out;
+}
+
+bool Section::is_map(const std::string& key) const { return find(key).IsMap(); }
 
 YAML::Node Section::find(const std::string& key) const {
   if (node_.IsMap())

@@ -38,6 +38,10 @@ class Section {
   Section(ConfigFile& file, YAML::Node node, std::string path);
   const std::string& path() const { return path_; }
   bool has(const std::string& key) const;
+  /// The keys of this map, in the file's order.
+  std::vector<std::string> keys() const;
+  /// Whether `key` holds a map.
+  bool is_map(const std::string& key) const;
   /// Whether `key` holds exactly the word `word` (counts as asked).
   bool says(const std::string& key, const std::string& word);
 
@@ -87,13 +91,15 @@ class ConfigFile {
   const std::string& name() const { return name_; }
   const std::vector<ConfigError>& errors() const { return errors_; }
   /// Throws a kiln::Error listing every problem, one per line, if there are any.
-  void throw_if_errors() const;
+  void throw_if_errors(const char* what = "experiment") const;
   /// The document with the overrides applied, as YAML (what a run folder keeps as config.yaml).
   std::string resolved() const;
 
  private:
   friend class Section;
   void add(const YAML::Node& node, const std::string& path, const std::string& message);
+  /// Sets the key `parts` (split_path's) to `value`, making maps on the way; `o` names the override in errors.
+  void set(const std::vector<std::string>& parts, const YAML::Node& value, const std::string& o);
   std::string where(const YAML::Node& node, const std::string& path) const;
 
   std::string name_;

@@ -11,6 +11,7 @@
 //     - recurrent: {cell: lstm, hidden: 64}
 //     - linear: {out: auto}
 //   train:   {steps: 2000, optimizer: {name: adam, lr: 0.002}, clip_grad_norm: 1.0, eval_every: 200}
+//   instruments: {every: 100, gradient_flow: true, spectra: true, saturation: true}   # optional
 
 #include <cstdint>
 #include <map>
@@ -85,6 +86,16 @@ struct TrainSpec {
   std::int64_t checkpoint_every = 500, keep_checkpoints = 3;  ///< checkpoint_every 0: once an epoch
 };
 
+/// What a run records about its recurrent layers (experiment/instruments.hpp): every `every` steps (0: never;
+/// default: 20 times a run), on the first evaluation batch, into instruments.jsonl and the report.
+struct InstrumentSpec {
+  std::int64_t every = -1;        ///< -1: steps / 20
+  bool gradient_flow = true;      ///< ||dL/dh_t|| for every step t
+  bool spectra = true;            ///< singular values and spectral radius of each recurrent weight block and step Jacobian
+  bool saturation = true;         ///< the share of sigmoid outputs below 0.1 or above 0.9, tanh outputs beyond +-0.9
+  std::int64_t jacobian_steps = 4;  ///< steps at which the step Jacobian is taken (spread over the sequence)
+};
+
 struct Experiment {
   std::string file;            ///< where it was read from
   std::string resolved_yaml;   ///< the document with --set applied (the run folder's config.yaml)
@@ -96,6 +107,7 @@ struct Experiment {
   DataSpec data;
   std::vector<LayerSpec> model;
   TrainSpec train;
+  InstrumentSpec instruments;
 };
 
 /// The tasks and layer kinds an experiment may name.

@@ -33,7 +33,16 @@ std::string kept(const std::string& path, std::int64_t through, StepOf step_of, 
   return out;
 }
 
+std::int64_t jsonl_step(const std::string& l) {
+  const auto j = nlohmann::json::parse(l, nullptr, false);
+  return j.is_object() && j.contains("step") && j["step"].is_number_integer() ? j["step"].get<std::int64_t>() : std::int64_t{-1};
+}
+
 }  // namespace
+
+void trim_jsonl(const std::string& path, std::int64_t keep_through) {
+  io::write_file_atomic(path, kept(path, keep_through, jsonl_step, false));
+}
 
 MetricsLog::MetricsLog(const std::string& run_dir, std::int64_t keep_through) {
   const std::string csv = run_dir + "/metrics.csv", jsonl = run_dir + "/metrics.jsonl";
@@ -46,10 +55,7 @@ MetricsLog::MetricsLog(const std::string& run_dir, std::int64_t keep_through) {
         return std::int64_t{-1};
       }
     }, true);
-    jsonl_text = kept(jsonl, keep_through, [](const std::string& l) {
-      const auto j = nlohmann::json::parse(l, nullptr, false);
-      return j.is_object() && j.contains("step") && j["step"].is_number_integer() ? j["step"].get<std::int64_t>() : std::int64_t{-1};
-    }, false);
+    jsonl_text = kept(jsonl, keep_through, jsonl_step, false);
   }
   io::write_file_atomic(csv, csv_text);
   io::write_file_atomic(jsonl, jsonl_text);

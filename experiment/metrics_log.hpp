@@ -18,6 +18,10 @@ struct MetricsRow {
   double steps_per_second = 0;
 };
 
+/// Keeps the lines of a JSON-lines log whose "step" is at most `keep_through` (a resume drops the rest,
+/// and a half-written last line); a missing file becomes an empty one. Written atomically.
+void trim_jsonl(const std::string& path, std::int64_t keep_through);
+
 class MetricsLog {
  public:
   /// Opens the logs of `run_dir`. With `keep_through` >= 0 (a resume), rows after that step are dropped

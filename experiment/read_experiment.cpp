@@ -175,6 +175,15 @@ void read_train(Section s, TrainSpec& t) {
   s.finish();
 }
 
+void read_instruments(Section s, InstrumentSpec& in) {
+  in.every = s.says("every", "auto") ? -1 : s.integer("every", -1, -1, kBig);
+  in.gradient_flow = s.flag("gradient_flow", true);
+  in.spectra = s.flag("spectra", true);
+  in.saturation = s.flag("saturation", true);
+  in.jacobian_steps = s.integer("jacobian_steps", 4, 1, 64);
+  s.finish();
+}
+
 Experiment read(ConfigFile file, const std::string& name) {
   Experiment e;
   e.file = name;
@@ -194,6 +203,7 @@ Experiment read(ConfigFile file, const std::string& name) {
     e.model.push_back(l);
   }
   read_train(root.section("train"), e.train);
+  read_instruments(root.section("instruments"), e.instruments);
   root.finish();
   file.throw_if_errors();
   return e;

@@ -1,16 +1,21 @@
 #include "experiment/trainer.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "autograd/grad_mode.hpp"
 #include "autograd/graph_dot.hpp"
 #include "autograd/tape.hpp"
 #include "experiment/build_model.hpp"
+#include "experiment/instruments.hpp"
+#include "experiment/run_report.hpp"
 #include "experiment/metrics_log.hpp"
 #include "experiment/progress.hpp"
 #include "experiment/tasks.hpp"
@@ -253,10 +258,46 @@ std::vector<std::pair<std::int64_t, std::string>> checkpoints(const std::string&
   return out;
 }
 
+// Note [Run results]: result.json, written atomically when a run ends: its final losses and metric, the
+// time its training steps took (evaluation, instruments and checkpoints left out), the path each
+// recurrent layer ran (a kernel's name, or "generic") and the parameter count. A sweep reads it to know a
+// run is finished; the report reads it for its summary.
+void write_result(Run& run, const std::string& dir, const TrainResult& r, double step_seconds, std::int64_t timed_steps) {
+  nlohmann::json j{{"steps", r.steps},
+                   {"resumed_from", r.resumed_from},
+                   {"train_loss", r.train_loss},
+                   {"eval_loss", r.eval_loss},
+                   {"metric", r.metric},
+                   {"eval_metric", r.eval_metric},
+                   {"train_seconds", step_seconds},
+                   {"ms_per_step", timed_steps > 0 ? 1000 * step_seconds / static_cast<double>(timed_steps) : 0.0},
+                   {"threads", run.e.threads},
+                   {"parameters", run.model->module().num_parameters()}};
+  j["layers"] = nlohmann::json::array();
+  for (const auto& [name, path] : layer_paths(*run.model)) j["layers"].push_back({{"name", name}, {"path", path}});
+  io::write_file_atomic(dir + "/result.json", j.dump(2) + "\n");
+}
+
 TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const TrainOptions& options) {
   const Experiment& e = run.e;
   const TrainSpec& t = e.train;
   MetricsLog log(dir, first > 0 ? first : -1);
+  // Instruments (experiment/instruments.hpp) every `every` steps and before the first.
+  const std::int64_t every = e.instruments.every < 0 ? std::max<std::int64_t>(1, t.steps / 20) : e.instruments.every;
+  const std::string instruments_path = dir + "/instruments.jsonl";
+  if (first > 0)
+    trim_jsonl(instruments_path, first);
+  else
+    io::write_file_atomic(instruments_path, "");
+  std::ofstream instruments(instruments_path, std::ios::app);
+  auto instrument = [&](std::int64_t step) {
+    if (every == 0 || layer_paths(*run.model).empty()) return;
+    const Batch b = run.task->eval_batch(0);
+    const auto loss_of = [&](const Variable& out) { return score(*run.task, out, b.y).loss; };
+    instruments << to_json_line(record_instruments(*run.model, b, loss_of, e.instruments, step)) << "\n" << std::flush;
+  };
+  if (first == 0) instrument(0);
+  double step_seconds = 0;
   Progress progress(first, t.steps, options.quiet);
   TrainResult r;
   r.run_dir = dir;
@@ -266,6 +307,7 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
   fs::create_directories(ckpt_dir);
   run.model->module().train();
   for (std::int64_t step = first + 1; step <= t.steps; ++step) {
+    const auto started = std::chrono::steady_clock::now();
     const Batch b = run.task->train_batch(run.data);
     run.optimizer->zero_grad();
     const Outcome o = score(*run.task, run.model->forward(b), b.y);
@@ -275,6 +317,7 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
     run.optimizer->step();
     if (run.schedule) run.schedule->step();
     r.train_loss = o.loss.value().item();
+    step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     KILN_CHECK(std::isfinite(r.train_loss), "step {}: the loss is {}; lower train.optimizer.lr or set train.clip_grad_norm "
                "(the last checkpoint is in {})", step, r.train_loss, ckpt_dir);
     if (step % t.log_every == 0 || step == t.steps)
@@ -291,11 +334,14 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
       const auto all = checkpoints(ckpt_dir);
       for (std::size_t i = static_cast<std::size_t>(t.keep_checkpoints); i < all.size(); ++i) fs::remove(all[i].second);
     }
+    if (every > 0 && step % every == 0) instrument(step);
   }
   progress.finish();
   io::save_safetensors(dir + "/model.safetensors", run.model->module().state_dict(),
                        {{"step", std::to_string(t.steps)}, {"config", e.resolved_yaml}});
   r.steps = t.steps;
+  write_result(run, dir, r, step_seconds, t.steps - first);
+  write_run_report(dir);
   return r;
 }
 
@@ -312,6 +358,12 @@ TrainResult train(const Experiment& e, const TrainOptions& options) {
   auto run = make_run(e);
   fs::create_directories(dir);
   io::write_file_atomic(dir + "/config.yaml", e.resolved_yaml);
+  {
+    KeepDefaultGenerator keep;  // the summary's forward pass draws nothing the run will see
+    NoGradGuard no_grad;
+    io::write_file_atomic(dir + "/summary.txt", run->model->summary(run->task->eval_batch(0)));
+    run->model->module().train();
+  }
   return loop(*run, dir, 0, options);
 }
 

@@ -130,6 +130,11 @@ void Module::reinitialize_from(const Module& original) {
   const Generator saved = default_generator();  // reset() draws initial values; cloning must not
   reset();
   default_generator() = saved;
+  // The copy keeps the original's dtypes (a float64 module clones to float64, as PyTorch's deepcopy).
+  const auto theirs = original.named_parameters();
+  for (auto& [name, p] : named_parameters())
+    for (const auto& [n, q] : theirs)
+      if (n == name && q.dtype() != p.dtype()) p.set_value(p.value().to(q.dtype()));
   load_state_dict(original.state_dict());
   train(original.is_training());
 }

@@ -1,12 +1,13 @@
 #include "layers/run_cell.hpp"
 
 #include "autograd/tape.hpp"
+#include "layers/gradient_flow.hpp"
 #include "ops/ops.hpp"
 
 namespace kiln::nn {
 
 Variable run_steps(RecurrentCell& cell, const Variable& seq, State& state, const std::vector<Variable>& live,
-                     const std::vector<Variable>& dead, bool reverse) {
+                   const std::vector<Variable>& dead, bool reverse, const std::shared_ptr<FlowTrace>& flow) {
   const std::int64_t steps = seq.size(0);
   std::vector<Variable> out(static_cast<std::size_t>(steps));
   for (std::int64_t k = 0; k < steps; ++k) {
@@ -18,10 +19,12 @@ Variable run_steps(RecurrentCell& cell, const Variable& seq, State& state, const
     if (live.empty()) {
       out[t] = cell.output(next);
       state = std::move(next);
-      continue;
+    } else {
+      out[t] = masked_fill(cell.output(next), dead[t], 0.0);
+      for (std::size_t j = 0; j < state.size(); ++j) state[j] = where(live[t], next[j], state[j]);
     }
-    out[t] = masked_fill(cell.output(next), dead[t], 0.0);
-    for (std::size_t j = 0; j < state.size(); ++j) state[j] = where(live[t], next[j], state[j]);
+    if (flow && state[0].requires_grad())  // Note [Gradient flow]
+      state[0].register_hook([flow, t](const Tensor& g) { flow->add(static_cast<std::int64_t>(t), g); });
   }
   return stack(out, 0);
 }

@@ -9,9 +9,13 @@
 
 #include <vector>
 
+#include <memory>
+
 #include "layers/rnn_cell.hpp"
 
 namespace kiln::nn {
+
+struct FlowTrace;
 
 /// Runs `cell` over x [T, B, I] with the generic graph (step by step), from `state`, which becomes the
 /// final state; returns the outputs [T, B, H]. lengths: one per sequence, or empty (Note [Variable
@@ -24,8 +28,9 @@ Variable run_cell(RecurrentCell& cell, const Variable& x, State& state, const st
 std::vector<Variable> step_masks(const std::vector<std::int64_t>& lengths, std::int64_t steps, bool live);
 
 /// run_cell with the masks made once (step_masks(lengths, T, true) and (.., false); both empty without
-/// lengths), for a layer that runs several cells over the same lengths.
+/// lengths), for a layer that runs several cells over the same lengths. With `flow`, each step's h
+/// reports its gradient there (Note [Gradient flow], layers/gradient_flow.hpp).
 Variable run_steps(RecurrentCell& cell, const Variable& seq, State& state, const std::vector<Variable>& live,
-                   const std::vector<Variable>& dead, bool reverse);
+                   const std::vector<Variable>& dead, bool reverse, const std::shared_ptr<FlowTrace>& flow = nullptr);
 
 }  // namespace kiln::nn

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/tape.hpp"
+#include "ops/activation_probe.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/ops.hpp"
 
@@ -45,19 +46,23 @@ Variable abs(const Variable& x) {
 
 // y = tanh x; dx = dy (1 - y^2)
 Variable tanh(const Variable& x) {
-  return unary_op<kSaveOutput>("tanh", x, [](auto& v) { return xt::tanh(v); },
-                               [](auto& dy, auto&, auto& y) { return dy * (value_t<decltype(y)>(1) - y * y); });
+  Variable y = unary_op<kSaveOutput>("tanh", x, [](auto& v) { return xt::tanh(v); },
+                                     [](auto& dy, auto&, auto& y) { return dy * (value_t<decltype(y)>(1) - y * y); });
+  ActivationProbe::report("tanh", y.value());  // Note [Activation probe]
+  return y;
 }
 
 // y = 1 / (1 + e^-x); dx = dy y (1 - y)
 Variable sigmoid(const Variable& x) {
-  return unary_op<kSaveOutput>(
+  Variable y = unary_op<kSaveOutput>(
       "sigmoid", x,
       [](auto& v) {
         using T = value_t<decltype(v)>;
         return T(1) / (T(1) + xt::exp(-v));
       },
       [](auto& dy, auto&, auto& y) { return dy * y * (value_t<decltype(y)>(1) - y); });
+  ActivationProbe::report("sigmoid", y.value());  // Note [Activation probe]
+  return y;
 }
 
 // y = max(x, 0); dx = dy [x > 0]

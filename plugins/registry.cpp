@@ -93,7 +93,8 @@ void Registry::add(const kiln_plugin& plugin, const std::string& origin) {
     // Version 1 and 2 plugins end before kernel_flags; a flag is known from the version that added it.
     if (plugin.abi_version >= 3 && plugin.kernel_flags != nullptr) {
       kernel->flags = plugin.kernel_flags[i];
-      const std::uint32_t known = KILN_KERNEL_STRIDED_SEQUENCES | (plugin.abi_version >= 4 ? KILN_KERNEL_BACKWARD_READS_Y : 0u);
+      const std::uint32_t known = KILN_KERNEL_STRIDED_SEQUENCES | (plugin.abi_version >= 4 ? KILN_KERNEL_BACKWARD_READS_Y : 0u) |
+                                  (plugin.abi_version >= 5 ? KILN_KERNEL_REPORTS_DH : 0u);
       KILN_CHECK((kernel->flags & ~known) == 0, "{}: kernel '{}' declares flags {:#x} unknown to interface version {}", who,
                  k.name, kernel->flags & ~known, plugin.abi_version);
     }

@@ -9,6 +9,7 @@ packages=(
   libboost-graph-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min fortunes libcsv-dev
+  chromium  # the reports tested in a browser (tests/report/chromium_test.sh)
 )
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang-14 libclang-rt-14-dev)

@@ -4,6 +4,7 @@
 
 #include "ops/ops.hpp"
 #include "fusion/fused_recurrent.hpp"
+#include "layers/gradient_flow.hpp"
 #include "layers/cell_registry.hpp"
 #include "fusion/kernel_choice.hpp"
 #include "fusion/spot_check.hpp"
@@ -132,6 +133,8 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     warn_once(fmt::format("{}: {}; running the generic graph", name, refused));
     kernel = nullptr;
   }
+  // Note [Gradient flow]: while recording, a layer whose kernel cannot report dL/dh_t runs the generic graph.
+  if (kernel != nullptr && GradientFlow::active() && (kernel->flags & KILN_KERNEL_REPORTS_DH) == 0) kernel = nullptr;
   const bool fused = kernel != nullptr;
 
   // Initial states, one [B, H] slice per layer and direction.
@@ -172,7 +175,13 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     } else {
       for (int d = 0; d < dirs; ++d) {
         RecurrentCell& cell = *cells_[static_cast<std::size_t>(l * dirs + d)];
-        outs.push_back(steps > 0 ? run_steps(cell, seq, states[static_cast<std::size_t>(d)], live, dead, d == 1)
+        std::shared_ptr<FlowTrace> flow;
+        if (GradientFlow::active()) {
+          std::vector<Tensor> initial;
+          for (const Variable& v : states[static_cast<std::size_t>(d)]) initial.push_back(v.value());
+          flow = GradientFlow::open(this, l * dirs + d, d == 1, cell, seq.value(), initial, len, "generic");
+        }
+        outs.push_back(steps > 0 ? run_steps(cell, seq, states[static_cast<std::size_t>(d)], live, dead, d == 1, flow)
                                  : Variable(zeros({0, batch, H}, x.dtype())));
       }
     }

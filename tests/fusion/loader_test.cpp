@@ -31,7 +31,7 @@ std::string refusal(const std::string& path) {
 TEST(Loader, RefusesBadPluginsWithAClearMessage) {
   EXPECT_TRUE(contains(refusal("/nonexistent/libnothing.so"), "plugin /nonexistent/libnothing.so: cannot load it"));
   EXPECT_TRUE(contains(refusal(BAD_NO_ENTRY_PLUGIN), "no entry point: the library exports neither 'kiln_plugin_entry'"));
-  EXPECT_TRUE(contains(refusal(BAD_VERSION_PLUGIN), "built for plugin interface version 5, this Kiln speaks versions 1 to 4"));
+  EXPECT_TRUE(contains(refusal(BAD_VERSION_PLUGIN), "built for plugin interface version 6, this Kiln speaks versions 1 to 5"));
   EXPECT_TRUE(contains(refusal(BAD_DUPLICATE_PLUGIN), "kernel 'lstm' is already registered by plugin 'builtin' (builtin)"));
   EXPECT_TRUE(contains(refusal(BAD_MALFORMED_PLUGIN), "kernel 'bad_kernel' lacks one of supports"));
   EXPECT_TRUE(contains(refusal(BAD_THROWS_PLUGIN), "kiln_plugin_entry() threw: the entry point failed on purpose"));

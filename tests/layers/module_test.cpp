@@ -104,6 +104,11 @@ TEST(Module, CloneIsDeepAndLeavesTheGeneratorAlone) {
   EXPECT_NE(a.head->weight.value().to_vector(), w.to_vector());
   // The clone's members and registry are the same variables.
   EXPECT_TRUE(b->head->weight.value().is_same(b->parameter("head.weight").value()));
+  // And its dtype is the original's.
+  a.to(kFloat64);
+  const auto c = a.clone();
+  for (const auto& [n, p] : c->named_parameters()) EXPECT_EQ(p.dtype(), kFloat64) << n;
+  for (const auto& [n, p] : a.named_parameters()) EXPECT_TRUE(equal(p.value(), c->parameter(n).value())) << n;
 }
 
 TEST(Module, TrainEvalZeroGradAndDtype) {

@@ -43,7 +43,7 @@ TEST(Registry, RefusesDuplicatesWrongVersionsAndMalformedKernelsWholesale) {
     r.add(wrong, "wrong.so");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks versions 1 to 4"))
+    EXPECT_TRUE(contains(e.what(), "plugin 'test' (wrong.so): built for plugin interface version 7, this Kiln speaks versions 1 to 5"))
         << e.what();
   }
   kiln_recurrent_kernel two[2] = {k, k};  // the same new name twice: nothing is added
@@ -111,6 +111,15 @@ TEST(Registry, ReadsKernelFlagsFromVersion3On) {
   const std::uint32_t unknown[] = {0x10};
   EXPECT_TRUE(contains(refusal("odd", 4, unknown), "plugin 'test' (odd.so): kernel 'odd' declares flags 0x10 unknown to interface version 4"));
   EXPECT_TRUE(contains(refusal("early", 3, both), "kernel 'early' declares flags 0x2 unknown to interface version 3"));
+  // KILN_KERNEL_REPORTS_DH came with version 5.
+  const std::uint32_t reports[] = {KILN_KERNEL_REPORTS_DH};
+  EXPECT_TRUE(contains(refusal("early_dh", 4, reports), "kernel 'early_dh' declares flags 0x4 unknown to interface version 4"));
+  kiln_recurrent_kernel dh = builtin::lstm_kernel();
+  dh.name = "reports_dh";
+  kiln_plugin v5 = plugin_with(&dh, 1, 5);
+  v5.kernel_flags = reports;
+  r.add(v5, "v5.so");
+  EXPECT_EQ(r.get("reports_dh")->flags, std::uint32_t{KILN_KERNEL_REPORTS_DH});
 }
 
 // A kernel made with the SDK's skeleton reads y in backward: listed without kRecurrentKernelFlags, it

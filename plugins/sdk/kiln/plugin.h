@@ -1,4 +1,4 @@
-/* Kiln's plugin interface, version 4: the whole boundary between Kiln and a fused-kernel plugin.
+/* Kiln's plugin interface, version 5: the whole boundary between Kiln and a fused-kernel plugin.
  *
  * Plain C, so a plugin built separately (another compiler, other flags, no xtensor) keeps working:
  * tensors cross as raw buffers with shapes, strides and a dtype; Kiln lends the plugin its GEMM and
@@ -25,7 +25,9 @@
  * (a bidirectional layer has each direction write straight into its half of the [T, B, 2H] output).
  * Backward writes (does not accumulate) dx, d_states and d_params; one with data == NULL is not needed.
  * A kernel that declares KILN_KERNEL_BACKWARD_READS_Y gets forward's y back in backward (problem->y), so
- * it need not keep its own copy of the states it output.
+ * it need not keep its own copy of the states it output. A kernel that declares KILN_KERNEL_REPORTS_DH may
+ * be handed problem->dh in backward, and then writes there dL/dh_t for every step (Kiln's gradient-flow
+ * recording); without it, Kiln runs the generic graph while it records.
  * Functions return 0 on success; otherwise they write a message into err (err_size bytes) and
  * return nonzero, and Kiln raises an error naming the plugin, the kernel and the message.
  */
@@ -40,9 +42,9 @@ extern "C" {
 #endif
 
 /* Version 2 added attention kernels and version 3 kernel_flags (both at the end of kiln_plugin);
- * version 4 KILN_KERNEL_BACKWARD_READS_Y and kiln_recurrent_problem.y (at its end). Kiln still loads
- * version 1, 2 and 3 plugins. */
-#define KILN_PLUGIN_ABI_VERSION 4
+ * version 4 KILN_KERNEL_BACKWARD_READS_Y and kiln_recurrent_problem.y (at its end); version 5
+ * KILN_KERNEL_REPORTS_DH and kiln_recurrent_problem.dh. Kiln still loads version 1 to 4 plugins. */
+#define KILN_PLUGIN_ABI_VERSION 5
 #define KILN_PLUGIN_MIN_ABI_VERSION 1
 #define KILN_MAX_RANK 8
 
@@ -58,7 +60,8 @@ typedef enum kiln_phase { KILN_FORWARD = 0, KILN_BACKWARD = 1, KILN_LAST_BACKWAR
 /* What a recurrent kernel can take beyond contiguous tensors (kiln_plugin.kernel_flags, version 3). */
 typedef enum kiln_kernel_flag {
   KILN_KERNEL_STRIDED_SEQUENCES = 1, /* y and dy [T, B, H]: strides[0] and strides[1] any, strides[2] == 1 */
-  KILN_KERNEL_BACKWARD_READS_Y = 2   /* version 4: Kiln keeps forward's y and passes it to backward as problem->y */
+  KILN_KERNEL_BACKWARD_READS_Y = 2,  /* version 4: Kiln keeps forward's y and passes it to backward as problem->y */
+  KILN_KERNEL_REPORTS_DH = 4         /* version 5: backward writes dL/dh_t into problem->dh when it is not NULL */
 } kiln_kernel_flag;
 
 typedef struct kiln_tensor {
@@ -81,6 +84,11 @@ typedef struct kiln_recurrent_problem {
   /* Version 4. In backward, for a kernel declaring KILN_KERNEL_BACKWARD_READS_Y: the y its forward wrote,
    * unchanged (same strides); NULL otherwise. */
   const kiln_tensor* y;
+  /* Version 5. In backward, for a kernel declaring KILN_KERNEL_REPORTS_DH, usually NULL: when not, [T, B, H]
+   * (any strides for dims 0 and 1), and the kernel writes at [t, b] the whole gradient of the state h after
+   * step t of row b: what reaches it from y_t and from step t + 1 (past a row's length, the gradient its
+   * held state carries). Kiln's gradient-flow recording (Note [Gradient flow]) asks for it. */
+  kiln_tensor* dh;
 } kiln_recurrent_problem;
 
 /* What Kiln lends a kernel. GEMMs are row-major, C = alpha op(A) op(B) + beta C (like cblas), and
