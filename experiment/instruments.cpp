@@ -1,6 +1,7 @@
 #include "experiment/instruments.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 
@@ -248,6 +249,54 @@ std::vector<std::pair<std::string, std::string>> layer_paths(Model& model) {
     std::string name = layer_name(t, paths);
     name = name.substr(0, name.rfind(" l0"));
     out.emplace_back(name, k != nullptr ? fmt::format("fused: {} ({})", k->name, k->plugin) : "generic");
+  }
+  return out;
+}
+
+std::vector<PathTiming> time_paths(Model& model, const Batch& batch, const std::function<Variable(const Variable&)>& loss_of) {
+  std::vector<nn::Recurrent*> layers;
+  std::function<void(nn::Module&)> visit = [&](nn::Module& m) {
+    if (auto* r = dynamic_cast<nn::Recurrent*>(&m)) layers.push_back(r);
+    for (const auto& [name, child] : m.named_children()) visit(*child);
+  };
+  visit(model.module());
+  if (layers.empty()) return {};
+  std::vector<nn::Impl> impls;
+  bool any_kernel = false;
+  for (nn::Recurrent* r : layers) impls.push_back(r->options().impl_), any_kernel |= r->choose_kernel() != nullptr;
+  KeepDefaultGenerator keep;
+  nn::Module& m = model.module();
+  const bool training = m.is_training();
+  m.eval();
+  struct Restore {
+    nn::Module& m;
+    std::vector<nn::Recurrent*>& layers;
+    std::vector<nn::Impl>& impls;
+    bool training;
+    ~Restore() {
+      for (std::size_t i = 0; i < layers.size(); ++i) layers[i]->set_impl(impls[i]);
+      m.zero_grad();
+      m.train(training);
+    }
+  } restore{m, layers, impls, training};
+  AutoGradMode grad(true);
+  auto time = [&] {
+    double best = 1e300;
+    for (int k = 0; k < 4; ++k) {  // the first warms the caches and the allocator
+      const auto start = std::chrono::steady_clock::now();
+      loss_of(model.forward(batch)).backward();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      if (k > 0) best = std::min(best, ms);
+      m.zero_grad();
+    }
+    return best;
+  };
+  std::vector<PathTiming> out;
+  for (nn::Recurrent* r : layers) r->set_impl(nn::Impl::Generic);
+  out.push_back({"generic", time()});
+  if (any_kernel) {
+    for (std::size_t i = 0; i < layers.size(); ++i) layers[i]->set_impl(impls[i] == nn::Impl::Generic ? nn::Impl::Auto : impls[i]);
+    out.push_back({"fused", time()});
   }
   return out;
 }

@@ -51,6 +51,16 @@ struct InstrumentRecord {
 InstrumentRecord record_instruments(Model& model, const Batch& batch, const std::function<Variable(const Variable&)>& loss_of,
                                     const InstrumentSpec& spec, std::int64_t step);
 
+struct PathTiming {
+  std::string path;  ///< "generic" or "fused" (each layer's kernel, where it has one)
+  double ms = 0;     ///< one forward and backward pass on the batch, the fastest of a few
+};
+
+/// The time of a forward and backward pass of `model` on `batch` with every recurrent layer on the
+/// generic graph, and with each on the kernel it chooses (when any does): the generic-vs-fused timing of
+/// a run's report. Leaves the layers' impl, the gradients and the generators as they were.
+std::vector<PathTiming> time_paths(Model& model, const Batch& batch, const std::function<Variable(const Variable&)>& loss_of);
+
 /// (name, path) of every recurrent layer of `model`: "fused: KERNEL (PLUGIN)" when its forward runs a
 /// kernel, else "generic".
 std::vector<std::pair<std::string, std::string>> layer_paths(Model& model);

@@ -169,6 +169,16 @@ std::string write_run_report(const std::string& dir) {
     if (r.contains("layers"))
       for (const auto& l : r["layers"]) paths.push_back({l.value("name", ""), l.value("path", "")});
     if (!paths.empty()) page.table({"recurrent layer", "path (generic graph or fused kernel)"}, paths, "paths");
+    std::vector<std::vector<std::string>> timing;
+    double generic = 0;
+    if (r.contains("timing"))
+      for (const auto& t : r["timing"]) {
+        const double ms = t.value("ms", 0.0);
+        if (t.value("path", "") == "generic") generic = ms;
+        timing.push_back({t.value("path", ""), fixed(ms), generic > 0 && ms > 0 ? fmt::format("{:.2f}x", generic / ms) : "-"});
+      }
+    if (!timing.empty())
+      page.table({"path", "forward + backward, ms (first evaluation batch)", "speed-up over generic"}, timing, "timing");
   }
   curves(page, json_lines(dir + "/metrics.jsonl"));
   std::vector<InstrumentRecord> records;

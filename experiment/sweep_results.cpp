@@ -205,6 +205,38 @@ void figures(report::Page& page, const SweepPlan& plan, const ExperimentTable& t
   }
   page.figure(report::line_chart({t.name + ": eval " + t.metric + " over training (mean of replicates)", "training step", t.metric, curves,
                                   false}), "The mean evaluation curve of each variant.");
+  // The gradient flow at the end of training: the first finished replicate of each variant, its first layer.
+  std::vector<report::Series> flow;
+  std::vector<std::string> links;
+  for (const Variant& v : t.variants)
+    for (std::size_t i : v.runs) {
+      const std::string dir = plan.runs[i].dir;
+      if (!fs::exists(dir + "/report.html")) continue;
+      links.push_back(fmt::format("<a href=\"{}\">{}</a>", report::escape(fs::relative(dir + "/report.html", plan.output).string()),
+                                  report::escape(v.name + " " + plan.replicate + "=" + plan.runs[i].replicate)));
+    }
+  for (const Variant& v : t.variants)
+    for (std::size_t i : v.runs) {
+      const auto lines = [&] {
+        try {
+          return io::read_file(plan.runs[i].dir + "/instruments.jsonl", std::size_t{256} << 20);
+        } catch (const Error&) {
+          return std::string();
+        }
+      }();
+      const auto end = lines.find_last_of('\n', lines.size() >= 2 ? lines.size() - 2 : 0);
+      const std::string last = lines.substr(end == std::string::npos ? 0 : end + 1);
+      const auto j = nlohmann::json::parse(last, nullptr, false);
+      if (!j.is_object() || !j.contains("layers") || j["layers"].empty() || !j["layers"][0].contains("grad_norms")) continue;
+      report::Series s{v.name, {}, j["layers"][0]["grad_norms"].get<std::vector<double>>()};
+      for (std::size_t k = 0; k < s.y.size(); ++k) s.x.push_back(static_cast<double>(k));
+      flow.push_back(std::move(s));
+      break;
+    }
+  if (!flow.empty())
+    page.figure(report::line_chart({t.name + ": dL/dh_t at the end of training", "time step t", "||dL/dh_t||", flow, true}),
+                "Gradient flow through time of each variant's first recurrent layer (its first replicate, last record; log scale).");
+  if (!links.empty()) page.raw("The runs' own reports: " + fmt::format("{}", fmt::join(links, ", ")) + ".");
 }
 
 }  // namespace

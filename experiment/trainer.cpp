@@ -260,7 +260,8 @@ std::vector<std::pair<std::int64_t, std::string>> checkpoints(const std::string&
 
 // Note [Run results]: result.json, written atomically when a run ends: its final losses and metric, the
 // time its training steps took (evaluation, instruments and checkpoints left out), the path each
-// recurrent layer ran (a kernel's name, or "generic") and the parameter count. A sweep reads it to know a
+// recurrent layer ran (a kernel's name, or "generic"), a forward and backward pass timed on the generic
+// graph and on the kernels (instruments.hpp's time_paths) and the parameter count. A sweep reads it to know a
 // run is finished; the report reads it for its summary.
 void write_result(Run& run, const std::string& dir, const TrainResult& r, double step_seconds, std::int64_t timed_steps) {
   nlohmann::json j{{"steps", r.steps},
@@ -275,6 +276,11 @@ void write_result(Run& run, const std::string& dir, const TrainResult& r, double
                    {"parameters", run.model->module().num_parameters()}};
   j["layers"] = nlohmann::json::array();
   for (const auto& [name, path] : layer_paths(*run.model)) j["layers"].push_back({{"name", name}, {"path", path}});
+  // Generic against fused, on the first evaluation batch (Note [Run results]).
+  const Batch b = run.task->eval_batch(0);
+  j["timing"] = nlohmann::json::array();
+  for (const auto& t : time_paths(*run.model, b, [&](const Variable& out) { return score(*run.task, out, b.y).loss; }))
+    j["timing"].push_back({{"path", t.path}, {"ms", t.ms}});
   io::write_file_atomic(dir + "/result.json", j.dump(2) + "\n");
 }
 

@@ -369,6 +369,9 @@ class Plan {
       dstate_p[s] = dstate + static_cast<std::int64_t>(s) * B * H;
     }
     const T* DY = static_cast<const T*>(dy->data);
+    // dL/dh_t of every row and step, when Kiln records the gradient flow (problem->dh).
+    T* DH = p->dh != nullptr ? static_cast<T*>(p->dh->data) : nullptr;
+    const std::int64_t dh0 = DH != nullptr ? p->dh->strides[0] : 0, dh1 = DH != nullptr ? p->dh->strides[1] : 0;
     const T* X = static_cast<const T*>(x->data);
     T* DX = static_cast<T*>(dx->data);
     if (DX != nullptr) std::fill(DX, DX + Tn * B * I, T(0));
@@ -382,7 +385,9 @@ class Plan {
       for (std::int64_t b = 0; b < B; ++b) {
         if (live(p, t, b)) {
           for (std::int64_t k = 0; k < H; ++k) dnext[b * H + k] += DY[(t * B + b) * H + k];
-        } else {
+        }
+        if (DH != nullptr) std::copy(dnext + b * H, dnext + (b + 1) * H, DH + t * dh0 + b * dh1);  // a dead row: its held state's
+        if (!live(p, t, b)) {
           for (std::size_t s = 0; s < S; ++s) std::fill(dnext_w[s] + b * H, dnext_w[s] + (b + 1) * H, T(0));
         }
       }
@@ -570,7 +575,8 @@ std::shared_ptr<const Kernel> compiled_kernel(const std::string& cell_name, Cell
   k->abi.name = nullptr;
   k->abi.state_count = static_cast<std::int32_t>(program.states);
   k->in_process = std::make_shared<Compiled>(std::move(make), k->param_names);
-  k->flags = KILN_KERNEL_BACKWARD_READS_Y;  // Note [Compiled schedule]: state 0's history comes from y
+  // Note [Compiled schedule]: state 0's history comes from y; dL/dh_t is reported when asked.
+  k->flags = KILN_KERNEL_BACKWARD_READS_Y | KILN_KERNEL_REPORTS_DH;
   return k;
 }
 

@@ -19,6 +19,7 @@ struct Run {
   std::vector<Tensor> states, params;   // params in the kernel's order; undefined when the cell lacks one
   std::vector<int> state_input, param_input;  // index among the node's inputs, -1 when absent
   Tensor saved;
+  std::shared_ptr<nn::FlowTrace> flow;  // Note [Gradient flow]: backward reports dL/dh_t here
 };
 
 struct Node {
@@ -168,6 +169,9 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
     std::string why;
     KILN_CHECK(kernel_supports(kernel, cell, x.dtype(), T, B, lengths, d.reverse, &why, d.params), "{}", why);
     run.saved = kernel_buffer(kernel.saved_bytes(&run.problem), describe(kernel), "saved_bytes");
+    KILN_CHECK(d.flow == nullptr || (kernel.flags & KILN_KERNEL_REPORTS_DH) != 0, "fused {}: asked for dL/dh_t, which the kernel "
+               "does not report (KILN_KERNEL_REPORTS_DH)", kernel.name);
+    run.flow = d.flow;
     node->runs.push_back(std::move(run));
   }
 
@@ -250,10 +254,19 @@ Variable run_fused(const Kernel& kernel, const Variable& x, const std::vector<Di
       for (const auto& g : dstates[d]) ds.push_back(to_abi(g));
       for (const auto& g : dparams[d]) dp.push_back(to_abi(g));
       kiln_tensor dxa = to_abi(dx[d]);
+      Tensor dh;  // Note [Gradient flow]
+      kiln_tensor dha{};
+      if (run.flow != nullptr) {
+        dh = Tensor(Shape{node->T, B, H}, dt);
+        dha = to_abi(dh);
+        problem.dh = &dha;
+      }
       std::array<char, 1024> err{};
       if (k.backward(&host_services(), &problem, &xa, states.data(), params.data(), run.saved.raw_data(), &dya, dfinal.data(),
                          &dxa, ds.data(), dp.data(), works[d].raw_data(), err.data(), err.size()) != 0)
         errors[d] = kernel_text(err.data(), err.size());
+      else if (run.flow != nullptr)
+        for (std::int64_t t = 0; t < node->T; ++t) run.flow->add(t, dh.view_range(t * B * H, Shape{B, H}));
       // The last backward frees a direction's saved memory as soon as it is done with it.
       if (phase == KILN_LAST_BACKWARD) node->runs[d].saved = Tensor();
       if (in_turn) {

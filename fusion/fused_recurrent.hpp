@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "layers/gradient_flow.hpp"
 #include "layers/rnn_cell.hpp"
 #include "plugins/registry.hpp"
 
@@ -25,6 +26,8 @@ struct Direction {
   nn::State* state;  ///< the initial state in, the final state out
   bool reverse;
   const ParamMap* params = nullptr;  ///< null: the cell's parameters have the kernel's names
+  /// Where backward reports dL/dh_t (Note [Gradient flow]); a kernel declaring KILN_KERNEL_REPORTS_DH only.
+  std::shared_ptr<nn::FlowTrace> flow = nullptr;
 };
 
 /// Whether `kernel` runs `cell` on x of this dtype and shape; *why says why not.

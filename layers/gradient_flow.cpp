@@ -21,11 +21,14 @@ std::vector<double> FlowTrace::norms() const {
   return out;
 }
 
-void FlowTrace::add(std::int64_t t, const Tensor& g) {
+void FlowTrace::add(std::int64_t t, const Tensor& g, const std::vector<bool>* rows) {
   KILN_CHECK(t >= 0 && t < static_cast<std::int64_t>(sum_sq.size()), "gradient flow: step {} outside the trace's {} steps", t,
              sum_sq.size());
+  const std::vector<double> v = g.to_vector();
+  const std::size_t per_row = rows != nullptr && !rows->empty() ? v.size() / rows->size() : v.size();
   double s = 0;
-  for (double v : g.to_vector()) s += v * v;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (rows == nullptr || (*rows)[i / per_row]) s += v[i] * v[i];
   sum_sq[static_cast<std::size_t>(t)] += s;
 }
 

@@ -40,8 +40,8 @@ struct FlowTrace {
   std::vector<std::int64_t> lengths;
   /// ||dL/dh_t|| per step.
   std::vector<double> norms() const;
-  /// Adds the squares of g (dL/dh_t, any shape) to step t.
-  void add(std::int64_t t, const Tensor& g);
+  /// Adds the squares of g (dL/dh_t, [B, ...]) to step t; with `rows`, only of the rows it marks.
+  void add(std::int64_t t, const Tensor& g, const std::vector<bool>* rows = nullptr);
 };
 
 class GradientFlow {

@@ -19,12 +19,22 @@ Variable run_steps(RecurrentCell& cell, const Variable& seq, State& state, const
     if (live.empty()) {
       out[t] = cell.output(next);
       state = std::move(next);
-    } else {
-      out[t] = masked_fill(cell.output(next), dead[t], 0.0);
-      for (std::size_t j = 0; j < state.size(); ++j) state[j] = where(live[t], next[j], state[j]);
+      if (flow && state[0].requires_grad())  // Note [Gradient flow]
+        state[0].register_hook([flow, t](const Tensor& g) { flow->add(static_cast<std::int64_t>(t), g); });
+      continue;
     }
-    if (flow && state[0].requires_grad())  // Note [Gradient flow]
-      state[0].register_hook([flow, t](const Tensor& g) { flow->add(static_cast<std::int64_t>(t), g); });
+    out[t] = masked_fill(cell.output(next), dead[t], 0.0);
+    Variable stepped = next[0];
+    for (std::size_t j = 0; j < state.size(); ++j) state[j] = where(live[t], next[j], state[j]);
+    if (flow && stepped.requires_grad()) {
+      // Note [Gradient flow]: a live row's h_t is the step's (whose gradient comes from y_t and the held
+      // state); a row past its end holds its state, whose gradient is what reaches it from later steps.
+      std::vector<bool> is_live, is_dead;
+      for (double v : live[t].value().to_vector()) is_live.push_back(v != 0), is_dead.push_back(v == 0);
+      stepped.register_hook([flow, t, is_live](const Tensor& g) { flow->add(static_cast<std::int64_t>(t), g, &is_live); });
+      if (state[0].requires_grad())
+        state[0].register_hook([flow, t, is_dead](const Tensor& g) { flow->add(static_cast<std::int64_t>(t), g, &is_dead); });
+    }
   }
   return stack(out, 0);
 }

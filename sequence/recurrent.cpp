@@ -133,7 +133,8 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     warn_once(fmt::format("{}: {}; running the generic graph", name, refused));
     kernel = nullptr;
   }
-  // Note [Gradient flow]: while recording, a layer whose kernel cannot report dL/dh_t runs the generic graph.
+  // Note [Gradient flow]: while recording, a layer whose kernel cannot report dL/dh_t runs the generic graph;
+  // one that can reports it from its backward pass.
   if (kernel != nullptr && GradientFlow::active() && (kernel->flags & KILN_KERNEL_REPORTS_DH) == 0) kernel = nullptr;
   const bool fused = kernel != nullptr;
 
@@ -169,8 +170,16 @@ RecurrentOutput Recurrent::forward(const Variable& input, const std::vector<Vari
     if (fused && steps > 0 && batch > 0) {  // an empty sequence or batch has nothing for a kernel to do
       // Both directions of a layer in one node, side by side on Kiln's threads, writing one output.
       std::vector<plugins::Direction> run;
-      for (int d = 0; d < dirs; ++d)
-        run.push_back({cells_[static_cast<std::size_t>(l * dirs + d)].get(), &states[static_cast<std::size_t>(d)], d == 1, params});
+      for (int d = 0; d < dirs; ++d) {
+        RecurrentCell* cell = cells_[static_cast<std::size_t>(l * dirs + d)].get();
+        std::shared_ptr<FlowTrace> flow;
+        if (GradientFlow::active()) {
+          std::vector<Tensor> initial;
+          for (const Variable& v : states[static_cast<std::size_t>(d)]) initial.push_back(v.value());
+          flow = GradientFlow::open(this, l * dirs + d, d == 1, *cell, seq.value(), initial, len, "fused: " + kernel->name);
+        }
+        run.push_back({cell, &states[static_cast<std::size_t>(d)], d == 1, params, flow});
+      }
       outs.push_back(plugins::run_fused(*kernel, seq, run, len));
     } else {
       for (int d = 0; d < dirs; ++d) {

@@ -53,21 +53,36 @@ TEST(GradientFlow, TheLastStepsGradientIsTheLossesAndEarlierOnesShrinkThroughATa
   for (std::size_t t = 1; t < n.size(); ++t) EXPECT_GT(n[t], 0.0);
 }
 
-// A layer whose kernel cannot report dL/dh_t runs the generic graph while recording, so a recording is
-// complete whatever the layer would run; outside a recording the same layer runs its kernel.
-TEST(GradientFlow, AFusedLayerIsRecordedCompletely) {
-  manual_seed(2);
-  auto lstm = nn::make_recurrent("lstm", nn::RecurrentOptions(3, 6).num_layers(2).bidirectional(true));
-  ASSERT_NE(lstm->choose_kernel(), nullptr);
-  const Variable x(randn({12, 2, 3}));
+// A fused kernel reports dL/dh_t from its backward pass (KILN_KERNEL_REPORTS_DH): the hand-written
+// kernels' SDK skeleton and compiled cells alike give the generic graph's norms, for stacked,
+// bidirectional layers with per-sequence lengths.
+std::vector<nn::FlowTrace> flow_of(nn::Recurrent& layer, nn::Impl impl, const Variable& x, const Variable& lengths) {
+  layer.set_impl(impl);
   nn::GradientFlow flow;
-  sum(lstm->forward(x)).backward();
-  const auto traces = flow.traces();
-  ASSERT_EQ(traces.size(), 4u);  // two layers, two directions
-  EXPECT_TRUE(traces[1].reverse);
-  for (const auto& t : traces) {
-    ASSERT_EQ(t.sum_sq.size(), 12u);
-    for (double v : t.norms()) EXPECT_GT(v, 0.0);
+  const auto out = layer.forward(x, {}, lengths);
+  sum(mul(out.output, out.output)).backward();
+  return flow.traces();
+}
+
+TEST(GradientFlow, FusedKernelsReportTheGenericGraphsFlow) {
+  manual_seed(9);
+  const Variable x(randn({12, 5, 3}, kFloat64));
+  const Variable lengths(from_data(std::vector<std::int64_t>{12, 3, 7, 0, 12}, {5}));
+  for (const auto& [cell, impl] : {std::pair<std::string, nn::Impl>{"lstm", nn::Impl::Fused}, {"gru", nn::Impl::Fused},
+                                   {"lstm_cifg", nn::Impl::Compiled}, {"peephole_lstm", nn::Impl::Compiled}}) {
+    auto layer = nn::make_recurrent(cell, nn::RecurrentOptions(3, 6).num_layers(2).bidirectional(true));
+    layer->to(kFloat64);
+    const auto fused = flow_of(*layer, impl, x, lengths), generic = flow_of(*layer, nn::Impl::Generic, x, lengths);
+    ASSERT_EQ(fused.size(), 4u) << cell;  // two layers, two directions
+    ASSERT_EQ(generic.size(), 4u) << cell;
+    for (std::size_t k = 0; k < 4; ++k) {
+      EXPECT_EQ(fused[k].path.rfind("fused: ", 0), 0u) << cell << ": " << fused[k].path;
+      EXPECT_EQ(generic[k].path, "generic");
+      EXPECT_EQ(fused[k].reverse, k % 2 == 1);
+      const auto a = fused[k].norms(), b = generic[k].norms();
+      ASSERT_EQ(a.size(), 12u);
+      for (std::size_t t = 0; t < a.size(); ++t) EXPECT_NEAR(a[t], b[t], 1e-9 * (1 + b[t])) << cell << " trace " << k << " step " << t;
+    }
   }
 }
 

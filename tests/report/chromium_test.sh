@@ -52,7 +52,7 @@ YAML
 "$kiln" sweep "$work/sweep.yaml" --quiet > /dev/null
 chrome --virtual-time-budget=5000 --dump-dom "file://$work/sweep/report.html" > "$work/sweep.dom"
 grep -q '<table id="sweep-adding">' "$work/sweep.dom" || fail "no sweep table"
-grep -q '<body data-figures="2" data-rendered-figures="2"' "$work/sweep.dom" || fail "sweep figures: $(grep -o '<body[^>]*>' "$work/sweep.dom")"
+grep -q '<body data-figures="3" data-rendered-figures="3"' "$work/sweep.dom" || fail "sweep figures: $(grep -o '<body[^>]*>' "$work/sweep.dom")"
 metric=$(python3 -c 'import csv,sys; rows=list(csv.DictReader(open(sys.argv[1]))); v=[float(r["eval_metric"]) for r in rows if "nfg" in r["variant"]]; import statistics; print("%.4g" % statistics.mean(v))' "$work/sweep/sweep.csv")
 grep -q "<td>$metric ± " "$work/sweep.dom" || fail "the mean $metric of lstm_nfg is not in the table"
 grep -q "against the baseline peephole_lstm" "$work/sweep.dom" || fail "no conclusion"

@@ -159,8 +159,9 @@ struct Entry {
 }  // namespace detail
 
 /// What a kernel made by make_recurrent_kernel can take and needs (kiln_plugin.kernel_flags): y and dy
-/// by strides, and forward's y back in backward (Note [h from y]).
-inline constexpr std::uint32_t kRecurrentKernelFlags = KILN_KERNEL_STRIDED_SEQUENCES | KILN_KERNEL_BACKWARD_READS_Y;
+/// by strides, forward's y back in backward (Note [h from y]), and dL/dh_t reported when asked
+/// (problem->dh, Kiln's gradient-flow recording).
+inline constexpr std::uint32_t kRecurrentKernelFlags = KILN_KERNEL_STRIDED_SEQUENCES | KILN_KERNEL_BACKWARD_READS_Y | KILN_KERNEL_REPORTS_DH;
 
 /// The kiln_recurrent_kernel for Cell: parameters weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's;
 /// without the biases when Cell::gate_biases is false), then Cell::params; any lengths, both directions,

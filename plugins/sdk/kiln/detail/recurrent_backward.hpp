@@ -56,6 +56,9 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
   if (L.K2 > 0) w2.pack(w_hh + L.K1 * H, H);
   const T* dout = ptr<T>(*dy);
   const std::int64_t dys0 = dy->strides[0], dys1 = dy->strides[1];
+  // dL/dh_t of every row and step, when Kiln records the gradient flow (problem->dh, version 5).
+  T* dh_out = p.dh != nullptr ? ptr<T>(*p.dh) : nullptr;
+  const std::int64_t dhs0 = dh_out != nullptr ? p.dh->strides[0] : 0, dhs1 = dh_out != nullptr ? p.dh->strides[1] : 0;
   for (int s = 0; s < L.S; ++s) std::memcpy(dcarry + s * BH, ptr<T>(d_final[s]), sizeof(T) * BH);
   // Row b's accumulators, one pointer per extra parameter.
   struct RowSums {
@@ -156,10 +159,12 @@ void backward(const kiln_host* host, const kiln_recurrent_problem& p, const kiln
           std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
           if (SH > 0) std::fill(dht + b * SH, dht + (b + 1) * SH, T(0));
           for (int s = 0; s < L.S; ++s) std::memcpy(dp + s * BH + b * H, dc + s * BH + b * H, sizeof(T) * H);
+          if (dh_out != nullptr) std::memcpy(dh_out + t * dhs0 + b * dhs1, dc + b * H, sizeof(T) * H);  // the held state's
           return;
         }
         const T* o = dout + t * dys0 + b * dys1;
         for (std::int64_t j = 0; j < H; ++j) dnext[b * H + j] = o[j] + dc[b * H + j];
+        if (dh_out != nullptr) std::memcpy(dh_out + t * dhs0 + b * dhs1, dnext + b * H, sizeof(T) * H);
         if constexpr (Tr::late_gates > 0)
           Cell::backward_late(row(b));
         else

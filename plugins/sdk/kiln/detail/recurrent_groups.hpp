@@ -125,6 +125,9 @@ void backward_groups(const kiln_host* host, const kiln_recurrent_problem& p, con
     for (int s = 0; s < Cell::states; ++s) hs[s] = rows(states[s], 0), dfs[s] = rows(d_final[s], 0), dss[s] = rows(d_states[s], 0);
     kiln_recurrent_problem gp = g[i].p;
     gp.y = &ys;
+    kiln_tensor dhs{};
+    if (p.dh != nullptr) dhs = rows(*p.dh, 1);
+    gp.dh = p.dh != nullptr ? &dhs : nullptr;
     // The first group writes the weight gradients themselves; the others their own partial ones.
     T* partial = work + g[i].partial;
     for (int q = 0; q < Traits<Cell>::param_count; ++q) {
