@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || fail "no chromium: scripts/setup.sh installs Debian's chromium"
 # As root Chromium needs --no-sandbox; a profile of its own keeps it from the user's.
-chrome() { timeout 120 "$browser" --headless --no-sandbox --disable-gpu --user-data-dir="$work/profile" "$@" 2>/dev/null; }
+chrome() { timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir="$work/profile" "$@" 2>/dev/null; }
 
 # A run: a two-layer LSTM on the adding problem, instruments every 10 steps.
 "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/run" --set train.steps=60 --set train.eval_every=20 \
