@@ -214,6 +214,20 @@ InstrumentRecord record_instruments(Model& model, const Batch& batch, const std:
     if (spec.gradient_flow) loss.backward();
     traces = flow.traces();
   }
+  // A decoder called a step at a time opens a trace per call: its calls are one sequence, in call order.
+  std::vector<nn::FlowTrace> merged;
+  for (nn::FlowTrace& t : traces) {
+    auto same = std::find_if(merged.begin(), merged.end(), [&](const nn::FlowTrace& m) { return m.layer == t.layer && m.index == t.index; });
+    if (same == merged.end()) {
+      merged.push_back(std::move(t));
+    } else {
+      same->sum_sq.insert(same->sum_sq.end(), t.sum_sq.begin(), t.sum_sq.end());
+      if (t.input.defined() && (!same->input.defined() || t.input.size(0) > same->input.size(0))) {  // instruments read the longest call
+        same->input = t.input, same->initial = t.initial, same->lengths = t.lengths;
+      }
+    }
+  }
+  traces = std::move(merged);
   std::map<const nn::Module*, std::string> paths;
   walk(m, "", paths);
   for (const nn::FlowTrace& t : traces) {

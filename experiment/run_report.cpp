@@ -150,6 +150,31 @@ void saturation(report::Page& page, const std::vector<InstrumentRecord>& records
               "Gate saturation over training.");
 }
 
+// Attention weights of greedy decoding (attention.json, written by the trainer for seq2seq models).
+void attention(report::Page& page, const std::string& path) {
+  const std::string text = read_if(path);
+  if (text.empty()) return;
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  KILN_CHECK(j.is_array(), "report: {} is not a JSON list", path);
+  if (j.empty()) return;
+  page.heading("Attention", "attention");
+  page.paragraph("The decoder's attention over the source while decoding the first evaluation examples greedily: a row per output "
+                 "token, a column per source token (bright = more weight).");
+  for (const auto& ex : j) {
+    try {
+      report::Heatmap m{"", "source", "output", ex.at("weights").get<std::vector<std::vector<double>>>(),
+                        ex.at("output").get<std::vector<std::string>>(), ex.at("source").get<std::vector<std::string>>(), false};
+      std::string src, out;
+      for (const auto& t : m.column_labels) src += t;
+      for (const auto& t : m.row_labels) out += t == "<eos>" ? "" : t;
+      m.title = src + " -> " + out;
+      page.figure(report::heatmap(m), "Attention weights: " + m.title);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(fmt::format("report: {}: {}", path, e.what()));
+    }
+  }
+}
+
 }  // namespace
 
 std::string write_run_report(const std::string& dir) {
@@ -197,6 +222,7 @@ std::string write_run_report(const std::string& dir) {
     spectra(page, records);
     saturation(page, records);
   }
+  attention(page, dir + "/attention.json");
   const std::string summary = read_if(dir + "/summary.txt");
   if (!summary.empty()) page.heading("Model", "model"), page.pre(summary);
   page.heading("Config", "config");

@@ -284,6 +284,34 @@ void write_result(Run& run, const std::string& dir, const TrainResult& r, double
   io::write_file_atomic(dir + "/result.json", j.dump(2) + "\n");
 }
 
+// attention.json: for an encoder-decoder with attention, the weights of greedy decoding of the first
+// evaluation examples (a row per output token and EOS, a column per source token), for the report.
+void write_attention(Run& run, const std::string& dir) {
+  if (!run.task->seq2seq() || run.model->decoder() == nullptr) return;
+  KeepDefaultGenerator keep;
+  NoGradGuard no_grad;
+  run.model->module().eval();
+  const Batch b = run.task->eval_batch(0);
+  const auto opts = nn::SearchOptions(kBosId, kEosId).max_len(run.task->max_target_length()).keep_attention(true);
+  const auto best = nn::greedy_search(*run.model->decoder(), Variable(b.x), Variable(b.lengths), opts);
+  run.model->module().train();
+  nlohmann::json out = nlohmann::json::array();
+  const std::int64_t S = b.x.size(1);
+  for (std::size_t i = 0; i < best.size() && i < 3; ++i) {
+    if (best[i].attention.empty()) return;  // no attention in this model
+    const std::int64_t* row = b.x.data<std::int64_t>() + static_cast<std::int64_t>(i) * S;
+    const std::int64_t n = b.lengths.defined() ? b.lengths.data<std::int64_t>()[i] : S;
+    std::vector<std::string> source, output;
+    for (std::int64_t k = 0; k < n; ++k) source.push_back(run.task->decode_input({row[k]}));
+    for (std::int64_t id : best[i].tokens) output.push_back(run.task->decode({id}));
+    if (output.size() < best[i].attention.size()) output.push_back("<eos>");
+    std::vector<std::vector<double>> weights;
+    for (const auto& a : best[i].attention) weights.emplace_back(a.begin(), a.begin() + std::min<std::ptrdiff_t>(n, static_cast<std::ptrdiff_t>(a.size())));
+    out.push_back({{"source", source}, {"output", output}, {"weights", weights}});
+  }
+  io::write_file_atomic(dir + "/attention.json", out.dump() + "\n");
+}
+
 TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const TrainOptions& options) {
   const Experiment& e = run.e;
   const TrainSpec& t = e.train;
@@ -347,6 +375,7 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
                        {{"step", std::to_string(t.steps)}, {"config", e.resolved_yaml}});
   r.steps = t.steps;
   write_result(run, dir, r, step_seconds, t.steps - first);
+  write_attention(run, dir);
   write_run_report(dir);
   return r;
 }

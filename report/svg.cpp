@@ -220,7 +220,9 @@ std::string heatmap(const Heatmap& m) {
   for (std::size_t r = 0; r < rows && r < m.row_labels.size(); r += row_every)
     s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 4, top + ch * (static_cast<double>(r) + 0.5) + 4,
                      escape(m.row_labels[r]));
-  const std::size_t col_every = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(40 / cw)));
+  std::size_t widest = 1;  // the longest column label, in characters
+  for (const auto& l : m.column_labels) widest = std::max(widest, l.size());
+  const std::size_t col_every = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil((7.0 * static_cast<double>(widest) + 6) / cw)));
   for (std::size_t c = 0; c < cols && c < m.column_labels.size(); c += col_every)
     s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + cw * (static_cast<double>(c) + 0.5),
                      top + ch * static_cast<double>(rows) + 14, escape(m.column_labels[c]));

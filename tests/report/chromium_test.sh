@@ -39,6 +39,17 @@ assert (w, h) == (1200, 3000), (w, h)
 assert len(data) > 60000, "a blank page compresses to a few KB, got %d bytes" % len(data)
 PY
 
+# An encoder-decoder with attention: its report draws the attention of greedy decoding.
+"$kiln" train "$src/configs/bottleneck_attention.yaml" --set "output=$work/s2s" --set train.steps=10 --set data.max_length=8 \
+  --set data.batch=4 --set model.seq2seq.hidden=8 --set threads=1 --quiet > /dev/null
+[ -s "$work/s2s/attention.json" ] || fail "no attention.json for an attention model"
+chrome --virtual-time-budget=5000 --dump-dom "file://$work/s2s/report.html" > "$work/s2s.dom"
+grep -q '<h2 id="attention">Attention</h2>' "$work/s2s.dom" || fail "no attention section"
+s2s=$(sed -n 's/.*<body data-figures="\([0-9]*\)" data-rendered-figures="\([0-9]*\)".*/\1 \2/p' "$work/s2s.dom")
+read -r total drawn <<< "$s2s"
+[ "$drawn" = "$total" ] || fail "seq2seq report: $drawn of $total figures drawn"
+[ "$(grep -c 'Attention weights: ' "$work/s2s.dom")" -ge 1 ] || fail "no attention heatmap"
+
 # A sweep: its table and figures.
 cat > "$work/sweep.yaml" <<YAML
 output: $work/sweep
