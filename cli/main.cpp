@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.hpp"
+#include "dist/dist.hpp"
 #include "ops/gemm.hpp"
 #include "tensor/error.hpp"
 #include "tensor/parallel.hpp"
@@ -20,7 +21,20 @@ std::string machine_line() {
 
 }  // namespace kiln::cli
 
+namespace {
+
+// An error ends this process; under mpirun it ends the whole job (every rank), naming this rank.
+int fail(const std::string& message) {
+  if (kiln::dist::distributed())
+    kiln::dist::abort(fmt::format("kiln: error on rank {} of {}: {}", kiln::dist::rank(), kiln::dist::world_size(), message), 1);
+  std::cerr << "kiln: error: " << message << "\n";
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  kiln::dist::init();  // Note [Launched or alone]: MPI only when mpirun started this process
   CLI::App app{"Kiln: sequence models on a tape-based autograd, with fused kernels as plugins"};
   app.require_subcommand(1);
   // A word that is no subcommand is named, not reported as a missing subcommand.
@@ -50,14 +64,11 @@ int main(int argc, char** argv) {
     }
     return app.exit(e);
   } catch (const kiln::Error& e) {
-    std::cerr << "kiln: error: " << e.what() << "\n";
-    return 1;
+    return fail(e.what());
   } catch (const std::bad_alloc&) {
-    std::cerr << "kiln: error: out of memory (a size asked for more memory than this machine can give)\n";
-    return 1;
+    return fail("out of memory (a size asked for more memory than this machine can give)");
   } catch (const std::exception& e) {
-    std::cerr << "kiln: error: " << e.what() << "\n";
-    return 1;
+    return fail(e.what());
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "dist/dist.hpp"
 #include "experiment/trainer.hpp"
 #include "plugins/registry.hpp"
 #include "tensor/error.hpp"
@@ -23,19 +24,22 @@ void run(const TrainArgs& a) {
   for (const auto& path : a.loads) plugins::load_plugin(path);  // before the file names a plugin's cell
   experiment::TrainOptions options;
   options.quiet = a.quiet;
+  const bool main = dist::rank() == 0;  // under mpirun, rank 0 speaks for the job
   experiment::TrainResult r;
   if (a.resume.empty()) {
     const experiment::Experiment e = experiment::read_experiment(a.config, a.set);
-    fmt::print("kiln train {}: {} of {} on {} thread(s)\n", a.config,
-               e.train.epochs > 0 ? fmt::format("{} epochs", e.train.epochs) : fmt::format("{} steps", e.train.steps), e.data.task,
-               e.threads);
+    if (main)
+      fmt::print("kiln train {}: {} of {} on {} thread(s){}\n", a.config,
+                 e.train.epochs > 0 ? fmt::format("{} epochs", e.train.epochs) : fmt::format("{} steps", e.train.steps), e.data.task,
+                 e.threads, dist::distributed() ? fmt::format(" x {} ranks", dist::world_size()) : "");
     r = experiment::train(e, options);
   } else {
-    fmt::print("kiln train --resume {}\n", a.resume);
+    if (main) fmt::print("kiln train --resume {}\n", a.resume);
     r = experiment::resume(a.resume, options);
-    fmt::print("resumed from step {}\n", r.resumed_from);
+    if (main) fmt::print("resumed from step {}\n", r.resumed_from);
   }
-  fmt::print("done: {} steps; train loss {:.4g}; eval loss {:.4g}, {} {:.4g}\nrun folder: {} (config.yaml, metrics.csv, "
+  if (main)
+    fmt::print("done: {} steps; train loss {:.4g}; eval loss {:.4g}, {} {:.4g}\nrun folder: {} (config.yaml, metrics.csv, "
              "metrics.jsonl, checkpoints/, model.safetensors)\n", r.steps, r.train_loss, r.eval_loss, r.metric, r.eval_metric,
              r.run_dir);
 }

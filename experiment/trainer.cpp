@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,8 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/graph_dot.hpp"
 #include "autograd/tape.hpp"
+#include "dist/data_parallel.hpp"
+#include "dist/dist.hpp"
 #include "experiment/build_model.hpp"
 #include "experiment/instruments.hpp"
 #include "experiment/run_report.hpp"
@@ -111,6 +114,7 @@ struct Run {
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<optim::LRScheduler> schedule;
   Generator data;
+  std::unique_ptr<dist::DataParallel> ddp;  // under mpirun (Note [Data-parallel steps])
 };
 
 // train.epochs: the steps of that many passes over the task's training data; evaluation and checkpoints
@@ -138,6 +142,11 @@ std::unique_ptr<Run> make_run(const Experiment& e) {
   if (e.train.epochs > 0) resolve_epochs(run->e.train, *run->task, e.data);
   run->model = build_model(e, *run->task);
   run->model->module().to(e.dtype);
+  if (dist::distributed()) {
+    KILN_CHECK(e.data.batch >= dist::world_size(), "data.batch: {} rows cannot be shared by {} ranks; give at least one a rank",
+               e.data.batch, dist::world_size());
+    run->ddp = std::make_unique<dist::DataParallel>(run->model->module());  // rank 0's weights on every rank
+  }
   run->optimizer = make_optimizer(e.train.optimizer, run->model->module().parameters());
   run->schedule = make_schedule(run->e.train.schedule, *run->optimizer, run->e.train.steps);
   return run;
@@ -194,7 +203,8 @@ void save_checkpoint(const Run& run, const std::string& dir, std::int64_t step) 
                                                 {"generator.data", run.data.state()},
                                                 {"data.position", run.task->position()},
                                                 {"generator.default", default_generator().state()},
-                                                {"config", run.e.resolved_yaml}};
+                                                {"config", run.e.resolved_yaml},
+                                                {"world_size", std::to_string(dist::world_size())}};
   io::save_safetensors(dir + "/" + checkpoint_name(step), tensors, meta);
 }
 
@@ -213,6 +223,11 @@ std::int64_t load_checkpoint(Run& run, const std::string& path) {
     for (; i < std::min(a.size(), b.size()) && a[i] == b[i]; ++i) line += a[i] == '\n';
     throw Error(fmt::format("{}: written by another configuration than the run's config.yaml (they differ from line {})", path, line));
   }
+  const auto ranks = f.metadata.find("world_size");
+  const std::string written = ranks == f.metadata.end() ? "1" : ranks->second;
+  KILN_CHECK(written == std::to_string(dist::world_size()), "{}: written by a run on {} rank(s), resumed on {}: resume it with {} "
+             "(how the ranks' gradients are summed is part of the run's bits)", path, written, dist::world_size(),
+             written == "1" ? std::string("no mpirun") : "mpirun -np " + written);
   KILN_CHECK(meta("optimizer") == std::string(run.optimizer->name()), "{}: holds the state of optimiser {}, the run uses {}", path,
              meta("optimizer"), run.optimizer->name());
   std::int64_t step = -1;
@@ -284,6 +299,53 @@ void write_result(Run& run, const std::string& dir, const TrainResult& r, double
   io::write_file_atomic(dir + "/result.json", j.dump(2) + "\n");
 }
 
+// Note [Data-parallel steps]: under mpirun every rank draws the same global batch from the same data
+// generator and takes its own rows (rank r of N: B/N rows, the first B % N ranks one more). Its loss is
+// the mean over its rows (or its counted tokens), and its gradient is weighted by its share of the global
+// batch's counted targets before the ranks' gradients are summed (dist::DataParallel), so every rank
+// holds the gradient of the global batch's mean loss and takes the same step; the loss shown is the
+// global mean. Rank 0 alone writes the run folder.
+Batch rows_of(const Batch& b, std::int64_t start, std::int64_t count) {
+  auto rows = [&](const Tensor& t) {
+    if (!t.defined()) return t;
+    Shape s = t.shape();
+    const std::int64_t per = s[0] > 0 ? t.numel() / s[0] : 0;
+    s[0] = count;
+    return t.view_range(start * per, s);
+  };
+  return {rows(b.x), rows(b.y), rows(b.lengths), rows(b.tgt_in)};
+}
+
+// The targets a task's loss counts in y: every element, or the labels that are not padding.
+double counted(const Task& task, const Tensor& y) {
+  if (task.loss() != Loss::Classes && task.loss() != Loss::PerStepClasses) return static_cast<double>(y.numel());
+  double n = 0;
+  for (double v : y.to_vector()) n += v != kIgnoreLabel;
+  return n;
+}
+
+// One optimiser step on `global` (this rank's rows of it under mpirun); returns the global batch's loss.
+double train_step(Run& run, const Batch& global) {
+  Batch b = global;
+  double weight = 1;
+  if (run.ddp) {
+    const std::int64_t B = global.x.size(0), n = dist::world_size(), r = dist::rank(), extra = B % n;
+    b = rows_of(global, r * (B / n) + std::min(r, extra), B / n + (r < extra ? 1 : 0));
+    const double mine = counted(*run.task, b.y), total = dist::all_reduce(mine);
+    weight = total > 0 ? mine / total : 0;
+  }
+  run.optimizer->zero_grad();
+  const Outcome o = score(*run.task, run.model->forward(b), b.y);
+  if (weight > 0) o.loss.backward();  // a rank whose rows are all padding adds nothing
+  if (run.ddp) run.ddp->reduce_gradients(weight);
+  const TrainSpec& t = run.e.train;
+  if (t.clip_grad_norm > 0) optim::clip_grad_norm_(run.optimizer->params(), t.clip_grad_norm);
+  run.optimizer->step();
+  if (run.schedule) run.schedule->step();
+  const double loss = o.loss.value().item();
+  return run.ddp ? dist::all_reduce(weight > 0 ? loss * weight : 0.0) : loss;
+}
+
 // attention.json: for an encoder-decoder with attention, the weights of greedy decoding of the first
 // evaluation examples (a row per output token and EOS, a column per source token), for the report.
 void write_attention(Run& run, const std::string& dir) {
@@ -315,55 +377,51 @@ void write_attention(Run& run, const std::string& dir) {
 TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const TrainOptions& options) {
   const Experiment& e = run.e;
   const TrainSpec& t = e.train;
-  MetricsLog log(dir, first > 0 ? first : -1);
+  const bool main = dist::rank() == 0;  // Note [Data-parallel steps]: rank 0 writes
+  std::optional<MetricsLog> log;
+  if (main) log.emplace(dir, first > 0 ? first : -1);
   // Instruments (experiment/instruments.hpp) every `every` steps and before the first.
   const std::int64_t every = e.instruments.every < 0 ? std::max<std::int64_t>(1, t.steps / 20) : e.instruments.every;
   const std::string instruments_path = dir + "/instruments.jsonl";
-  if (first > 0)
+  if (main && first > 0)
     trim_jsonl(instruments_path, first);
-  else
+  else if (main)
     io::write_file_atomic(instruments_path, "");
-  std::ofstream instruments(instruments_path, std::ios::app);
+  std::ofstream instruments;
+  if (main) instruments.open(instruments_path, std::ios::app);
   auto instrument = [&](std::int64_t step) {
-    if (every == 0 || layer_paths(*run.model).empty()) return;
+    if (!main || every == 0 || layer_paths(*run.model).empty()) return;
     const Batch b = run.task->eval_batch(0);
     const auto loss_of = [&](const Variable& out) { return score(*run.task, out, b.y).loss; };
     instruments << to_json_line(record_instruments(*run.model, b, loss_of, e.instruments, step)) << "\n" << std::flush;
   };
   if (first == 0) instrument(0);
   double step_seconds = 0;
-  Progress progress(first, t.steps, options.quiet);
+  Progress progress(first, t.steps, options.quiet || !main);
   TrainResult r;
   r.run_dir = dir;
   r.resumed_from = first;
   r.metric = run.task->metric();
   const std::string ckpt_dir = dir + "/checkpoints";
-  fs::create_directories(ckpt_dir);
+  if (main) fs::create_directories(ckpt_dir);
   run.model->module().train();
   for (std::int64_t step = first + 1; step <= t.steps; ++step) {
     const auto started = std::chrono::steady_clock::now();
-    const Batch b = run.task->train_batch(run.data);
-    run.optimizer->zero_grad();
-    const Outcome o = score(*run.task, run.model->forward(b), b.y);
-    o.loss.backward();
-    if (t.clip_grad_norm > 0) optim::clip_grad_norm_(run.optimizer->params(), t.clip_grad_norm);
     const double lr = run.optimizer->lr();
-    run.optimizer->step();
-    if (run.schedule) run.schedule->step();
-    r.train_loss = o.loss.value().item();
+    r.train_loss = train_step(run, run.task->train_batch(run.data));
     step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     KILN_CHECK(std::isfinite(r.train_loss), "step {}: the loss is {}; lower train.optimizer.lr or set train.clip_grad_norm "
                "(the last checkpoint is in {})", step, r.train_loss, ckpt_dir);
-    if (step % t.log_every == 0 || step == t.steps)
-      log.add({step, "train", r.train_loss, "", 0, lr, progress.rate(step)});
+    if (main && (step % t.log_every == 0 || step == t.steps))
+      log->add({step, "train", r.train_loss, "", 0, lr, progress.rate(step)});
     progress.step(step, r.train_loss, t.log_every * 10);
     if (step % t.eval_every == 0 || step == t.steps) {
       std::tie(r.eval_loss, r.eval_metric) = evaluate(run);
-      log.add({step, "eval", r.eval_loss, r.metric, r.eval_metric, lr, 0});
+      if (main) log->add({step, "eval", r.eval_loss, r.metric, r.eval_metric, lr, 0});
       const std::string epoch = t.epochs > 0 ? fmt::format(" (epoch {:.3g})", static_cast<double>(step * t.epochs) / static_cast<double>(t.steps)) : "";
       progress.line(fmt::format("step {}{}: eval loss {:.4g}, {} {:.4g}", step, epoch, r.eval_loss, r.metric, r.eval_metric));
     }
-    if (step % t.checkpoint_every == 0 || step == t.steps) {
+    if (main && (step % t.checkpoint_every == 0 || step == t.steps)) {
       save_checkpoint(run, ckpt_dir, step);
       const auto all = checkpoints(ckpt_dir);
       for (std::size_t i = static_cast<std::size_t>(t.keep_checkpoints); i < all.size(); ++i) fs::remove(all[i].second);
@@ -371,9 +429,10 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
     if (every > 0 && step % every == 0) instrument(step);
   }
   progress.finish();
+  r.steps = t.steps;
+  if (!main) return r;
   io::save_safetensors(dir + "/model.safetensors", run.model->module().state_dict(),
                        {{"step", std::to_string(t.steps)}, {"config", e.resolved_yaml}});
-  r.steps = t.steps;
   write_result(run, dir, r, step_seconds, t.steps - first);
   write_attention(run, dir);
   write_run_report(dir);
@@ -387,10 +446,12 @@ TrainResult train(const Experiment& e, const TrainOptions& options) {
   if (!e.output_given)  // runs/<file name>/run_<N>: a new folder each time
     for (int n = 0;; ++n)
       if (dir = fmt::format("{}/run_{}", e.output, n); !fs::exists(dir)) break;
+  dir = dist::broadcast(dir);  // rank 0's choice
   KILN_CHECK(checkpoints(dir + "/checkpoints").empty() && !fs::exists(dir + "/model.safetensors"),
              "output: '{}' already holds a run; continue it with `kiln train --resume {}`, or choose another output "
              "(--set output=...)", dir, dir);
   auto run = make_run(e);
+  if (dist::rank() != 0) return loop(*run, dir, 0, options);
   fs::create_directories(dir);
   io::write_file_atomic(dir + "/config.yaml", e.resolved_yaml);
   {

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min fortunes libcsv-dev
   chromium  # the reports tested in a browser (tests/report/chromium_test.sh)
+  libopenmpi-dev openmpi-bin  # data-parallel training and distributed sweeps (dist/)
 )
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang-14 libclang-rt-14-dev)

@@ -15,6 +15,7 @@ layers=(
   "fusion"          # cells meet kernels: kernel choice, graph pass, tape nodes, check_plugin
   "sequence"        # recurrent layers over time, attention, Transformer
   "seq2seq"
+  "dist report"     # MPI collectives and data-parallel training; SVG figures and HTML pages
   "interop bench experiment"  # tools of the kiln program, not part of the library
   "cli"
 )

@@ -1,0 +1,105 @@
+#include "dist/dist.hpp"
+
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tensor/error.hpp"
+#include "tensor/tensor.hpp"
+
+namespace kiln::dist {
+namespace {
+
+bool g_started = false;
+int g_rank = 0, g_size = 1;
+
+void finish() {
+  int done = 0;
+  MPI_Finalized(&done);
+  if (!done) MPI_Finalize();
+}
+
+MPI_Op op_of(ReduceOp op) { return op == ReduceOp::Sum ? MPI_SUM : op == ReduceOp::Max ? MPI_MAX : MPI_MIN; }
+
+// MPI's error as text, thrown as a kiln::Error naming the call.
+void check(int rc, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int n = 0;
+  MPI_Error_string(rc, text, &n);
+  throw Error(fmt::format("MPI {} failed on rank {}: {}", call, g_rank, std::string(text, static_cast<std::size_t>(n))));
+}
+
+}  // namespace
+
+bool launched() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
+    if (std::getenv(v) != nullptr) return true;
+  return false;
+}
+
+void init() {
+  if (g_started || !launched()) return;
+  int ready = 0;
+  MPI_Initialized(&ready);
+  if (!ready) {
+    int provided = 0;
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "Init_thread");
+    std::atexit(finish);
+  }
+  // Errors come back as codes (then kiln::Error), not MPI's default of aborting without a word.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  g_started = true;
+}
+
+int rank() { return g_rank; }
+int world_size() { return g_size; }
+
+void all_reduce(Tensor& t, ReduceOp op) {
+  if (!g_started || g_size == 1 || t.numel() == 0) return;
+  MPI_Datatype type = t.dtype() == kFloat32 ? MPI_FLOAT : t.dtype() == kFloat64 ? MPI_DOUBLE : t.dtype() == kInt64 ? MPI_INT64_T : MPI_DATATYPE_NULL;
+  KILN_CHECK(type != MPI_DATATYPE_NULL, "all_reduce: {} tensors are not reduced", t.dtype());
+  KILN_CHECK(t.numel() <= INT32_MAX, "all_reduce: {} elements at once; reduce in parts", t.numel());
+  check(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), type, op_of(op), MPI_COMM_WORLD), "Allreduce");
+}
+
+double all_reduce(double v, ReduceOp op) {
+  if (!g_started || g_size == 1) return v;
+  check(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, op_of(op), MPI_COMM_WORLD), "Allreduce");
+  return v;
+}
+
+void broadcast(Tensor& t, int root) {
+  if (!g_started || g_size == 1 || t.numel() == 0) return;
+  KILN_CHECK(t.nbytes() <= INT32_MAX, "broadcast: {} bytes at once; send in parts", t.nbytes());
+  check(MPI_Bcast(t.raw_data(), static_cast<int>(t.nbytes()), MPI_BYTE, root, MPI_COMM_WORLD), "Bcast");
+}
+
+std::string broadcast(const std::string& text, int root) {
+  if (!g_started || g_size == 1) return text;
+  std::int64_t n = static_cast<std::int64_t>(text.size());
+  check(MPI_Bcast(&n, 1, MPI_INT64_T, root, MPI_COMM_WORLD), "Bcast");
+  std::string out = g_rank == root ? text : std::string(static_cast<std::size_t>(n), '\0');
+  if (n > 0) check(MPI_Bcast(out.data(), static_cast<int>(n), MPI_CHAR, root, MPI_COMM_WORLD), "Bcast");
+  return out;
+}
+
+void barrier() {
+  if (!g_started || g_size == 1) return;
+  check(MPI_Barrier(MPI_COMM_WORLD), "Barrier");
+}
+
+void abort(const std::string& message, int code) {
+  std::fprintf(stderr, "%s\n", message.c_str());
+  std::fflush(stderr);
+  if (g_started) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+}  // namespace kiln::dist
