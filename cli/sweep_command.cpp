@@ -1,5 +1,5 @@
 // kiln sweep GRID.yaml [--set KEY=VALUE] [--parallel N] [--load LIB]: runs a grid of experiments
-// (experiment/sweep.hpp) and writes its table and report; kiln report DIR writes a run's or a sweep's
+// (experiment/sweep.hpp; under mpirun spread over the ranks) and writes its table and report; kiln report DIR writes a run's or a sweep's
 // report again from its files.
 
 #include <filesystem>
@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "dist/dist.hpp"
 #include "experiment/run_report.hpp"
 #include "experiment/sweep.hpp"
 #include "plugins/registry.hpp"
@@ -25,6 +26,7 @@ struct SweepArgs {
 void run(const SweepArgs& a) {
   for (const auto& path : a.loads) plugins::load_plugin(path);
   experiment::SweepPlan plan = experiment::read_sweep(a.file, a.set);
+  if (a.table_only && dist::rank() != 0) return;
   if (a.parallel > 0) plan.parallel = a.parallel;
   std::vector<experiment::RunOutcome> outcomes;
   if (a.table_only) {
@@ -37,6 +39,7 @@ void run(const SweepArgs& a) {
       setenv("KILN_PLUGINS", list.c_str(), 1);
     }
     outcomes = experiment::run_sweep(plan, std::filesystem::read_symlink("/proc/self/exe").string(), a.quiet);
+    if (dist::rank() != 0) return;  // Note [Distributed sweeps]: rank 0 has every outcome and writes the table
   }
   const std::string table = experiment::write_sweep_results(plan, outcomes);
   fmt::print("\n{}report: {}/report.html (table: summary.txt, sweep.csv)\n", table, plan.output);

@@ -95,6 +95,37 @@ void barrier() {
   check(MPI_Barrier(MPI_COMM_WORLD), "Barrier");
 }
 
+void send(const std::string& text, int to, int tag) {
+  KILN_CHECK(g_started && to >= 0 && to < g_size && tag >= 0, "send: to rank {} of {} under tag {}", to, g_size, tag);
+  KILN_CHECK(text.size() <= INT32_MAX, "send: {} bytes at once", text.size());
+  check(MPI_Send(text.data(), static_cast<int>(text.size()), MPI_CHAR, to, tag, MPI_COMM_WORLD), "Send");
+}
+
+std::string receive(int from, int tag, int* source, int* got_tag) {
+  KILN_CHECK(g_started, "receive: not started by mpirun");
+  MPI_Status st;
+  check(MPI_Probe(from < 0 ? MPI_ANY_SOURCE : from, tag < 0 ? MPI_ANY_TAG : tag, MPI_COMM_WORLD, &st), "Probe");
+  int n = 0;
+  MPI_Get_count(&st, MPI_CHAR, &n);
+  std::string out(static_cast<std::size_t>(n), '\0');
+  check(MPI_Recv(out.data(), n, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "Recv");
+  if (source != nullptr) *source = st.MPI_SOURCE;
+  if (got_tag != nullptr) *got_tag = st.MPI_TAG;
+  return out;
+}
+
+bool probe(int* source, int* tag) {
+  if (!g_started) return false;
+  int flag = 0;
+  MPI_Status st;
+  check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st), "Iprobe");
+  if (flag != 0) {
+    if (source != nullptr) *source = st.MPI_SOURCE;
+    if (tag != nullptr) *tag = st.MPI_TAG;
+  }
+  return flag != 0;
+}
+
 void abort(const std::string& message, int code) {
   std::fprintf(stderr, "%s\n", message.c_str());
   std::fflush(stderr);

@@ -43,6 +43,14 @@ void broadcast(Tensor& t, int root = 0);
 std::string broadcast(const std::string& text, int root = 0);
 /// Waits for every rank.
 void barrier();
+
+/// Point to point, for coordination (a sweep's runs): `text` to rank `to` under `tag` (>= 0).
+void send(const std::string& text, int to, int tag);
+/// Waits for a message from `from` (-1: any rank) under `tag` (-1: any tag); says who sent it and with
+/// which tag.
+std::string receive(int from, int tag, int* source = nullptr, int* got_tag = nullptr);
+/// Whether a message waits (from any rank, under any tag), without waiting; says whose and which tag.
+bool probe(int* source, int* tag);
 /// Ends the whole job now with `message` from this rank (on stderr) and exit code `code`: how an error on
 /// one rank stops the others instead of leaving them waiting in a collective.
 [[noreturn]] void abort(const std::string& message, int code = 1);
