@@ -17,6 +17,7 @@ void add_eval_command(CLI::App& app);
 void add_graph_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_bench_dist_command(CLI::App& app);
 
 /// Refuses a negative --seed, which CLI11 would wrap to 2^64 - 1.
 inline CLI::Validator seed_check() {

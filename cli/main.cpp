@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_graph_command(app);
   kiln::cli::add_generate_command(app);
   kiln::cli::add_sweep_command(app);
+  kiln::cli::add_bench_dist_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

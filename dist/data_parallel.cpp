@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -42,6 +43,22 @@ void DataParallel::broadcast_parameters() {
   }
 }
 
+namespace {
+
+// dst[k] = w * src[k] (or 0 without src).
+template <class T>
+void pack(T* dst, const Tensor& src, std::int64_t n, double w) {
+  if (!src.defined()) {
+    std::fill(dst, dst + n, T(0));
+    return;
+  }
+  const T* s = src.data<T>();
+  const T tw = static_cast<T>(w);
+  for (std::int64_t k = 0; k < n; ++k) dst[k] = tw * s[k];
+}
+
+}  // namespace
+
 void DataParallel::reduce_gradients(double weight) {
   if (!distributed()) {
     if (weight != 1.0)
@@ -49,38 +66,48 @@ void DataParallel::reduce_gradients(double weight) {
         if (p.grad().defined()) p.set_grad(math::scale(p.grad(), weight));
     return;
   }
-  std::vector<Tensor> packed(buckets_.size());
+  // Note [Gradient buckets]: the packed buffers are kept from step to step and the sums written back into
+  // the gradients in place, so a step allocates nothing here (fresh pages cost a first touch each).
+  if (packed_.size() != buckets_.size()) {
+    packed_.clear();
+    for (const auto& bucket : buckets_) {
+      std::int64_t n = 0;
+      for (std::size_t k : bucket) n += params_[k].numel();
+      packed_.push_back(zeros({n}, params_[bucket.front()].dtype()));
+    }
+  }
   std::vector<MPI_Request> requests(buckets_.size(), MPI_REQUEST_NULL);
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
-    std::int64_t n = 0;
-    for (std::size_t k : buckets_[b]) n += params_[k].numel();
-    const DType dt = params_[buckets_[b].front()].dtype();
-    packed[b] = zeros({n}, dt);
+    const DType dt = packed_[b].dtype();
     std::int64_t at = 0;
     for (std::size_t k : buckets_[b]) {
-      const Tensor g = params_[k].grad();
-      if (g.defined()) {
-        const Tensor s = weight == 1.0 ? g : math::scale(g, weight);
-        std::memcpy(static_cast<char*>(packed[b].raw_data()) + at * static_cast<std::int64_t>(element_size(dt)), s.raw_data(), s.nbytes());
-      }
-      at += params_[k].numel();
+      const std::int64_t n = params_[k].numel();
+      if (dt == kFloat64)
+        pack(packed_[b].data<double>() + at, params_[k].grad(), n, weight);
+      else
+        pack(packed_[b].data<float>() + at, params_[k].grad(), n, weight);
+      at += n;
     }
-    KILN_CHECK(n <= INT32_MAX, "DataParallel: a bucket of {} elements", n);
-    const int rc = MPI_Iallreduce(MPI_IN_PLACE, packed[b].raw_data(), static_cast<int>(n), dt == kFloat64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM,
-                                  MPI_COMM_WORLD, &requests[b]);
+    KILN_CHECK(at <= INT32_MAX, "DataParallel: a bucket of {} elements", at);
+    const int rc = MPI_Iallreduce(MPI_IN_PLACE, packed_[b].raw_data(), static_cast<int>(at), dt == kFloat64 ? MPI_DOUBLE : MPI_FLOAT,
+                                  MPI_SUM, MPI_COMM_WORLD, &requests[b]);
     KILN_CHECK(rc == MPI_SUCCESS, "DataParallel: MPI_Iallreduce failed on rank {} (code {})", rank(), rc);
   }
   for (std::size_t done = 0; done < buckets_.size(); ++done) {
     int b = MPI_UNDEFINED;
     const int rc = MPI_Waitany(static_cast<int>(requests.size()), requests.data(), &b, MPI_STATUS_IGNORE);
     KILN_CHECK(rc == MPI_SUCCESS && b != MPI_UNDEFINED, "DataParallel: waiting for a gradient bucket failed on rank {}", rank());
+    const Tensor& sums = packed_[static_cast<std::size_t>(b)];
+    const std::size_t esize = element_size(sums.dtype());
     std::int64_t at = 0;
-    const std::size_t esize = element_size(packed[static_cast<std::size_t>(b)].dtype());
     for (std::size_t k : buckets_[static_cast<std::size_t>(b)]) {
-      Tensor g(params_[k].shape(), params_[k].dtype());
-      std::memcpy(g.raw_data(), static_cast<char*>(packed[static_cast<std::size_t>(b)].raw_data()) + at * static_cast<std::int64_t>(esize), g.nbytes());
-      params_[k].set_grad(g);
-      at += params_[k].numel();
+      Variable& p = params_[k];
+      Tensor g = p.grad();
+      const bool own = g.defined() && g.use_count() <= 2;  // the parameter's alone (and this copy): written in place
+      if (!own) g = Tensor(p.shape(), p.dtype());
+      std::memcpy(g.raw_data(), static_cast<const char*>(sums.raw_data()) + at * static_cast<std::int64_t>(esize), g.nbytes());
+      if (!own) p.set_grad(g);
+      at += p.numel();
     }
   }
 }

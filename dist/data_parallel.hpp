@@ -38,6 +38,7 @@ class DataParallel {
   nn::Module& module_;
   std::vector<Variable> params_;
   std::vector<std::vector<std::size_t>> buckets_;  // indices into params_
+  std::vector<Tensor> packed_;                      // a buffer per bucket, kept from step to step
   std::size_t bytes_ = 0;
 };
 
