@@ -10,6 +10,7 @@ if [ "${KILN_SANITIZE:-0}" = 1 ]; then
   # (Note [Sanitizer build size], cmake/KilnToolchain.cmake).
   bash "$root/scripts/build.sh" -DKILN_SANITIZE=ON -DKILN_BUILD_BENCHMARKS=OFF -DBUILD_SHARED_LIBS=ON
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:allocator_may_return_null=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp"  # Open MPI's runtime, not Kiln's
 else
   bash "$root/scripts/build.sh"
 fi
