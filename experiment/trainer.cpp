@@ -177,7 +177,8 @@ std::pair<double, double> evaluate(Run& run) {
   run.model->module().eval();
   double loss = 0, metric = 0, rows = 0;
   const std::int64_t n = run.task->eval_batch_count() > 0 ? run.task->eval_batch_count() : run.e.data.eval_batches;
-  for (std::int64_t i = 0; i < n; ++i) {
+  // Under mpirun the batches are shared out (batch i to rank i % N) and the sums reduced (Note [Data-parallel steps]).
+  for (std::int64_t i = dist::rank(); i < n; i += dist::world_size()) {
     const Batch b = run.task->eval_batch(i);
     const Outcome o = score(*run.task, run.model->forward(b), b.y);
     const auto r = static_cast<double>(b.x.size(0));
@@ -186,6 +187,7 @@ std::pair<double, double> evaluate(Run& run) {
     rows += r;
   }
   run.model->module().train();
+  if (dist::distributed()) loss = dist::all_reduce(loss), metric = dist::all_reduce(metric), rows = dist::all_reduce(rows);
   return {loss / rows, metric / rows};
 }
 
@@ -304,7 +306,8 @@ void write_result(Run& run, const std::string& dir, const TrainResult& r, double
 // the mean over its rows (or its counted tokens), and its gradient is weighted by its share of the global
 // batch's counted targets before the ranks' gradients are summed (dist::DataParallel), so every rank
 // holds the gradient of the global batch's mean loss and takes the same step; the loss shown is the
-// global mean. Rank 0 alone writes the run folder.
+// global mean. Evaluation batches are shared out among the ranks and their sums reduced. Rank 0 alone
+// writes the run folder.
 Batch rows_of(const Batch& b, std::int64_t start, std::int64_t count) {
   auto rows = [&](const Tensor& t) {
     if (!t.defined()) return t;
