@@ -94,26 +94,36 @@ class Local {
   bool free() const { return static_cast<int>(running_.size()) < slots_; }
   bool busy() const { return !running_.empty(); }
   void start(std::size_t i, bool resume) { running_[kiln::experiment::start(kiln_, plan_.runs[i], resume)] = i; }
-  // The runs that ended (waiting for one when `wait` and any runs), with their outcomes.
+  // The runs that ended (waiting for one when `wait` and any runs), with their outcomes. Each run's own
+  // pid is asked after, never "any child": a library that reaps children of its own (an MPI runtime's
+  // SIGCHLD handler) cannot take a run's exit from the sweep, and one it did take is read from the run
+  // folder instead.
   std::vector<std::pair<std::size_t, RunOutcome>> reap(bool wait) {
     std::vector<std::pair<std::size_t, RunOutcome>> out;
     while (busy()) {
-      int status = 0;
-      const pid_t pid = waitpid(-1, &status, wait && out.empty() ? 0 : WNOHANG);
-      if (pid == 0) break;
-      if (pid < 0) {
-        KILN_CHECK(errno == EINTR, "sweep: waitpid: {}", std::strerror(errno));
-        continue;
+      for (auto it = running_.begin(); it != running_.end();) {
+        int status = 0;
+        const pid_t pid = waitpid(it->first, &status, WNOHANG);
+        if (pid == 0 || (pid < 0 && errno == EINTR)) {
+          ++it;
+          continue;
+        }
+        const std::size_t i = it->second;
+        it = running_.erase(it);
+        const SweepRun& r = plan_.runs[i];
+        RunOutcome o;
+        if (pid < 0) {  // ECHILD: someone else waited for it
+          o = read_outcome(r);
+          if (o.state != RunOutcome::State::Finished) o.error = "its process ended unobserved: " + last_error(r.dir + "/train.log");
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+          o = read_outcome(r);
+        } else {
+          o.error = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status)) : last_error(r.dir + "/train.log");
+        }
+        out.emplace_back(i, std::move(o));
       }
-      const auto it = running_.find(pid);
-      if (it == running_.end()) continue;
-      const std::size_t i = it->second;
-      running_.erase(it);
-      const SweepRun& r = plan_.runs[i];
-      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      RunOutcome o = ok ? read_outcome(r) : RunOutcome{};
-      if (!ok) o.error = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status)) : last_error(r.dir + "/train.log");
-      out.emplace_back(i, std::move(o));
+      if (!out.empty() || !wait) break;
+      usleep(20000);
     }
     return out;
   }

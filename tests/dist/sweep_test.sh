@@ -23,8 +23,8 @@ YAML
 }
 grid "$work/local" > "$work/local.yaml"
 grid "$work/dist" > "$work/dist.yaml"
-"$kiln" sweep "$work/local.yaml" > "$work/local.out" 2>&1 && fail "failed runs, exit 0"
-timeout 300 "$mpirun" -np 3 "$kiln" sweep "$work/dist.yaml" > "$work/dist.out" 2>&1 && fail "failed runs, exit 0 under mpirun"
+timeout -k 10 300 "$kiln" sweep "$work/local.yaml" > "$work/local.out" 2>&1 && fail "failed runs, exit 0"
+timeout -k 10 300 "$mpirun" -np 3 "$kiln" sweep "$work/dist.yaml" > "$work/dist.out" 2>&1 && fail "failed runs, exit 0 under mpirun"
 grep -q "8 runs, 0 finished before, 8 to run, 1 at once on each of 3 ranks" "$work/dist.out" || fail "dist: $(cat "$work/dist.out")"
 for r in 0 1 2; do grep -q "(rank $r)" "$work/dist.out" || fail "rank $r ran nothing: $(cat "$work/dist.out")"; done
 grep -q "kiln: error on rank 0 of 3: sweep: 4 of 8 runs failed" "$work/dist.out" || fail "dist: $(cat "$work/dist.out")"

@@ -14,12 +14,12 @@ common=(--set train.steps=30 --set dtype=float64 --set data.batch=7 --set train.
         --set instruments.every=10 --quiet)
 "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/one" "${common[@]}" > "$work/one.out"
 for n in 2 3; do
-  timeout 300 "$mpirun" -np $n "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/n$n" "${common[@]}" > "$work/n$n.out" 2>&1 ||
+  timeout -k 10 300 "$mpirun" -np $n "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/n$n" "${common[@]}" > "$work/n$n.out" 2>&1 ||
     fail "mpirun -np $n: $(cat "$work/n$n.out")"
   [ "$(grep -c '^done:' "$work/n$n.out")" = 1 ] || fail "-np $n: not rank 0 alone printed: $(cat "$work/n$n.out")"
   grep -q "x $n ranks" "$work/n$n.out" || fail "-np $n: the ranks are not named: $(cat "$work/n$n.out")"
 done
-timeout 300 "$mpirun" -np 2 "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/again" "${common[@]}" > /dev/null 2>&1
+timeout -k 10 300 "$mpirun" -np 2 "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/again" "${common[@]}" > /dev/null 2>&1
 python3 - "$work" <<'PY' || fail "weights"
 import json, struct, sys
 def load(path):
@@ -48,7 +48,7 @@ PY
 # float32: reported, not asserted (the ranks' sums round differently from one process's).
 f32=(--set train.steps=30 --set data.batch=8 --set instruments.every=0 --quiet)
 "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/f1" "${f32[@]}" > /dev/null
-timeout 300 "$mpirun" -np 2 "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/f2" "${f32[@]}" > /dev/null 2>&1 || fail "float32 on 2 ranks"
+timeout -k 10 300 "$mpirun" -np 2 "$kiln" train "$src/configs/adding_lstm.yaml" --set "output=$work/f2" "${f32[@]}" > /dev/null 2>&1 || fail "float32 on 2 ranks"
 python3 - "$work" <<'PY' || fail "float32 weights"
 import json, struct, sys
 def load(path):
@@ -63,16 +63,16 @@ PY
 
 # --resume: another N is refused with the reason; the same N resumes.
 rm "$work/n2/model.safetensors" "$work/n2/checkpoints/step_000000030.safetensors"
-timeout 120 "$mpirun" -np 3 "$kiln" train --resume "$work/n2" > "$work/wrong_n.out" 2>&1 && fail "resumed 2 ranks' run on 3"
+timeout -k 10 120 "$mpirun" -np 3 "$kiln" train --resume "$work/n2" > "$work/wrong_n.out" 2>&1 && fail "resumed 2 ranks' run on 3"
 grep -q "written by a run on 2 rank(s), resumed on 3: resume it with mpirun -np 2" "$work/wrong_n.out" || fail "wrong N: $(cat "$work/wrong_n.out")"
 "$kiln" train --resume "$work/n2" > "$work/alone.out" 2>&1 && fail "resumed 2 ranks' run alone"
 grep -q "resume it with mpirun -np 2" "$work/alone.out" || fail "alone: $(cat "$work/alone.out")"
-timeout 120 "$mpirun" -np 2 "$kiln" train --resume "$work/n2" --quiet > "$work/resume.out" 2>&1 || fail "resume: $(cat "$work/resume.out")"
+timeout -k 10 120 "$mpirun" -np 2 "$kiln" train --resume "$work/n2" --quiet > "$work/resume.out" 2>&1 || fail "resume: $(cat "$work/resume.out")"
 grep -q "resumed from step 20" "$work/resume.out" || fail "resume: $(cat "$work/resume.out")"
 
 # An error on one rank (rank 0 cannot make the run folder) ends the job at once, naming the rank.
 start=$SECONDS
-timeout 60 "$mpirun" -np 2 "$kiln" train "$src/configs/adding_lstm.yaml" --set output=/dev/null/run "${common[@]}" > "$work/error.out" 2>&1 &&
+timeout -k 10 60 "$mpirun" -np 2 "$kiln" train "$src/configs/adding_lstm.yaml" --set output=/dev/null/run "${common[@]}" > "$work/error.out" 2>&1 &&
   fail "an error on rank 0 ended with exit 0"
 [ $((SECONDS - start)) -lt 50 ] || fail "an error on one rank took $((SECONDS - start)) s to end the job"
 grep -q "kiln: error on rank 0 of 2: " "$work/error.out" || fail "error: $(cat "$work/error.out")"
