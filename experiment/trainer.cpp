@@ -21,6 +21,7 @@
 #include "experiment/run_report.hpp"
 #include "experiment/metrics_log.hpp"
 #include "experiment/progress.hpp"
+#include "experiment/run.hpp"
 #include "experiment/tasks.hpp"
 #include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
@@ -52,11 +53,6 @@ std::unique_ptr<optim::LRScheduler> make_schedule(const ScheduleSpec& s, optim::
   return nullptr;
 }
 
-struct Outcome {
-  Variable loss;
-  double metric = 0;
-};
-
 // The share of rows of `logits` [N, C] whose largest entry is at `labels` [N]; labels below 0 (padding)
 // do not count. Returns (right, counted).
 std::pair<double, double> arg_max_hits(const Tensor& logits, const Tensor& labels, std::int64_t classes) {
@@ -71,8 +67,8 @@ std::pair<double, double> arg_max_hits(const Tensor& logits, const Tensor& label
   return {right, counted};
 }
 
-// The task's loss on a batch, and its metric (mse, accuracy, bits per character or perplexity; a
-// seq2seq task's exact match is measured by decoding, in evaluate).
+}  // namespace
+
 Outcome score(const Task& task, const Variable& out, const Tensor& y) {
   Outcome o;
   switch (task.loss()) {
@@ -106,16 +102,7 @@ Outcome score(const Task& task, const Variable& out, const Tensor& y) {
   return o;
 }
 
-// Everything a run is: its task, model, optimiser, schedule and data generator.
-struct Run {
-  Experiment e;
-  std::unique_ptr<Task> task;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<optim::Optimizer> optimizer;
-  std::unique_ptr<optim::LRScheduler> schedule;
-  Generator data;
-  std::unique_ptr<dist::DataParallel> ddp;  // under mpirun (Note [Data-parallel steps])
-};
+namespace {
 
 // train.epochs: the steps of that many passes over the task's training data; evaluation and checkpoints
 // once an epoch unless given.
@@ -131,6 +118,8 @@ void resolve_epochs(TrainSpec& t, const Task& task, const DataSpec& d) {
   KILN_CHECK(t.schedule.name != "warmup" || t.schedule.warmup_steps < t.steps, "train.schedule.warmup_steps: {} is not below the "
              "{} steps of {} epochs", t.schedule.warmup_steps, t.steps, t.epochs);
 }
+
+}  // namespace
 
 std::unique_ptr<Run> make_run(const Experiment& e) {
   set_num_threads(e.threads);
@@ -151,6 +140,8 @@ std::unique_ptr<Run> make_run(const Experiment& e) {
   run->schedule = make_schedule(run->e.train.schedule, *run->optimizer, run->e.train.steps);
   return run;
 }
+
+namespace {
 
 // Greedy decoding of a seq2seq batch: how many outputs equal their target exactly.
 double exact_matches(Run& run, const Batch& b) {
@@ -466,9 +457,6 @@ TrainResult train(const Experiment& e, const TrainOptions& options) {
   return loop(*run, dir, 0, options);
 }
 
-namespace {
-
-// The experiment of a run folder, and a run made from it.
 std::unique_ptr<Run> open_run(const std::string& dir, const char* command) {
   const std::string config = dir + "/config.yaml";
   KILN_CHECK(fs::exists(config), "{} {}: not a run folder (no config.yaml)", command, dir);
@@ -477,7 +465,6 @@ std::unique_ptr<Run> open_run(const std::string& dir, const char* command) {
   return make_run(e);
 }
 
-// Loads a run's final weights, else its newest readable checkpoint; returns the file and its step.
 std::pair<std::string, std::int64_t> load_weights(Run& run, const std::string& dir, const char* command) {
   const std::string model = dir + "/model.safetensors";
   if (fs::exists(model)) {
@@ -499,8 +486,6 @@ std::pair<std::string, std::int64_t> load_weights(Run& run, const std::string& d
   throw Error(fmt::format("{} {}: no weights yet (no model.safetensors, no readable checkpoint)", command, dir));
 }
 
-}  // namespace
-
 std::string training_step_dot(const Experiment& e) {
   auto run = make_run(e);
   run->model->module().train();
@@ -520,100 +505,6 @@ EvalResult evaluate_run(const std::string& dir) {
   std::tie(r.loss, r.metric) = evaluate(*run);
   r.metric_name = run->task->metric();
   return r;
-}
-
-namespace {
-
-// Lines "source -> output" of a seq2seq run's greedy or beam search: o.inputs, else the first evaluation batch.
-std::string translate(Run& run, const GenerateOptions& o) {
-  KILN_CHECK(o.beam >= 1 && o.beam <= 1000, "generate: --beam must be 1 to 1000, got {}", o.beam);
-  KILN_CHECK(std::isfinite(o.length_penalty) && o.length_penalty >= 0, "generate: --length-penalty must be a number >= 0, got {}",
-             o.length_penalty);
-  std::vector<std::vector<std::int64_t>> sources;
-  std::vector<std::string> shown;
-  for (const std::string& text : o.inputs) {
-    KILN_CHECK(!text.empty() && static_cast<std::int64_t>(text.size()) <= run.task->steps() * 4,
-               "generate: --input '{}' must be 1 to {} characters", text.substr(0, 60), run.task->steps() * 4);
-    sources.push_back(run.task->encode(text));
-    shown.push_back(text);
-  }
-  if (sources.empty()) {
-    const Batch b = run.task->eval_batch(0);
-    const std::int64_t n = std::min<std::int64_t>(b.x.size(0), 8), S = b.x.size(1);
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t* row = b.x.data<std::int64_t>() + i * S;
-      sources.emplace_back(row, row + b.lengths.data<std::int64_t>()[i]);
-      shown.push_back(run.task->decode_input(sources.back()));
-    }
-  }
-  std::size_t S = 1;
-  for (const auto& src : sources) S = std::max(S, src.size());
-  const auto B = static_cast<std::int64_t>(sources.size());
-  Tensor x = zeros({B, static_cast<std::int64_t>(S)}, kInt64), lengths = zeros({B}, kInt64);
-  for (std::int64_t i = 0; i < B; ++i) {
-    const auto& src = sources[static_cast<std::size_t>(i)];
-    std::copy(src.begin(), src.end(), x.data<std::int64_t>() + i * static_cast<std::int64_t>(S));
-    lengths.data<std::int64_t>()[i] = static_cast<std::int64_t>(src.size());
-  }
-  const auto opts = nn::SearchOptions(kBosId, kEosId).max_len(run.task->max_target_length()).beam_width(o.beam)
-                        .length_penalty(o.length_penalty).keep_attention(false);
-  const auto best = o.beam > 1 ? nn::beam_search(*run.model->decoder(), Variable(x), Variable(lengths), opts)
-                               : nn::greedy_search(*run.model->decoder(), Variable(x), Variable(lengths), opts);
-  std::size_t width = 0;
-  for (const auto& t : shown) width = std::max(width, t.size());
-  std::string out;
-  for (std::size_t i = 0; i < best.size(); ++i) out += fmt::format("{:<{}} -> {}\n", shown[i], width, run.task->decode(best[i].tokens));
-  return out;
-}
-
-// Text sampled from a language model's run: each next token drawn from the model's distribution at the
-// last step (scaled by 1/temperature), given the text so far (its last data.length tokens).
-std::string sample(Run& run, const GenerateOptions& o) {
-  KILN_CHECK(o.temperature > 0 && std::isfinite(o.temperature), "generate: --temperature must be a positive number, got {}",
-             o.temperature);
-  KILN_CHECK(o.length >= 0 && o.length <= 1000000, "generate: --length must be 0 to 1000000, got {}", o.length);
-  Generator gen(o.seed);
-  std::vector<std::int64_t> ids = run.task->encode(o.prime.empty() ? std::string("\n") : o.prime);
-  if (ids.empty()) ids.push_back(0);
-  std::vector<std::int64_t> generated;
-  const std::int64_t unknown = run.task->unknown_id();
-  for (std::int64_t n = 0; n < o.length; ++n) {
-    const std::size_t window = std::min<std::size_t>(ids.size(), static_cast<std::size_t>(run.e.data.length));
-    const std::vector<std::int64_t> context(ids.end() - static_cast<std::ptrdiff_t>(window), ids.end());
-    Batch b;
-    b.x = from_data(context, {1, static_cast<std::int64_t>(window)});
-    const std::vector<double> logits = run.model->forward(b).value().to_vector();
-    const std::size_t classes = logits.size() / window;
-    const auto last = logits.begin() + static_cast<std::ptrdiff_t>((window - 1) * classes);
-    const double top = *std::max_element(last, last + static_cast<std::ptrdiff_t>(classes));
-    std::vector<double> p(classes);
-    double total = 0;
-    for (std::size_t c = 0; c < classes; ++c)
-      total += p[c] = static_cast<std::int64_t>(c) == unknown ? 0 : std::exp((last[static_cast<std::ptrdiff_t>(c)] - top) / o.temperature);
-    double u = gen.next_double() * total;
-    std::size_t pick = 0;
-    while (pick + 1 < classes && (u -= p[pick]) >= 0) ++pick;
-    ids.push_back(static_cast<std::int64_t>(pick));
-    generated.push_back(static_cast<std::int64_t>(pick));
-  }
-  const std::string text = run.task->decode(generated);
-  const bool space = run.task->words() && !o.prime.empty() && o.prime.back() != '\n' && !text.empty() &&
-                     std::isalnum(static_cast<unsigned char>(text[0]));
-  return o.prime + (space ? " " : "") + text + "\n";
-}
-
-}  // namespace
-
-std::string generate_text(const std::string& dir, const GenerateOptions& o) {
-  auto run = open_run(dir, "generate");
-  KILN_CHECK(run->task->has_text(), "generate {}: the run trains '{}', which has no text to generate; generate samples from a "
-             "char_lm or word_lm run and translates with a seq2seq run", dir, run->e.data.task);
-  KILN_CHECK(run->task->seq2seq() || o.inputs.empty(), "generate {}: --input is for seq2seq runs; a language model continues --prime",
-             dir);
-  load_weights(*run, dir, "generate");
-  NoGradGuard no_grad;
-  run->model->module().eval();
-  return run->task->seq2seq() ? translate(*run, o) : sample(*run, o);
 }
 
 TrainResult resume(const std::string& dir, const TrainOptions& options) {
