@@ -1,6 +1,8 @@
 #include "autograd/tape.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -30,6 +32,23 @@ Tensor run_hooks(const AutogradMeta& meta, Tensor g) {
   }
   return g;
 }
+
+// Note [Gradient-ready hooks]: the leaf's register_hook hooks first (on its gradient summed over the
+// pass, now complete), then its ready hooks on the accumulated gradient, when this pass reached it.
+void finish_ready_leaf(AutogradMeta& leaf) {
+  if (leaf.leaf_pending) {
+    Tensor g = std::move(leaf.pending);
+    leaf.pending = Tensor();
+    leaf.leaf_pending = false;  // finish_hooked_leaves finds nothing left
+    if (g.defined()) accumulate_owned(leaf, run_hooks(leaf, std::move(g)));
+  }
+  if (!leaf.reached || !leaf.grad.defined()) return;
+  leaf.reached = false;
+  for (const auto& [id, hook] : std::vector<std::pair<std::uint64_t, std::function<void(const Tensor&)>>>(leaf.ready_hooks))
+    hook(leaf.grad);
+}
+
+std::atomic<bool> any_ready_hooks{false};
 
 thread_local std::uint32_t current_scope = 0;  // Note [Tape scopes]
 thread_local bool scopes_on = false;
@@ -134,6 +153,15 @@ bool should_record(std::initializer_list<Variable> inputs) {
   return false;
 }
 
+void note_ready_hook_registered() { any_ready_hooks.store(true, std::memory_order_relaxed); }
+
+void queue_backward_callback(std::function<void()> callback) {
+  KILN_CHECK(callback != nullptr, "queue_backward_callback: needs a function");
+  Tape& tape = Tape::current();
+  KILN_CHECK(tape.in_backward(), "queue_backward_callback: no backward pass is running on this thread (call it from a hook)");
+  tape.queue_callback(std::move(callback));
+}
+
 bool Grads::needs(std::size_t i) const { return i < rec_.inputs.size() && rec_.inputs[i].meta != nullptr; }
 
 std::size_t Grads::size() const { return rec_.inputs.size(); }
@@ -150,6 +178,7 @@ void Grads::add(std::size_t i, Tensor g) {
     throw Error(fmt::format("anomaly: backward of '{}' produced NaN or Inf in the gradient of input {} "
                             "(shape {})", rec_.op, i, in.shape));
   AutogradMeta& m = *in.meta;
+  if (m.node == 0) m.reached = true;
   if (m.node == 0 && m.hooks.empty()) {
     accumulate_owned(m, std::move(g));
     return;
@@ -185,6 +214,7 @@ void Grads::add_slice(std::size_t i, const Tensor& g, int dim, std::int64_t star
                "already freed; pass retain_graph=true to the first backward() to go through it again",
                i, rec_.op);
   }
+  if (m.node == 0) m.reached = true;
   if (m.node == 0 && !m.hooks.empty()) Tape::current().note_hooked_leaf(in.meta);
   Tensor& slot = m.node == 0 && m.hooks.empty() ? m.grad : m.pending;
   if (!slot.defined())
@@ -259,9 +289,72 @@ void Tape::clear() {
   trim();
 }
 
+namespace {
+
+// Sets a tape's in-backward flag for one pass (nested passes restore the outer one's).
+class InBackward {
+ public:
+  explicit InBackward(bool& flag) : flag_(flag), prev_(flag) { flag_ = true; }
+  ~InBackward() { flag_ = prev_; }
+  InBackward(const InBackward&) = delete;
+  InBackward& operator=(const InBackward&) = delete;
+
+ private:
+  bool& flag_;
+  bool prev_;
+};
+
+}  // namespace
+
+std::vector<std::pair<std::size_t, std::shared_ptr<AutogradMeta>>> Tape::ready_leaves(std::size_t last) const {
+  // Note [Gradient-ready hooks]: a leaf is finished once the walk (newest first) is past the oldest
+  // live record that takes it; sorted newest first, the walk pops them in order.
+  std::vector<std::pair<std::size_t, std::shared_ptr<AutogradMeta>>> out;
+  if (!any_ready_hooks.load(std::memory_order_relaxed)) return out;
+  std::unordered_map<const AutogradMeta*, std::size_t> seen;
+  for (std::size_t i = 0; i <= last; ++i) {
+    const Record& r = records_[i];
+    if (!r.live()) continue;
+    for (const auto& in : r.inputs)
+      if (in.meta && in.meta->node == 0 && !in.meta->ready_hooks.empty() && seen.emplace(in.meta.get(), i).second) {
+        in.meta->reached = false;
+        out.emplace_back(i, in.meta);
+      }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return out;
+}
+
+void Tape::walk(std::size_t last, bool retain_graph, std::vector<std::size_t>& visited) {
+  const auto ready = ready_leaves(last);
+  std::size_t next = 0;
+  for (std::size_t i = last + 1; i-- > 0;) {
+    Record& r = records_[i];
+    if (r.live() && r.output->pending.defined()) {
+      Tensor g = std::move(r.output->pending);
+      r.output->pending = Tensor();
+      if (!r.output->hooks.empty()) g = run_hooks(*r.output, std::move(g));
+      if (r.output->retain) accumulate_owned(*r.output, g);
+      Grads grads(r, retain_graph);
+      r.backward(g, grads);
+      visited.push_back(i);
+    }
+    while (next < ready.size() && ready[next].first >= i) finish_ready_leaf(*ready[next++].second);
+  }
+}
+
 void Tape::backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& seed, bool retain_graph) {
+  InBackward running(in_backward_);
   if (root->node == 0) {  // a leaf: its gradient is the seed
     accumulate_owned(*root, run_hooks(*root, seed));
+    root->reached = true;
+    try {
+      finish_ready_leaf(*root);
+      run_callbacks();
+    } catch (...) {
+      callbacks_.clear();
+      throw;
+    }
     return;
   }
   KILN_CHECK(root->tape == this, "backward: the graph was recorded on another thread");
@@ -273,32 +366,32 @@ void Tape::backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& see
   std::vector<std::size_t> visited;
   root->pending = seed;
   try {
-    for (std::size_t i = last + 1; i-- > 0;) {
-      Record& r = records_[i];
-      if (!r.live() || !r.output->pending.defined()) continue;
-      Tensor g = std::move(r.output->pending);
-      r.output->pending = Tensor();
-      if (!r.output->hooks.empty()) g = run_hooks(*r.output, std::move(g));
-      if (r.output->retain) accumulate_owned(*r.output, g);
-      Grads grads(r, retain_graph);
-      r.backward(g, grads);
-      visited.push_back(i);
-    }
+    walk(last, retain_graph, visited);
     finish_hooked_leaves();
+    run_callbacks();
   } catch (...) {
+    callbacks_.clear();
     for (const auto& leaf : hooked_leaves_) leaf->pending = Tensor(), leaf->leaf_pending = false;
     hooked_leaves_.clear();
     for (std::size_t i = 0; i <= last; ++i) {
       Record& r = records_[i];
       if (r.live()) r.output->pending = Tensor();
       for (auto& in : r.inputs)
-        if (in.meta) in.meta->pending = Tensor();
+        if (in.meta) in.meta->pending = Tensor(), in.meta->reached = false;
     }
     throw;
   }
   if (!retain_graph) {
     for (std::size_t i : visited) free_record(records_[i]);
     trim();
+  }
+}
+
+void Tape::run_callbacks() {
+  while (!callbacks_.empty()) {  // a callback may queue another
+    std::vector<std::function<void()>> now;
+    now.swap(callbacks_);
+    for (auto& callback : now) callback();
   }
 }
 

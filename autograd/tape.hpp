@@ -37,6 +37,10 @@ struct AutogradMeta {
   std::vector<std::pair<std::uint64_t, std::function<Tensor(const Tensor&)>>> hooks;
   std::uint64_t next_hook = 1;
   bool leaf_pending = false;  // a hooked leaf on its tape's list to finish
+  // Note [Gradient-ready hooks]: Variable::register_post_accumulate_grad_hook's functions, run once the
+  // walk is past the last record that feeds this leaf; `reached` says this pass added to it.
+  std::vector<std::pair<std::uint64_t, std::function<void(const Tensor&)>>> ready_hooks;
+  bool reached = false;
   Shape shape;
   DType dtype = kFloat32;
   std::uint64_t node = 0;          // id of the record that made it; 0 for a leaf
@@ -106,6 +110,14 @@ bool tracing_details();
 /// Attaches an op's arguments to the record that made `out` (while tracing_details(); a no-op otherwise).
 void note_attrs(const Variable& out, std::vector<double> attrs);
 
+/// Called when a leaf gets its first gradient-ready hook: from then on backward looks for such leaves.
+void note_ready_hook_registered();
+
+/// Runs `callback` when the backward pass running on this thread has finished (after every gradient
+/// and hook), as PyTorch's queue_callback: for a hook that starts work the pass must end with (the
+/// wait for dist::DataParallel's all-reduces). Only during backward; a pass that fails drops them.
+void queue_backward_callback(std::function<void()> callback);
+
 /// Makes the result of an op: checks it for anomalies and, when grad mode is on and some input
 /// requires grad, appends a record with `backward` to the tape.
 Variable record(const char* op, Tensor value, std::initializer_list<Variable> inputs, BackwardFn backward);
@@ -155,13 +167,21 @@ class Tape {
   const Record* find(std::uint64_t id) const;
   Record* find_mutable(std::uint64_t id);
   void backward(const std::shared_ptr<AutogradMeta>& root, const Tensor& seed, bool retain_graph);
+  /// queue_backward_callback's tape side: true when a backward pass is running here.
+  bool in_backward() const { return in_backward_; }
+  void queue_callback(std::function<void()> callback) { callbacks_.push_back(std::move(callback)); }
   void collect();
   /// A hooked leaf received gradient in this backward pass: its hooks run, and its gradient is added, at the end.
   void note_hooked_leaf(const std::shared_ptr<AutogradMeta>& leaf);
 
  private:
   void finish_hooked_leaves();
+  void run_callbacks();
+  void walk(std::size_t last, bool retain_graph, std::vector<std::size_t>& visited);
+  std::vector<std::pair<std::size_t, std::shared_ptr<AutogradMeta>>> ready_leaves(std::size_t last) const;
   std::vector<std::shared_ptr<AutogradMeta>> hooked_leaves_;
+  std::vector<std::function<void()>> callbacks_;
+  bool in_backward_ = false;
   void free_record(Record& r);
   void trim();
   std::deque<Record> records_;

@@ -79,9 +79,24 @@ Variable::HookHandle Variable::add_hook(std::function<Tensor(const Tensor&)> hoo
   return HookHandle(impl_->meta, id);
 }
 
+Variable::HookHandle Variable::register_post_accumulate_grad_hook(std::function<void(const Tensor& grad)> hook) {
+  KILN_CHECK(hook != nullptr, "register_post_accumulate_grad_hook: needs a function");
+  KILN_CHECK(requires_grad() && is_leaf(),
+             "register_post_accumulate_grad_hook: only a leaf that requires grad accumulates a gradient (this variable, shape {}, {})",
+             defined() ? value().shape() : Shape(), requires_grad() ? "is made by an op" : "does not require grad");
+  AutogradMeta& m = *impl_->meta;
+  const std::uint64_t id = m.next_hook++;
+  m.ready_hooks.emplace_back(id, std::move(hook));
+  note_ready_hook_registered();
+  return HookHandle(impl_->meta, id);
+}
+
 void Variable::HookHandle::remove() {
-  if (const auto m = meta_.lock())
+  if (const auto m = meta_.lock()) {
     m->hooks.erase(std::remove_if(m->hooks.begin(), m->hooks.end(), [&](const auto& h) { return h.first == id_; }), m->hooks.end());
+    m->ready_hooks.erase(std::remove_if(m->ready_hooks.begin(), m->ready_hooks.end(), [&](const auto& h) { return h.first == id_; }),
+                         m->ready_hooks.end());
+  }
   meta_.reset();
 }
 

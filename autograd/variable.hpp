@@ -70,6 +70,13 @@ class Variable {
       return add_hook(std::function<Tensor(const Tensor&)>(std::forward<F>(hook)));
   }
 
+  /// Note [Gradient-ready hooks]: `hook` runs with this leaf's accumulated gradient once a backward pass
+  /// has finished adding to it: as soon as the walk is past the last op that feeds the leaf, while the
+  /// rest of backward still runs (PyTorch's register_post_accumulate_grad_hook). It runs once per pass
+  /// that reached the leaf, after the leaf's register_hook hooks. Data-parallel training starts a
+  /// bucket's all-reduce from here (dist::DataParallel). Leaves that require grad only.
+  HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor& grad)> hook);
+
   /// Backpropagates from this variable. A scalar needs no seed; a non-scalar needs a seed gradient of
   /// its own shape. retain_graph keeps the tape records so backward can run through them again.
   void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;

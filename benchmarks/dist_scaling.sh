@@ -7,11 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kiln="${1:-$root/build/kiln}" rounds="${2:-3}" config="${3:-a}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-unset OPENBLAS_CORETYPE              # OpenBLAS's AVX-512 kernel (read when the library loads)
-export OPENBLAS_NUM_THREADS=1        # one thread per rank, Kiln's and OpenBLAS's
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+source "$root/benchmarks/dist_env.sh"
 for r in $(seq "$rounds"); do
   "$kiln" bench-dist --config "$config" --steps 20 --json "$out/one_$r.json"
   mpirun -np 2 --bind-to core -x OPENBLAS_NUM_THREADS "$kiln" bench-dist --config "$config" --steps 20 --json "$out/two_$r.json"

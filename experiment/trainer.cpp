@@ -134,7 +134,8 @@ std::unique_ptr<Run> make_run(const Experiment& e) {
   if (dist::distributed()) {
     KILN_CHECK(e.data.batch >= dist::world_size(), "data.batch: {} rows cannot be shared by {} ranks; give at least one a rank",
                e.data.batch, dist::world_size());
-    run->ddp = std::make_unique<dist::DataParallel>(run->model->module());  // rank 0's weights on every rank
+    // rank 0's weights on every rank; the model stays the run's (an aliasing pointer that owns nothing)
+    run->ddp = std::make_unique<dist::DataParallel>(std::shared_ptr<nn::Module>(std::shared_ptr<void>(), &run->model->module()));
   }
   run->optimizer = make_optimizer(e.train.optimizer, run->model->module().parameters());
   run->schedule = make_schedule(run->e.train.schedule, *run->optimizer, run->e.train.steps);
@@ -286,6 +287,8 @@ void write_result(Run& run, const std::string& dir, const TrainResult& r, double
   for (const auto& [name, path] : layer_paths(*run.model)) j["layers"].push_back({{"name", name}, {"path", path}});
   // Generic against fused, on the first evaluation batch (Note [Run results]).
   const Batch b = run.task->eval_batch(0);
+  std::optional<dist::DataParallel::NoSync> alone;  // rank 0's own passes: nothing to reduce
+  if (run.ddp) alone.emplace(*run.ddp);
   j["timing"] = nlohmann::json::array();
   for (const auto& t : time_paths(*run.model, b, [&](const Variable& out) { return score(*run.task, out, b.y).loss; }))
     j["timing"].push_back({{"path", t.path}, {"ms", t.ms}});
@@ -329,9 +332,12 @@ double train_step(Run& run, const Batch& global) {
     weight = total > 0 ? mine / total : 0;
   }
   run.optimizer->zero_grad();
+  const std::uint64_t reduced = run.ddp ? run.ddp->reductions() : 0;
+  if (run.ddp) run.ddp->set_share(weight);
   const Outcome o = score(*run.task, run.model->forward(b), b.y);
-  if (weight > 0) o.loss.backward();  // a rank whose rows are all padding adds nothing
-  if (run.ddp) run.ddp->reduce_gradients(weight);
+  if (weight > 0) o.loss.backward();  // summed over the ranks as it goes (Note [Gradient buckets])
+  // A rank whose rows are all padding adds nothing, but still takes part in the sum.
+  if (run.ddp && run.ddp->reductions() == reduced) run.ddp->synchronize();
   const TrainSpec& t = run.e.train;
   if (t.clip_grad_norm > 0) optim::clip_grad_norm_(run.optimizer->params(), t.clip_grad_norm);
   run.optimizer->step();
@@ -385,6 +391,8 @@ TrainResult loop(Run& run, const std::string& dir, std::int64_t first, const Tra
   if (main) instruments.open(instruments_path, std::ios::app);
   auto instrument = [&](std::int64_t step) {
     if (!main || every == 0 || layer_paths(*run.model).empty()) return;
+    std::optional<dist::DataParallel::NoSync> alone;  // rank 0's own passes: nothing to reduce
+    if (run.ddp) alone.emplace(*run.ddp);
     const Batch b = run.task->eval_batch(0);
     const auto loss_of = [&](const Variable& out) { return score(*run.task, out, b.y).loss; };
     instruments << to_json_line(record_instruments(*run.model, b, loss_of, e.instruments, step)) << "\n" << std::flush;

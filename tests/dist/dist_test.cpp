@@ -57,22 +57,26 @@ Tensor rows_of(const Tensor& t, std::int64_t start, std::int64_t count) {
 }
 
 // N ranks, each on its shard of a global batch of 7 (uneven for 2 and 3 ranks), take the same Adam steps
-// as one process on the whole batch, to 1e-12 in float64; repeated, the same bits.
-TEST(DataParallel, RanksOnShardsTrainAsOneProcessOnTheWholeBatch) {
+// as one process on the whole batch, to 1e-12 in float64; repeated, the same bits. With overlap (buckets
+// of 64 bytes: the head's gradient buckets start while the LSTM's backward runs) and without.
+void train_as_one(const DataParallelOptions& options) {
   Net dp, alone;
-  DataParallel ddp(*dp.model);
-  EXPECT_GT(ddp.bytes_per_step(), 0u);
+  auto ddp = std::make_shared<DataParallel>(dp.model, options);
+  EXPECT_GT(ddp->bytes_per_step(), 0u);
   // The single-process reference starts from rank 0's weights too.
   for (const auto& [name, p] : dp.model->named_parameters()) alone.model->parameter(name).set_value(p.value().clone());
-  optim::Adam opt_dp(dp.model->parameters(), optim::AdamOptions(0.01));
+  optim::Adam opt_dp(ddp->parameters(), optim::AdamOptions(0.01));
   optim::Adam opt_alone(alone.model->parameters(), optim::AdamOptions(0.01));
   Generator data(5);  // the same global batches on every rank
   for (int step = 0; step < 4; ++step) {
     const Tensor x = randn({7, 6, 3}, kFloat64, &data), y = randn({7, 2}, kFloat64, &data);
     const auto [start, count] = shard(7);
     opt_dp.zero_grad();
-    mse_loss(dp.model->forward(Variable(rows_of(x, start, count))), Variable(rows_of(y, start, count))).backward();
-    ddp.reduce_gradients(static_cast<double>(count) / 7.0);
+    ddp->set_share(static_cast<double>(count) / 7.0);
+    mse_loss(ddp->forward(Variable(rows_of(x, start, count))), Variable(rows_of(y, start, count))).backward();
+    if (!options.overlap) ddp->synchronize();
+    EXPECT_EQ(ddp->reductions(), static_cast<std::uint64_t>(step + 1));
+    if (options.overlap && distributed()) EXPECT_GT(ddp->last_reduction().started_during_backward, 0u);
     opt_dp.step();
     opt_alone.zero_grad();
     mse_loss(alone.model->forward(Variable(x)), Variable(y)).backward();
@@ -84,6 +88,92 @@ TEST(DataParallel, RanksOnShardsTrainAsOneProcessOnTheWholeBatch) {
     Tensor mine = p.value().clone(), max = p.value().clone();
     all_reduce(max, ReduceOp::Max);
     EXPECT_EQ(mine.to_vector(), max.to_vector()) << name << ": every rank holds the same bits";
+  }
+}
+
+TEST(DataParallel, RanksOnShardsTrainAsOneProcessOnTheWholeBatch) {
+  DataParallelOptions overlap;
+  overlap.bucket_bytes = 64;
+  train_as_one(overlap);
+  DataParallelOptions after;
+  after.overlap = false;
+  train_as_one(after);
+}
+
+// The wrapper is a module: its parameters are the wrapped one's, named as PyTorch's DDP names them.
+TEST(DataParallel, IsAModuleOverTheWrappedOne) {
+  Net net;
+  DataParallel ddp(net.model);
+  const auto inner = net.model->named_parameters(), outer = ddp.named_parameters();
+  ASSERT_EQ(inner.size(), outer.size());
+  for (std::size_t k = 0; k < inner.size(); ++k) {
+    EXPECT_EQ(outer[k].first, "module." + inner[k].first);
+    EXPECT_TRUE(outer[k].second.is_same(inner[k].second));
+  }
+  EXPECT_THROW(ddp.clone(), Error);
+  EXPECT_THROW(ddp.set_share(1.5), Error);
+}
+
+// Gradient accumulation (PyTorch's no_sync): two half-batches backpropagated under NoSync, then the
+// first backward after it, reduce as one pass over the whole; a rank with nothing to backpropagate takes
+// part through synchronize().
+TEST(DataParallel, NoSyncAccumulatesAndSynchronizeStandsInForAnEmptyShard) {
+  Net dp, alone;
+  DataParallelOptions options;
+  options.bucket_bytes = 256;
+  DataParallel ddp(dp.model, options);
+  for (const auto& [name, p] : dp.model->named_parameters()) alone.model->parameter(name).set_value(p.value().clone());
+  Generator data(9);
+  const Tensor x = randn({6, 4, 3}, kFloat64, &data), y = randn({6, 2}, kFloat64, &data);
+  // Rank 0 holds no rows of this batch; the others share the 6 rows.
+  const std::int64_t n = world_size(), r = rank();
+  const std::int64_t workers = std::max<std::int64_t>(1, n - 1), w = n > 1 ? r - 1 : 0;
+  const std::int64_t start = w * (6 / workers) + std::min(w, 6 % workers), count = 6 / workers + (w < 6 % workers ? 1 : 0);
+  ddp.set_share(n > 1 && r == 0 ? 0.0 : static_cast<double>(count) / 6.0);
+  const std::uint64_t before = ddp.reductions();
+  if (n > 1 && r == 0) {
+    ddp.synchronize();
+  } else {
+    const std::int64_t half = count / 2;
+    {
+      DataParallel::NoSync local(ddp);
+      // sum of squared errors over the first rows, scaled so the two parts add to this rank's mean
+      (mse_loss(ddp.forward(Variable(rows_of(x, start, half))), Variable(rows_of(y, start, half))) *
+       (static_cast<double>(half) / static_cast<double>(count))).backward();
+    }
+    EXPECT_EQ(ddp.reductions(), before);
+    (mse_loss(ddp.forward(Variable(rows_of(x, start + half, count - half))), Variable(rows_of(y, start + half, count - half))) *
+     (static_cast<double>(count - half) / static_cast<double>(count))).backward();
+  }
+  EXPECT_EQ(ddp.reductions(), before + 1);
+  mse_loss(alone.model->forward(Variable(x)), Variable(y)).backward();
+  for (const auto& [name, p] : dp.model->named_parameters()) {
+    const auto a = p.grad().to_vector(), b = alone.model->parameter(name).grad().to_vector();
+    ASSERT_EQ(a.size(), b.size()) << name;
+    for (std::size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 1e-12) << name << "[" << k << "] on rank " << rank();
+  }
+}
+
+// A backward pass that fails after its first buckets started leaves the ranks out of step: the next
+// reduction refuses, saying so, instead of summing mismatched buckets (alone: nothing was sent, but the
+// rule is the same).
+TEST(DataParallel, AFailedPassIsRefusedAfterwards) {
+  Net net;
+  DataParallelOptions options;
+  options.bucket_bytes = 64;
+  DataParallel ddp(net.model, options);
+  const auto children = net.model->named_children();  // the LSTM, then the linear head
+  Variable h = (*children[0].second)(Variable(randn({2, 4, 3}, kFloat64))) * 1.0;
+  h.register_hook([](const Tensor&) -> Tensor { throw Error("a kernel failed on purpose"); });
+  // The walk finishes the head's parameters, whose buckets start, then fails at h.
+  EXPECT_THROW(sum((*children[1].second)(h)).backward(), Error);
+  if (distributed()) EXPECT_GT(ddp.last_reduction().started_during_backward, 0u);
+  try {
+    ddp.synchronize();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("an earlier backward pass failed while its gradients were being reduced"), std::string::npos)
+        << e.what();
   }
 }
 
