@@ -13,6 +13,7 @@
 #include "fusion/check_plugin.hpp"
 #include "fusion/compiled_kernel.hpp"
 #include "fusion/graph_pass.hpp"
+#include "layers/cell_registry.hpp"
 #include "tensor/random.hpp"
 
 namespace kiln::plugins {
@@ -51,6 +52,25 @@ struct Proven {
   std::string how, why_not;
 };
 
+// What a compiled kernel is called: the registered name of the cell that compiles to the same program
+// (lstm_cifg, not the GreffLSTMCell that all eight of Greff's variants share), else the cell's type.
+// `key` is a cell's class and program listing (compiled_choice); called under compiled_choice's lock.
+std::string compiled_name(const std::string& key, const std::string& type_name) {
+  static std::map<std::string, std::string> names;  // key -> registered name
+  static std::size_t seen = 0;                     // registered cells already read
+  const auto cells = nn::CellRegistry::global().cells();
+  for (; seen < cells.size(); ++seen) {
+    try {
+      const auto cell = cells[seen]->make(3, 4, nn::RecurrentOptions(3, 4));
+      const CellProgram program = compile_cell(*cell);
+      if (program.ok()) names.emplace(cell->class_name() + "\n" + program.listing(), cells[seen]->name);
+    } catch (const std::exception&) {  // a cell that cannot be made at this size names no kernel
+    }
+  }
+  const auto it = names.find(key);
+  return it != names.end() ? it->second : type_name;
+}
+
 }  // namespace
 
 void set_compiled_kernels(bool on) { compile_cells = on; }
@@ -80,7 +100,7 @@ KernelChoice compiled_choice(const nn::RecurrentCell& cell, const CellMaker& mak
   if (it == proven.end()) {
     Proven p;
     std::string why;
-    p.kernel = compiled_kernel(cell.type_name(), make, &why);
+    p.kernel = compiled_kernel(compiled_name(key, cell.type_name()), make, &why);
     if (p.kernel == nullptr) {
       p.why_not = why;
     } else {
@@ -88,7 +108,8 @@ KernelChoice compiled_choice(const nn::RecurrentCell& cell, const CellMaker& mak
       o.realistic = false;
       const CheckReport r = check_plugin(*p.kernel, o, make);
       if (r.passed()) {
-        p.how = fmt::format("{} compiled from its step and proven against its generic graph ({} cases)", cell.class_name(), r.cases);
+        p.how = fmt::format("{} compiled from its step and proven against its generic graph ({} cases): kernel '{}'", cell.class_name(),
+                            r.cases, p.kernel->name);
       } else {
         p.why_not = fmt::format("{} compiled, but the compiled kernel does not match its generic graph: {}", cell.class_name(),
                                 r.first_failure());

@@ -122,3 +122,21 @@ TEST(CompiledKernel, EmptyBatchesAndSequencesDoNotCrash) {
 
 }  // namespace
 }  // namespace kiln::plugins
+
+namespace kiln::plugins {
+namespace {
+
+// A compiled kernel is named by the registered cell it compiles: Greff's variants share one class
+// (GreffLSTMCell), and tables and run results must still tell them apart.
+TEST(CompiledKernel, IsNamedByTheRegisteredCell) {
+  for (const char* cell : {"lstm_cifg", "lstm_nig", "peephole_lstm"}) {
+    const auto layer = nn::make_recurrent(cell, nn::RecurrentOptions(3, 5).impl(nn::Impl::Compiled));
+    const Kernel* k = layer->choose_kernel();
+    ASSERT_NE(k, nullptr) << cell;
+    EXPECT_EQ(k->name, std::string("compiled:") + cell);
+    EXPECT_NE(layer->kernel_report().find(std::string("kernel 'compiled:") + cell + "'"), std::string::npos) << layer->kernel_report();
+  }
+}
+
+}  // namespace
+}  // namespace kiln::plugins
