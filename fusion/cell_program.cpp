@@ -322,13 +322,35 @@ void lay_out(CellProgram& p) {
         needed[static_cast<std::size_t>(r)] = true;
   for (const Projection& pr : p.projections)
     if (pr.source_reg >= 0) needed[static_cast<std::size_t>(pr.source_reg)] = true;
-  for (std::size_t c = p.code.size(); c-- > 0;)
-    if (p.code[c].op == Opcode::Slice && needed[static_cast<std::size_t>(p.code[c].dst)]) needed[static_cast<std::size_t>(p.code[c].a)] = true;
+  // Note [Saved slices]: a slice backward reads is a view of its base, so saving it saved the whole base
+  // (GRU's W_hn h + b_hn saved all three gates' recurrent projections). When backward reads nothing else
+  // of the base, the slices it reads are kept as copies of their own instead (one copy per row and step
+  // in forward) and the base stays scratch; their gradients are still views of the base's.
+  std::vector<bool> is_slice(p.regs.size()), copied(p.regs.size());
+  std::vector<std::int64_t> sliced(p.regs.size(), 0);
+  for (const Instr& i : p.code) is_slice[static_cast<std::size_t>(i.dst)] = i.op == Opcode::Slice;
+  for (const Instr& i : p.code)
+    if (i.op == Opcode::Slice && needed[static_cast<std::size_t>(i.dst)]) sliced[static_cast<std::size_t>(i.a)] += p.regs[static_cast<std::size_t>(i.dst)].width;
+  for (std::size_t c = p.code.size(); c-- > 0;) {
+    const Instr& i = p.code[c];
+    if (i.op != Opcode::Slice || !needed[static_cast<std::size_t>(i.dst)]) continue;
+    const auto base = static_cast<std::size_t>(i.a);
+    if (!needed[base] && !p.regs[base].shared && !is_slice[base] && sliced[base] < p.regs[base].width)
+      copied[static_cast<std::size_t>(i.dst)] = true;
+    else
+      needed[base] = true;
+  }
   for (const Instr& i : p.code) {
     Register& r = p.regs[static_cast<std::size_t>(i.dst)];
     if (i.op == Opcode::Slice) {
       const Register& base = p.regs[static_cast<std::size_t>(i.a)];
-      r.offset = base.offset + i.offset, r.scratch = base.scratch, r.grad_offset = base.grad_offset + i.offset;
+      r.grad_offset = base.grad_offset + i.offset;
+      if (copied[static_cast<std::size_t>(i.dst)]) {  // Note [Saved slices]
+        r.copy = true, r.scratch = false, r.offset = p.row_size;
+        p.row_size += r.width;
+      } else {
+        r.offset = base.offset + i.offset, r.scratch = base.scratch;
+      }
       continue;
     }
     for (int k : {i.dst, i.op == Opcode::Normalize ? i.b : -1}) {  // a normalisation's 1 / std is its second result
@@ -409,6 +431,9 @@ CellProgram compile_cell(nn::RecurrentCell& original) {
     return p;
   }
   lay_out(p);
+  p.loads.assign(p.projections.size(), 0);
+  for (const Instr& i : p.code)
+    if (i.op == Opcode::LoadProjection) ++p.loads[static_cast<std::size_t>(i.a)];
   return p;
 }
 

@@ -74,6 +74,7 @@ struct Register {
   std::int64_t offset = 0;  ///< into the row block (or the shared block, or the scratch)
   bool scratch = false;     ///< a row value backward never reads: kept in scratch, not saved
   std::int64_t grad_offset = 0;  ///< its gradient's place in a row's gradient block
+  bool copy = false;             ///< a slice kept as a copy of its own, not a view (Note [Saved slices])
 };
 
 struct CellProgram {
@@ -87,6 +88,7 @@ struct CellProgram {
   std::vector<Instr> code;              ///< in order; instructions on shared registers only come first
   std::size_t shared_code = 0;          ///< how many leading instructions make shared registers
   std::vector<int> outputs;             ///< the register of each next state
+  std::vector<int> loads;               ///< per projection: the instructions loading it (1: its gradient is written, not summed)
   int stages = 1;                       ///< 1 + the late projections' GEMMs between stages
   std::int64_t row_size = 0, shared_size = 0;  ///< values per (saved) row block, in the shared block
   std::int64_t scratch_size = 0, grad_size = 0; ///< a row's values backward does not read; a row's gradients

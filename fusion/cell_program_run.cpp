@@ -267,7 +267,13 @@ void run_program(const CellProgram& p, std::int64_t rows, const T* const* proj, 
         }
       } else if (i.op == Opcode::LoadState) {
         for (std::int64_t r = 0; r < rows; ++r) std::copy(state[i.a] + r * H, state[i.a] + (r + 1) * H, row(r).at(d));
-      } else if (i.op != Opcode::Slice) {  // a slice is a view: nothing to run
+      } else if (i.op == Opcode::Slice) {  // a view: nothing to run, unless kept as a copy (Note [Saved slices])
+        if (d.copy)
+          for (std::int64_t r = 0; r < rows; ++r) {
+            const T* src = row(r).at(p.regs[static_cast<std::size_t>(i.a)]) + i.offset;
+            std::copy(src, src + d.width, row(r).at(d));
+          }
+      } else {
         for (std::int64_t r = 0; r < rows; ++r) step_forward<T>(p, i, row(r));
       }
     }
@@ -291,8 +297,12 @@ void run_program_backward(const CellProgram& p, std::int64_t rows, const std::in
   T* dshared = work + rows * p.grad_size;
   std::fill(grads, grads + rows * p.grad_size, T(0));
   std::fill(dshared, dshared + p.shared_size, T(0));
+  // A projection loaded once has its gradient written at its load, not summed there: nothing is written
+  // before (the caller may keep it over the saved values this pass reads: Note [Gradients in saved memory]).
+  auto once = [&](std::size_t k) { return k < p.loads.size() && p.loads[k] == 1; };
   for (std::size_t k = 0; k < p.projections.size(); ++k)
-    for (std::int64_t r = 0; r < rows; ++r) std::fill(dproj[k] + r * ld_proj[k], dproj[k] + r * ld_proj[k] + p.projections[k].rows, T(0));
+    if (!once(k))
+      for (std::int64_t r = 0; r < rows; ++r) std::fill(dproj[k] + r * ld_proj[k], dproj[k] + r * ld_proj[k] + p.projections[k].rows, T(0));
   for (std::size_t s = 0; s < p.states; ++s) std::fill(dstate[s], dstate[s] + rows * H, T(0));
   for (std::int64_t r = 0; r < rows; ++r) {
     const Block<T> dm{grads + r * p.grad_size, dshared, nullptr, true};
@@ -317,7 +327,10 @@ void run_program_backward(const CellProgram& p, std::int64_t rows, const std::in
         if (i.op == Opcode::LoadProjection) {
           const T* g = dm.at(d);
           T* out = dproj[i.a] + r * ld_proj[i.a];
-          for (std::int64_t k = 0; k < d.width; ++k) out[k] += g[k];
+          if (once(static_cast<std::size_t>(i.a)))
+            std::copy(g, g + d.width, out);
+          else
+            for (std::int64_t k = 0; k < d.width; ++k) out[k] += g[k];
         } else if (i.op == Opcode::LoadState) {
           const T* g = dm.at(d);
           for (std::int64_t k = 0; k < H; ++k) dstate[i.a][r * H + k] += g[k];

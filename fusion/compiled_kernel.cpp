@@ -43,6 +43,76 @@ class Plan {
     }
     for (int k : ss_) s_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
     for (int k : ls_) l_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
+    place_gradients();
+  }
+
+  // Note [Gradients in saved memory]: backward keeps a block of kBlock steps' projection gradients for the
+  // block's GEMMs (dX, dW). In the last backward (KILN_LAST_BACKWARD: the saved memory is the kernel's to
+  // reuse) they are written into the block's own saved rows instead of a work buffer, as the hand-written
+  // kernels write their gate gradients over their saved gates, when
+  //  - a row's saved block has room for them, a state projection whose gradient must equal an x
+  //    projection's sharing its columns: both are read only by one add of the two (LSTM's gates are
+  //    W_ih x + W_hh h), so the add's backward gives both the same values, bit for bit;
+  //  - a row's step writes them after its last read of its saved values: each projection is loaded
+  //    once (its gradient is written, not summed) and every load comes before the first instruction
+  //    whose derivative reads saved values (backward runs the program in reverse);
+  //  - the program has one stage (no late projections reading saved values between stages).
+  // The block's GEMMs then read the gradients with a row stride of the saved block.
+  void place_gradients() {
+    const std::size_t P = p_.projections.size();
+    dcol_.assign(P, -1);
+    if (p_.stages != 1 || !ls_.empty()) return;
+    // Forward likewise (Note [Gradients in saved memory]): a block of steps' projections of x go into the
+    // block's saved rows when a row's step reads them (its loads) before it writes any saved value.
+    {
+      std::size_t first_write = p_.code.size(), last_x_load = 0;
+      bool loads_x = false;
+      for (std::size_t c = p_.shared_code; c < p_.code.size(); ++c) {
+        const Instr& i = p_.code[c];
+        const Register& r = p_.regs[static_cast<std::size_t>(i.dst)];
+        if (i.op == Opcode::LoadProjection && p_.projections[static_cast<std::size_t>(i.a)].source == -1) last_x_load = c, loads_x = true;
+        if (!r.shared && !r.scratch && (i.op != Opcode::Slice || r.copy)) first_write = std::min(first_write, c);
+      }
+      x_in_saved_ = loads_x && last_x_load < first_write && x_rows_ <= p_.row_size;
+    }
+    std::vector<int> reg(P, -1), loads(P, 0);
+    std::size_t first_compute = p_.code.size(), last_load = 0;
+    for (std::size_t c = p_.shared_code; c < p_.code.size(); ++c) {
+      const Instr& i = p_.code[c];
+      if (i.op == Opcode::LoadProjection) {
+        reg[static_cast<std::size_t>(i.a)] = i.dst, ++loads[static_cast<std::size_t>(i.a)], last_load = c;
+      } else if (i.op != Opcode::LoadState && i.op != Opcode::LoadParam && i.op != Opcode::Constant && i.op != Opcode::Slice) {
+        first_compute = std::min(first_compute, c);
+      }
+    }
+    for (std::size_t k = 0; k < P; ++k)
+      if (loads[k] != 1) return;
+    if (last_load > first_compute) return;
+    // The instructions reading register r (outputs count as readers).
+    auto readers = [&](int r) {
+      std::vector<std::size_t> out;
+      for (std::size_t c = 0; c < p_.code.size(); ++c) {
+        const Opcode op = p_.code[c].op;
+        const bool reads_registers = op != Opcode::LoadProjection && op != Opcode::LoadState && op != Opcode::LoadParam && op != Opcode::Constant;
+        if (reads_registers && (p_.code[c].a == r || p_.code[c].b == r)) out.push_back(c);
+      }
+      for (int o : p_.outputs)
+        if (o == r) out.push_back(p_.code.size());
+      return out;
+    };
+    std::int64_t col = 0;
+    for (int k : xs_) dcol_[static_cast<std::size_t>(k)] = col, col += p_.projections[static_cast<std::size_t>(k)].rows;
+    for (int k : ss_) {
+      const auto rs = readers(reg[static_cast<std::size_t>(k)]);
+      for (int kx : xs_) {
+        const auto rx = readers(reg[static_cast<std::size_t>(kx)]);
+        const bool summed = rs.size() == 1 && rx == rs && rs[0] < p_.code.size() && p_.code[rs[0]].op == Opcode::Add &&
+                            p_.projections[static_cast<std::size_t>(kx)].rows == p_.projections[static_cast<std::size_t>(k)].rows;
+        if (summed) dcol_[static_cast<std::size_t>(k)] = dcol_[static_cast<std::size_t>(kx)];
+      }
+      if (dcol_[static_cast<std::size_t>(k)] < 0) dcol_[static_cast<std::size_t>(k)] = col, col += p_.projections[static_cast<std::size_t>(k)].rows;
+    }
+    in_saved_ = col <= p_.row_size;
   }
 
   int supports(const kiln_recurrent_problem* p, char* why, size_t n) const {
@@ -62,10 +132,11 @@ class Plan {
     // parameter sums, backward: Note [Compiled schedule])
     const std::int64_t G1 = row_groups(B) - 1;
     const std::int64_t small = p->dtype == KILN_FLOAT64 ? small_scratch<double>(p) : small_scratch<float>(p);
-    const std::int64_t fwd = Kb * B * x_rows_ + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) +
+    const std::int64_t fwd = (x_in_saved_ ? 0 : Kb * B * x_rows_) + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) +
                              G1 * p_.shared_size + B * p_.scratch_size + small;
-    const std::int64_t bwd = Kb * B * (x_rows_ + s_rows_) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size + p_.shared_size +
-                             packed_size(H, false) + B * p_.grad_size + G1 * (p_.shared_size + params) + small +
+    const bool in_saved = p->phase == KILN_LAST_BACKWARD && in_saved_;  // Note [Gradients in saved memory]
+    const std::int64_t bwd = (in_saved ? 0 : Kb * B * (x_rows_ + s_rows_)) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size +
+                             (G1 + 1) * p_.shared_size + packed_size(H, false) + G1 * params + small +
                              (reads_y_ ? Kb * B * H : 0);
     return bytes(p, p->phase == KILN_FORWARD ? fwd : bwd);
   }
@@ -148,8 +219,8 @@ class Plan {
     T* shared = regs + Tn * B * p_.row_size;
     T* hist = shared + p_.shared_size;
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
-    T* xproj = static_cast<T*>(work_v);  // a block of steps' projections of x
-    T* sproj = xproj + Kb * B * x_rows_;
+    T* xproj = static_cast<T*>(work_v);  // a block of steps' projections of x (or in its saved rows: x_in_saved_)
+    T* sproj = xproj + (x_in_saved_ ? 0 : Kb * B * x_rows_);
     T* cur = sproj + B * s_rows_;
     T* next = cur + static_cast<std::int64_t>(S) * B * H;
     std::vector<sdk::PackedB<T>> packed;  // each state projection's W^T, packed once for every step
@@ -173,17 +244,30 @@ class Plan {
     std::vector<const T*> proj(p_.projections.size());
     std::vector<std::int64_t> ld(p_.projections.size());
     for (std::size_t k = 0; k < p_.projections.size(); ++k) ld[k] = p_.projections[k].rows;
-    auto project_x = [&](std::int64_t t_lo, std::int64_t steps) {
+    // Step t's projection k of x (t_lo: the first step of t's block), ld[k] apart.
+    std::vector<std::int64_t> xat(p_.projections.size(), 0);
+    {
       std::int64_t at = 0;
       for (int k : xs_) {
+        xat[static_cast<std::size_t>(k)] = at, at += p_.projections[static_cast<std::size_t>(k)].rows;
+        if (x_in_saved_) ld[static_cast<std::size_t>(k)] = p_.row_size;
+      }
+    }
+    auto xp = [&](int k, std::int64_t t, std::int64_t t_lo) -> T* {
+      const auto kk = static_cast<std::size_t>(k);
+      if (x_in_saved_) return regs + t * B * p_.row_size + xat[kk];
+      return xproj + Kb * B * xat[kk] + (t - t_lo) * B * ld[kk];
+    };
+    auto project_x = [&](std::int64_t t_lo, std::int64_t steps) {
+      for (int k : xs_) {
         const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
-        T* out = xproj + Kb * B * at;
-        at += pr.rows;
+        T* out = xp(k, t_lo, t_lo);
+        const std::int64_t lo = ld[static_cast<std::size_t>(k)];
         const T* b = param(bias_[static_cast<std::size_t>(k)]);
         for (std::int64_t r = 0; r < steps * B; ++r)
-          for (std::int64_t j = 0; j < pr.rows; ++j) out[r * pr.rows + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
+          for (std::int64_t j = 0; j < pr.rows; ++j) out[r * lo + j] = b != nullptr ? b[pr.bias0 + j] : T(0);
         gemm_add<T>(host, false, true, steps * B, pr.rows, I, X + t_lo * B * I, I, param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I, I,
-                out, pr.rows, small);
+                out, lo, small);
       }
     };
     std::vector<const T*> cur_p(S), param_p;
@@ -203,11 +287,7 @@ class Plan {
       if (step == q0) project_x(t_lo, q1 - q0 + 1);
       for (std::size_t s = 0; s < S; ++s)  // [slot][T][B][H]: a projected state's steps side by side, for backward's block GEMMs
         if (slot_[s] >= 0) std::copy(cur_p[s], cur_p[s] + B * H, hist + (slot_[s] * Tn + t) * B * H);
-      std::int64_t at = 0;
-      for (int k : xs_) {
-        proj[static_cast<std::size_t>(k)] = xproj + Kb * B * at + (t - t_lo) * B * ld[static_cast<std::size_t>(k)];
-        at += ld[static_cast<std::size_t>(k)];
-      }
+      for (int k : xs_) proj[static_cast<std::size_t>(k)] = xp(k, t, t_lo);
       std::int64_t sat = 0;
       for (const int& k : ss_) {  // this step's projections of the states (k: a reference into ss_)
         const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
@@ -302,14 +382,25 @@ class Plan {
     const T* shared = regs + Tn * B * p_.row_size;
     const T* hist = shared + p_.shared_size;
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
+    // Note [Gradients in saved memory]: a block of steps' projection gradients, in a work buffer or in the
+    // block's saved rows; dP(k, t) is step t's, ld[k] apart.
+    const bool in_saved = p->phase == KILN_LAST_BACKWARD && in_saved_;
     T* dxproj = static_cast<T*>(work_v);
-    T* dsproj = dxproj + Kb * B * x_rows_;
-    T* carry = dsproj + Kb * B * s_rows_;
+    T* dsproj = dxproj + (in_saved ? 0 : Kb * B * x_rows_);
+    T* carry = dsproj + (in_saved ? 0 : Kb * B * s_rows_);
+    std::vector<std::int64_t> dbuf(p_.projections.size(), 0);  // work-buffer mode: where projection k's block starts
+    {
+      std::int64_t at = 0;
+      for (int k : xs_) dbuf[static_cast<std::size_t>(k)] = at, at += Kb * B * p_.projections[static_cast<std::size_t>(k)].rows;
+      for (int k : ss_) dbuf[static_cast<std::size_t>(k)] = at, at += Kb * B * p_.projections[static_cast<std::size_t>(k)].rows;
+    }
     T* dnext = carry + SBH;
     T* dstate = dnext + SBH;
     T* pwork = dstate + SBH;
     std::vector<sdk::PackedB<T>> packed;  // each state projection's W, as panels for every step
-    T* pack_at = pwork + B * p_.grad_size + p_.shared_size;
+    // The row groups' work, one after another: a group's rows' gradient blocks, then its shared gradients.
+    const std::int64_t groups = p_.stages == 1 ? row_groups(B) : 1;
+    T* pack_at = pwork + B * p_.grad_size + groups * p_.shared_size;
     for (int k : ss_) {
       const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
       packed.emplace_back(pr.rows, H, false, pack_at);
@@ -317,15 +408,13 @@ class Plan {
       pack_at += sdk::packed_elements<T>(pr.rows, H, false);
     }
     T* dlproj = pack_at;  // this step's late projections' gradients
-    // The other row groups' work: each one's rows' gradients and shared ones, then its parameter sums.
-    const std::int64_t groups = p_.stages == 1 ? row_groups(B) : 1;
+    // Each row group's work (in pwork) and the other groups' parameter sums.
     std::vector<T*> gwork(static_cast<std::size_t>(groups), pwork), gsums;
     T* small = nullptr;
     {
       T* at = dlproj + B * l_rows_;
       for (std::int64_t g = 1; g < groups; ++g) {
-        gwork[static_cast<std::size_t>(g)] = at;
-        at += (group_start(B, groups, g + 1) - group_start(B, groups, g)) * p_.grad_size + p_.shared_size;
+        gwork[static_cast<std::size_t>(g)] = pwork + group_start(B, groups, g) * p_.grad_size + g * p_.shared_size;
         for (std::int64_t n : p_.param_sizes) gsums.push_back(at), at += n;
       }
       small = at;  // gemm_add's
@@ -362,7 +451,14 @@ class Plan {
     std::vector<T*> dproj(p_.projections.size()), dnext_w(S), dstate_p(S);
     std::vector<const T*> dnext_p(S);
     std::vector<std::int64_t> ld(p_.projections.size());
-    for (std::size_t k = 0; k < p_.projections.size(); ++k) ld[k] = p_.projections[k].rows;
+    for (std::size_t k = 0; k < p_.projections.size(); ++k) ld[k] = in_saved && dcol_[k] >= 0 ? p_.row_size : p_.projections[k].rows;
+    // Step t's gradient of x or state projection k (t_lo: the first step of t's block).
+    T* saved_rows = static_cast<T*>(saved_v);
+    auto dP = [&](int k, std::int64_t t, std::int64_t t_lo) -> T* {
+      const auto kk = static_cast<std::size_t>(k);
+      if (in_saved) return saved_rows + t * B * p_.row_size + dcol_[kk];
+      return dxproj + dbuf[kk] + (t - t_lo) * B * ld[kk];
+    };
     for (std::size_t s = 0; s < S; ++s) {
       dnext_w[s] = dnext + static_cast<std::int64_t>(s) * B * H;
       dnext_p[s] = dnext_w[s];
@@ -391,16 +487,8 @@ class Plan {
           for (std::size_t s = 0; s < S; ++s) std::fill(dnext_w[s] + b * H, dnext_w[s] + (b + 1) * H, T(0));
         }
       }
-      std::int64_t at = 0;
-      for (int k : xs_) {
-        dproj[static_cast<std::size_t>(k)] = dxproj + Kb * B * at + (t - t_lo) * B * ld[static_cast<std::size_t>(k)];
-        at += ld[static_cast<std::size_t>(k)];
-      }
-      at = 0;
-      for (int k : ss_) {
-        dproj[static_cast<std::size_t>(k)] = dsproj + Kb * B * at + (t - t_lo) * B * ld[static_cast<std::size_t>(k)];
-        at += ld[static_cast<std::size_t>(k)];
-      }
+      for (int k : xs_) dproj[static_cast<std::size_t>(k)] = dP(k, t, t_lo);
+      for (int k : ss_) dproj[static_cast<std::size_t>(k)] = dP(k, t, t_lo);
       const T* regs_t = regs + t * B * p_.row_size;
       std::int64_t lat = 0;
       for (int k : ls_) {
@@ -446,34 +534,32 @@ class Plan {
       }
       for (std::size_t n = 0; n < ss_.size(); ++n) {  // through the projections of the states: the previous states' gradients
         const Projection& pr = p_.projections[static_cast<std::size_t>(ss_[n])];
-        sdk::packed_gemm<T>(host, B, dproj[static_cast<std::size_t>(ss_[n])], pr.rows, packed[n], true,
+        sdk::packed_gemm<T>(host, B, dproj[static_cast<std::size_t>(ss_[n])], ld[static_cast<std::size_t>(ss_[n])], packed[n], true,
                             dstate_p[static_cast<std::size_t>(pr.source)], H);
       }
       if (q == q1) {  // the block is done: dX of its steps, and its weight and bias gradients
         const std::int64_t rows = (q1 - q0 + 1) * B;
-        at = 0;
         for (int k : xs_) {
           const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
-          const T* dP = dxproj + Kb * B * at;
-          at += pr.rows;
+          const T* g = dP(k, t_lo, t_lo);
+          const std::int64_t lg = ld[static_cast<std::size_t>(k)];
           const T* W = param(weight_[static_cast<std::size_t>(k)]) + pr.row0 * I;
-          if (DX != nullptr) gemm_add<T>(host, false, false, rows, I, pr.rows, dP, pr.rows, W, I, DX + t_lo * B * I, I, small);
-          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm_add<T>(host, true, false, pr.rows, I, rows, dP, pr.rows, X + t_lo * B * I, I, dW + pr.row0 * I, I, small);
+          if (DX != nullptr) gemm_add<T>(host, false, false, rows, I, pr.rows, g, lg, W, I, DX + t_lo * B * I, I, small);
+          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm_add<T>(host, true, false, pr.rows, I, rows, g, lg, X + t_lo * B * I, I, dW + pr.row0 * I, I, small);
           if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
             for (std::int64_t r = 0; r < rows; ++r)
-              for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+              for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += g[r * lg + j];
         }
-        at = 0;
         if (reads_y_) read_states(t_lo, q1 - q0 + 1);
         for (int k : ss_) {
           const Projection& pr = p_.projections[static_cast<std::size_t>(k)];
-          const T* dP = dsproj + Kb * B * at;
-          at += pr.rows;
+          const T* g = dP(k, t_lo, t_lo);
+          const std::int64_t lg = ld[static_cast<std::size_t>(k)];
           const T* src = pr.source == 0 ? gathered : hist + (slot_[static_cast<std::size_t>(pr.source)] * Tn + t_lo) * B * H;
-          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm_add<T>(host, true, false, pr.rows, H, rows, dP, pr.rows, src, H, dW + pr.row0 * H, H, small);
+          if (T* dW = dparam(weight_[static_cast<std::size_t>(k)])) gemm_add<T>(host, true, false, pr.rows, H, rows, g, lg, src, H, dW + pr.row0 * H, H, small);
           if (T* db = dparam(bias_[static_cast<std::size_t>(k)]))
             for (std::int64_t r = 0; r < rows; ++r)
-              for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += dP[r * pr.rows + j];
+              for (std::int64_t j = 0; j < pr.rows; ++j) db[pr.bias0 + j] += g[r * lg + j];
         }
       }
       for (std::int64_t b = 0; b < B; ++b)  // a row past its length passed its state through
@@ -493,6 +579,11 @@ class Plan {
   std::int64_t x_rows_ = 0, s_rows_ = 0, l_rows_ = 0, slots_ = 0;
   bool reads_y_ = false;  // a projection reads state 0: backward gathers it from y
   std::vector<std::int64_t> slot_;
+  // Note [Gradients in saved memory]: where each projection's gradient goes in a row's saved block (-1:
+  // not there), and whether the last backward puts them there.
+  std::vector<std::int64_t> dcol_;
+  bool in_saved_ = false;
+  bool x_in_saved_ = false;  // forward's projections of x in the saved rows
 };
 
 // The kernel: a plan per size (input, hidden, biases), each compiled from a cell of that size when a

@@ -50,6 +50,7 @@ void check_spec(const CellSpec& spec) {
 
 std::vector<std::pair<std::string, Shape>> CellSpec::parameter_shapes(std::int64_t input_size, std::int64_t hidden_size) const {
   KILN_CHECK(make != nullptr, "cell '{}' has no factory", name);
+  const KeepDefaultGenerator keep;  // a throwaway cell: the program's random numbers stay where they were
   const auto cell = make(input_size, hidden_size, RecurrentOptions(input_size, hidden_size));
   std::vector<std::pair<std::string, Shape>> out;
   for (const auto& [n, p] : cell->named_parameters(false)) out.emplace_back(n, p.shape());
@@ -134,6 +135,8 @@ void CellRegistry::merge(CellRegistry&& other) {
 }
 
 void register_builtin_cells(CellRegistry& r) {
+  // The probes made here (Greff's variants' gate counts) draw weights: put the default generator back.
+  const KeepDefaultGenerator keep;
   auto rnn = [](Nonlinearity n) {
     return [n](std::int64_t in, std::int64_t h, const RecurrentOptions& o) -> std::shared_ptr<RecurrentCell> {
       return std::make_shared<RNNCell>(RNNCellOptions(in, h).bias(o.bias_).single_bias(o.single_bias_).nonlinearity(n));

@@ -7,6 +7,8 @@
 #include "layers/cell_registry.hpp"
 #include "layers/research_cells.hpp"
 #include "ops/ops.hpp"
+#include "sequence/recurrent.hpp"
+#include "tensor/random.hpp"
 
 namespace kiln::nn {
 namespace {
@@ -83,6 +85,31 @@ TEST(CellRegistry, MergesAllOrNothing) {
   b.add({"x", "", 2, 1, make});
   EXPECT_THROW(a.merge(std::move(b)), Error);
   EXPECT_EQ(a.get("y"), nullptr);
+}
+
+}  // namespace
+}  // namespace kiln::nn
+
+namespace kiln::nn {
+namespace {
+
+// Determinism: the first layer a process makes after manual_seed draws the same weights as any later one.
+// Registering the built-in cells on first use makes throwaway cells (checks, Greff's probes), which must
+// put the default generator back. (ctest runs each test in a process of its own, so here the registry is
+// consulted for the first time.)
+TEST(CellRegistry, RegisteringCellsDoesNotMoveTheDefaultGenerator) {
+  std::vector<std::vector<double>> weights;
+  for (int k = 0; k < 2; ++k) {
+    manual_seed(8);
+    weights.push_back(make_recurrent("lstm", RecurrentOptions(5, 6))->parameter("weight_ih_l0").value().to_vector());
+  }
+  EXPECT_EQ(weights[0], weights[1]);
+  manual_seed(8);
+  const double first = randn({1}, kFloat64).to_vector()[0];
+  manual_seed(8);
+  const auto shapes = CellRegistry::global().at("lstm_cifg").parameter_shapes(3, 4);
+  EXPECT_FALSE(shapes.empty());
+  EXPECT_EQ(randn({1}, kFloat64).to_vector()[0], first);
 }
 
 }  // namespace
