@@ -101,6 +101,7 @@ struct Row {
   std::string cell, config, impl, note;
   int threads = 1, iterations = 0;
   double forward_ms = 0, step_ms = 0, gflops = 0, ceiling_gflops = 0, ceiling_fraction = 0, peak_mib = 0;
+  double tensors_mib = -1;  // Kiln's sides: most bytes in live tensors during the steps (Kiln's allocator)
   bool ran = false;
 };
 
@@ -128,7 +129,7 @@ int run(const BenchArgs& a) {
   const std::string torch = bench::torch_version(), onednn = bench::onednn_version();
   fmt::print("kiln bench: OpenBLAS core {}; {}; {}; forward = forward with autograd recording (oneDNN: forward_training),\n"
              "step = forward + backward with weight gradients and {}; peak MiB = most heap in use during training steps\n"
-             "beyond the model's own{}\n",
+             "beyond the model's own{}; tensors MiB = most bytes in Kiln's live tensors then (its allocator's cache left out)\n",
              blas::core_name(), torch.empty() ? "libtorch not built in" : torch, onednn.empty() ? "oneDNN not built in" : onednn,
              a.no_input_grad ? "no dX (--no-input-grad: Kiln and libtorch skip it, oneDNN computes it always)" : "dX",
              peak_ok ? "" : " (not tracked in this build)");
@@ -140,8 +141,8 @@ int run(const BenchArgs& a) {
     fmt::print("sgemm ceiling with {} thread(s): {:.1f} GFLOP/s (1024^3, measured now; %sgemm uses the ceiling measured in "
                "each row group's own timing rounds)\n", t, ceiling[t]);
   }
-  fmt::print("\n{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9}  {}\n", "cell", "cfg", "thr", "impl", "fwd ms", "step ms",
-             "GFLOP/s", "%sgemm", "peak MiB", "shape");
+  fmt::print("\n{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9} {:>11}  {}\n", "cell", "cfg", "thr", "impl", "fwd ms",
+             "step ms", "GFLOP/s", "%sgemm", "peak MiB", "tensors MiB", "shape");
   std::vector<Row> rows;
   for (const auto& cell : a.cells)
     for (const auto& c : configs)
@@ -165,15 +166,20 @@ int run(const BenchArgs& a) {
         std::vector<std::size_t> which;
         for (std::size_t i = 0; i < models.size(); ++i) {
           if (!models[i]) continue;
-          // Peak heap in use during training steps, above what the models hold before the first. The
-          // tape is cleared first: the graph of an earlier forward would otherwise be freed during these
-          // steps and lower the figure.
+          // Peak heap in use during training steps, above what the models hold before the first. One step
+          // first, unmeasured: what a side does once per process (a compiled cell's proof) is not a step's.
+          // The tape is cleared first: the graph of an earlier forward would otherwise be freed during
+          // these steps and lower the figure.
+          models[i]->train_step();
           Tape::current().clear();
           empty_cache();
-          const std::int64_t base = bench::heap_in_use();
+          const std::int64_t base = bench::heap_in_use(), tensors_base = memory_stats().allocated_bytes;
           bench::reset_heap_peak();
+          reset_peak_memory_stats();
           for (int k = 0; k < 3; ++k) models[i]->train_step();
           here[i].peak_mib = static_cast<double>(bench::heap_peak() - base) / (1 << 20);
+          if (here[i].impl != "libtorch" && here[i].impl != "onednn")
+            here[i].tensors_mib = static_cast<double>(memory_stats().peak_allocated_bytes - tensors_base) / (1 << 20);
           bench::Model* m = models[i].get();
           steps.push_back([m] { m->train_step(); });
           forwards.push_back([m] { m->forward(); });
@@ -198,11 +204,12 @@ int run(const BenchArgs& a) {
         }
         for (const Row& r : here) {
           if (r.ran)
-            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10.2f} {:>10.2f} {:>8.1f} {:>6.0f}% {:>9.1f}  {}\n", cell, c.name, t, r.impl,
-                       r.forward_ms, r.step_ms, r.gflops, 100 * r.ceiling_fraction, r.peak_mib, c.describe());
+            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10.2f} {:>10.2f} {:>8.1f} {:>6.0f}% {:>9.1f} {:>11}  {}\n", cell, c.name, t, r.impl,
+                       r.forward_ms, r.step_ms, r.gflops, 100 * r.ceiling_fraction, r.peak_mib,
+                       r.tensors_mib < 0 ? std::string("-") : fmt::format("{:.1f}", r.tensors_mib), c.describe());
           else
-            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9}  ({})\n", cell, c.name, t, r.impl, "-", "-", "-", "-",
-                       "-", r.note);
+            fmt::print("{:<17} {:<3} {:>3} {:<9} {:>10} {:>10} {:>8} {:>7} {:>9} {:>11}  ({})\n", cell, c.name, t, r.impl, "-", "-", "-",
+                       "-", "-", "-", r.note);
           rows.push_back(r);
         }
         std::fflush(stdout);
@@ -256,7 +263,8 @@ int run(const BenchArgs& a) {
       if (r.ran)
         j.update({{"forward_ms", r.forward_ms}, {"step_ms", r.step_ms}, {"gflops", r.gflops}, {"ceiling_gflops", r.ceiling_gflops},
                   {"ceiling_fraction", r.ceiling_fraction},
-                  {"peak_mib", r.peak_mib}, {"iterations", r.iterations}});
+                  {"peak_mib", r.peak_mib}, {"tensors_mib", r.tensors_mib < 0 ? nlohmann::json() : nlohmann::json(r.tensors_mib)},
+                  {"iterations", r.iterations}});
       else
         j["why_not"] = r.note;
       out["results"].push_back(j);

@@ -197,6 +197,8 @@ class Plan {
     return static_cast<size_t>(elements) * (p->dtype == KILN_FLOAT64 ? sizeof(double) : sizeof(float));
   }
   static bool live(const kiln_recurrent_problem* p, std::int64_t t, std::int64_t b) { return p->lengths == nullptr || t < p->lengths[b]; }
+  // [T, B, H] with unit stride along H (KILN_KERNEL_STRIDED_SEQUENCES: the two directions' ys interleaved).
+  static bool rows_unit(const kiln_tensor* t) { return t->rank == 3 && (t->strides[2] == 1 || t->shape[2] == 1); }
   static bool contiguous(const kiln_tensor* t) {
     std::int64_t stride = 1;
     for (int i = t->rank - 1; i >= 0; --i) {
@@ -210,7 +212,7 @@ class Plan {
   int run_forward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
                   const kiln_tensor* params, kiln_tensor* y, kiln_tensor* finals, void* saved_v, void* work_v, char* err,
                   size_t n) const {
-    if (!contiguous(x) || !contiguous(y)) return fail(err, n, "a compiled cell reads x and writes y contiguous");
+    if (!contiguous(x) || !rows_unit(y)) return fail(err, n, "a compiled cell reads x contiguous and writes y [T, B, H] with unit stride along H");
     const std::int64_t Tn = p->steps, B = p->batch, I = p->input_size, H = p_.hidden_size;
     const std::size_t S = p_.states;
     auto param = [&](int k) { return k < 0 ? static_cast<const T*>(nullptr) : static_cast<const T*>(params[k].data); };
@@ -340,7 +342,7 @@ class Plan {
         run_program<T>(p_, B, proj.data(), ld.data(), cur_p.data(), param_p.data(), shared, scratch, regs_t, next_p.data(), late);
       }
       for (std::int64_t b = 0; b < B; ++b) {
-        T* yrow = Y + (t * B + b) * H;
+        T* yrow = Y + t * y->strides[0] + b * y->strides[1];
         if (live(p, t, b)) {
           std::copy(next + b * H, next + (b + 1) * H, yrow);
         } else {  // past its length: the state holds, the output is zero
@@ -363,9 +365,9 @@ class Plan {
   int run_backward(const kiln_host* host, const kiln_recurrent_problem* p, const kiln_tensor* x, const kiln_tensor* states,
                    const kiln_tensor* params, void* saved_v, const kiln_tensor* dy, const kiln_tensor* d_final, kiln_tensor* dx,
                    kiln_tensor* d_states, kiln_tensor* d_params, void* work_v, char* err, size_t n) const {
-    if (!contiguous(dy)) return fail(err, n, "a compiled cell reads dy contiguous");
-    if (reads_y_ && (p->y == nullptr || p->y->data == nullptr || !contiguous(p->y)))
-      return fail(err, n, "a compiled cell reads forward's y in backward (KILN_KERNEL_BACKWARD_READS_Y), contiguous");
+    if (!rows_unit(dy)) return fail(err, n, "a compiled cell reads dy [T, B, H] with unit stride along H");
+    if (reads_y_ && (p->y == nullptr || p->y->data == nullptr || !rows_unit(p->y)))
+      return fail(err, n, "a compiled cell reads forward's y in backward (KILN_KERNEL_BACKWARD_READS_Y), [T, B, H] with unit stride along H");
     const std::int64_t Tn = p->steps, B = p->batch, I = p->input_size, H = p_.hidden_size;
     const std::size_t S = p_.states;
     const std::int64_t SBH = static_cast<std::int64_t>(S) * B * H;
@@ -431,7 +433,7 @@ class Plan {
         for (std::int64_t b = 0; b < B; ++b) {
           const std::int64_t prev = p->reverse ? t + 1 : t - 1;
           const bool initial = prev < 0 || prev >= Tn || (p->reverse && !live(p, prev, b));
-          const T* src = initial ? h0 + b * H : Yf + (prev * B + b) * H;
+          const T* src = initial ? h0 + b * H : Yf + prev * p->y->strides[0] + b * p->y->strides[1];
           std::copy(src, src + H, gathered + ((t - t_lo) * B + b) * H);
         }
     };
@@ -480,7 +482,7 @@ class Plan {
       std::copy(carry, carry + SBH, dnext);
       for (std::int64_t b = 0; b < B; ++b) {
         if (live(p, t, b)) {
-          for (std::int64_t k = 0; k < H; ++k) dnext[b * H + k] += DY[(t * B + b) * H + k];
+          for (std::int64_t k = 0; k < H; ++k) dnext[b * H + k] += DY[t * dy->strides[0] + b * dy->strides[1] + k];
         }
         if (DH != nullptr) std::copy(dnext + b * H, dnext + (b + 1) * H, DH + t * dh0 + b * dh1);  // a dead row: its held state's
         if (!live(p, t, b)) {
@@ -666,8 +668,9 @@ std::shared_ptr<const Kernel> compiled_kernel(const std::string& cell_name, Cell
   k->abi.name = nullptr;
   k->abi.state_count = static_cast<std::int32_t>(program.states);
   k->in_process = std::make_shared<Compiled>(std::move(make), k->param_names);
-  // Note [Compiled schedule]: state 0's history comes from y; dL/dh_t is reported when asked.
-  k->flags = KILN_KERNEL_BACKWARD_READS_Y | KILN_KERNEL_REPORTS_DH;
+  // Note [Compiled schedule]: state 0's history comes from y; dL/dh_t is reported when asked; a bidirectional
+  // layer's two directions write their halves of one [T, B, 2H] output (strided sequences).
+  k->flags = KILN_KERNEL_BACKWARD_READS_Y | KILN_KERNEL_REPORTS_DH | KILN_KERNEL_STRIDED_SEQUENCES;
   return k;
 }
 
