@@ -12,6 +12,7 @@
 #include "report/html.hpp"
 #include "report/svg.hpp"
 #include "tensor/error.hpp"
+#include "tensor/warning.hpp"
 
 namespace kiln::experiment {
 namespace fs = std::filesystem;
@@ -22,16 +23,34 @@ std::string read_if(const std::string& path) {
 }
 
 // Each complete line of a JSON-lines file, parsed; a corrupt line is an error naming the file and line.
-std::vector<nlohmann::json> json_lines(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(read_if(path));
+// Note [Torn last line]: a run stopped by a signal (SIGKILL, a lost node) can leave the last line of a
+// JSON-lines file half written. A last line without its newline that does not read is left out, with a
+// warning naming the file and line; any other line that does not read is refused (the file is corrupt).
+// take(line, n) reads line n and throws kiln::Error when it cannot.
+template <class F>
+void each_json_line(const std::string& path, F&& take) {
+  const std::string text = read_if(path);
+  const bool unterminated = !text.empty() && text.back() != '\n';
+  std::istringstream in(text);
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
+    try {
+      take(line, n);
+    } catch (const Error&) {
+      if (!unterminated || in.peek() != std::char_traits<char>::eof()) throw;
+      warn_once(fmt::format("report: {}:{}: a half-written last line (the run was stopped while writing it) is left out", path, n));
+    }
+  }
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  each_json_line(path, [&](const std::string& line, int n) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     KILN_CHECK(!j.is_discarded() && j.is_object(), "report: {}:{} is not a JSON object", path, n);
     out.push_back(std::move(j));
-  }
+  });
   return out;
 }
 
@@ -207,16 +226,13 @@ std::string write_run_report(const std::string& dir) {
   }
   curves(page, json_lines(dir + "/metrics.jsonl"));
   std::vector<InstrumentRecord> records;
-  std::istringstream in(read_if(dir + "/instruments.jsonl"));
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.empty()) continue;
+  each_json_line(dir + "/instruments.jsonl", [&](const std::string& line, int n) {
     try {
       records.push_back(from_json_line(line));
     } catch (const Error& e) {
       throw Error(fmt::format("report: {}/instruments.jsonl:{}: {}", dir, n, e.what()));
     }
-  }
+  });
   if (!records.empty()) {
     gradient_flow(page, records);
     spectra(page, records);

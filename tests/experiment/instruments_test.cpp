@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "experiment/instruments.hpp"
+#include "experiment/run_report.hpp"
 #include "experiment/trainer.hpp"
 #include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
@@ -207,6 +208,47 @@ train: {steps: 12, eval_every: 6, checkpoint_every: 6}
   EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 13) << "step 0 and each of the 12";
   EXPECT_TRUE(io::read_file((dir / "off/instruments.jsonl").string()).empty());
   EXPECT_TRUE(std::filesystem::exists(dir / "on/report.html"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kiln::experiment
+
+namespace kiln::experiment {
+namespace {
+
+// Note [Torn last line]: a run killed while writing leaves a half-written last line in instruments.jsonl
+// or metrics.jsonl; the report leaves that line out (the rest is drawn), while a broken line anywhere else
+// is refused, naming the file and line.
+TEST(Instruments, AReportLeavesOutATornLastLineAndRefusesACorruptOne) {
+  const auto dir = std::filesystem::temp_directory_path() / "kiln_torn_line_test";
+  std::filesystem::remove_all(dir);
+  const std::string text = R"(seed: 5
+data: {task: adding, length: 8, batch: 4}
+model:
+  - recurrent: {cell: lstm, hidden: 4}
+  - linear: {out: auto}
+train: {steps: 4, eval_every: 2, checkpoint_every: 2}
+instruments: {every: 1}
+)";
+  TrainOptions quiet;
+  quiet.quiet = true;
+  train(parse_experiment(text, "a.yaml", {"output=" + dir.string()}), quiet);
+  const std::string instruments = io::read_file((dir / "instruments.jsonl").string());
+  const std::string metrics = io::read_file((dir / "metrics.jsonl").string());
+  // Killed mid-line: a last line cut short, without its newline.
+  io::write_file_atomic((dir / "instruments.jsonl").string(), instruments + instruments.substr(0, instruments.find('\n') / 2));
+  io::write_file_atomic((dir / "metrics.jsonl").string(), metrics + "{\"step\": 5, \"spl");
+  EXPECT_NO_THROW(write_run_report(dir.string()));
+  EXPECT_NE(io::read_file((dir / "report.html").string()).find("<svg"), std::string::npos);
+  // The same half line followed by more lines is a corrupt file: refused, naming where.
+  io::write_file_atomic((dir / "instruments.jsonl").string(), instruments.substr(0, instruments.find('\n') / 2) + "\n" + instruments);
+  try {
+    write_run_report(dir.string());
+    FAIL() << "a corrupt line was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("instruments.jsonl:1:"), std::string::npos) << e.what();
+  }
   std::filesystem::remove_all(dir);
 }
 
