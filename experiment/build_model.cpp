@@ -101,6 +101,7 @@ std::shared_ptr<nn::Sequential> build_stack(const Experiment& e, const Task& tas
                          .batch_first(true).single_bias(l.single_bias).return_sequences(rs)
                          .impl(l.impl == "generic" ? nn::Impl::Generic : l.impl == "fused" ? nn::Impl::Fused
                                : l.impl == "compiled" ? nn::Impl::Compiled : nn::Impl::Auto);
+      if (l.forget_bias) options.forget_bias(*l.forget_bias);
       model->push_back(at_layer(l, [&] { return nn::make_recurrent(l.cell, options); }));
       features = l.size * (l.bidirectional ? 2 : 1);
       sequence = rs;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,7 @@ struct LayerSpec {
   std::int64_t decoder_layers = 1;  ///< transformer
   bool bidirectional = false, single_bias = false;
   int return_sequences = -1;   ///< -1: as the task needs
+  std::optional<double> forget_bias;  ///< recurrent: the forget gate's initial bias (RecurrentOptions::forget_bias)
   double dropout = 0;
   std::int64_t heads = 4, feedforward = 0;  ///< attention heads; feed-forward width (0: 4 d_model)
   bool norm_first = false, learned = false;  ///< pre-norm Transformer layers; a learned position table

@@ -96,6 +96,7 @@ void read_layer(const std::string& kind, Section s, LayerSpec& l) {
     l.dropout = s.number("dropout", 0.0, 0.0, 0.99);
     l.impl = s.choice("impl", std::string("auto"), {"auto", "generic", "fused", "compiled"});
     l.single_bias = s.flag("single_bias", false);
+    if (s.has("forget_bias")) l.forget_bias = s.number("forget_bias", 0.0, -100.0, 100.0);
     if (s.has("return_sequences")) l.return_sequences = s.flag("return_sequences", true) ? 1 : 0;
     else s.flag("return_sequences", true);
   } else if (kind == "linear") {

@@ -46,7 +46,7 @@ class GreffLSTMCell : public RecurrentCell {
   std::string extra_repr() const override;
   GreffVariant variant() const { return variant_; }
   /// The gates this variant keeps, in order ("i", "f", "z", "o").
-  std::vector<std::string> gate_names() const;
+  std::vector<std::string> gate_names() const override;
 
  private:
   GreffVariant variant_;

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "layers/impl.hpp"
 #include "layers/rnn_cell.hpp"
@@ -28,6 +29,11 @@ struct RecurrentOptions {
   /// false the last layer's final hidden state [B, D*H] (Keras's return_sequences=False).
   RecurrentOptions& return_sequences(bool on) { return_sequences_ = on; return *this; }
   RecurrentOptions& impl(Impl i) { impl_ = i; return *this; }
+  /// The forget gate's bias at initialisation (Jozefowicz et al., 2015; Keras's unit_forget_bias is 1):
+  /// the rows of the gate the cell names "f" (RecurrentCell::gate_names) are set to `b` in bias_ih (or
+  /// the single bias) and to 0 in bias_hh, so the gate starts open, sigmoid(b), and gradients flow
+  /// far back from the first step. Refused, naming the cell, for a cell without a forget gate or biases.
+  RecurrentOptions& forget_bias(double b) { forget_bias_ = b; return *this; }
   std::int64_t input_size_, hidden_size_;
   std::int64_t num_layers_ = 1;
   bool bias_ = true, batch_first_ = false, bidirectional_ = false;
@@ -37,6 +43,7 @@ struct RecurrentOptions {
   bool single_bias_ = false;
   bool return_sequences_ = true;
   Impl impl_ = Impl::Auto;
+  std::optional<double> forget_bias_;
 };
 using RNNOptions = RecurrentOptions;
 using LSTMOptions = RecurrentOptions;

@@ -19,6 +19,7 @@ class LayerNormLSTMCell : public RecurrentCell {
   KernelClaim kernel_claim() const override { return eps_ == 1e-5 ? claim<LayerNormLSTMCell>("layer_norm_lstm") : KernelClaim{}; }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
+  std::vector<std::string> gate_names() const override { return {"i", "f", "g", "o"}; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
  private:
@@ -36,6 +37,7 @@ class PeepholeLSTMCell : public RecurrentCell {
   KernelClaim kernel_claim() const override { return claim<PeepholeLSTMCell>("peephole_lstm"); }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
+  std::vector<std::string> gate_names() const override { return {"i", "f", "g", "o"}; }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
  private:
@@ -54,6 +56,7 @@ class MGUCell : public RecurrentCell {
   MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   void reset() override { register_gate_parameters(2, bias_); }
   State step(const Variable& x, const State& state) override;
+  std::vector<std::string> gate_names() const override { return {"f", "n"}; }
   KernelClaim kernel_claim() const override { return claim<MGUCell>("mgu"); }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 

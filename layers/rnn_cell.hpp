@@ -41,6 +41,10 @@ class RecurrentCell : public Module {
   /// numerically, that the kernel reproduces the subclass's own step (outputs and gradients), so a
   /// subclass that changes step() runs its own math. Empty: no claim (the graph pass may still find one).
   virtual KernelClaim kernel_claim() const { return {}; }
+  /// The gates whose rows weight_ih (and the biases) stack, in order: PyTorch's LSTM {"i", "f", "g", "o"},
+  /// GRU {"r", "z", "n"}; empty when the weights are not gate-shaped. RecurrentOptions::forget_bias finds
+  /// the forget gate ("f") here, so a researcher's cell that names its gates gets it too.
+  virtual std::vector<std::string> gate_names() const { return {}; }
   /// The claimed kernel's name when this object is exactly the claiming class (a trusted claim), else "".
   std::string trusted_kernel() const;
   /// The object's own class as its author wrote it ("ForgetBiasLSTMCell", "kiln::nn::LSTMCell"), for
@@ -115,6 +119,7 @@ class LSTMCell : public RecurrentCell {
   void reset() override { register_gate_parameters(4, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
   std::size_t state_size() const override { return 2; }
+  std::vector<std::string> gate_names() const override { return {"i", "f", "g", "o"}; }
   KernelClaim kernel_claim() const override { return claim<LSTMCell>("lstm"); }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 
@@ -144,6 +149,7 @@ class GRUCell : public RecurrentCell {
   explicit GRUCell(GRUCellOptions options);
   void reset() override { register_gate_parameters(3, options_.bias_, options_.single_bias_); }
   State step(const Variable& x, const State& state) override;
+  std::vector<std::string> gate_names() const override { return {"r", "z", "n"}; }
   KernelClaim kernel_claim() const override { return claim<GRUCell>(options_.reset_after_ ? "gru" : "gru_reset_before"); }
   std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;

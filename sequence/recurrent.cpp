@@ -1,6 +1,10 @@
 #include "sequence/recurrent.hpp"
 
+#include <algorithm>
 #include <typeinfo>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ops/ops.hpp"
 #include "fusion/fused_recurrent.hpp"
@@ -12,6 +16,31 @@
 #include "tensor/warning.hpp"
 
 namespace kiln::nn {
+namespace {
+
+// RecurrentOptions::forget_bias: the rows of the gate named "f" set to b in bias_ih (or the single bias)
+// and to 0 in bias_hh.
+void set_forget_bias(RecurrentCell& cell, double b, const std::string& layer, std::int64_t l) {
+  const std::vector<std::string> gates = cell.gate_names();
+  const auto f = std::find(gates.begin(), gates.end(), "f");
+  KILN_CHECK(f != gates.end(), "{} layer {}: forget_bias needs a forget gate, and {} has {}", layer, l, cell.class_name(),
+             gates.empty() ? std::string("no named gates (RecurrentCell::gate_names)") : fmt::format("gates {}", fmt::join(gates, ", ")));
+  const std::int64_t H = cell.hidden_size(), G = static_cast<std::int64_t>(gates.size()), k = f - gates.begin();
+  bool set = false;
+  for (auto& [name, p] : cell.named_parameters(false)) {
+    const bool first = name == "bias_ih" || name == "bias", second = name == "bias_hh";
+    if (!first && !second) continue;
+    KILN_CHECK(p.shape() == (Shape{G * H}), "{} layer {}: forget_bias: {}'s {} is {}, not {} gates of {}", layer, l, cell.class_name(),
+               name, p.shape(), G, H);
+    std::vector<double> v = p.value().to_vector();
+    std::fill(v.begin() + k * H, v.begin() + (k + 1) * H, first ? b : 0.0);
+    p.set_value(from_data(v, p.shape()).to(p.dtype()));
+    set = set || first;
+  }
+  KILN_CHECK(set, "{} layer {}: forget_bias needs a bias, and {} has none (bias=false)", layer, l, cell.class_name());
+}
+
+}  // namespace
 
 Recurrent::Recurrent(std::string type_name, RecurrentOptions options, CellFactory make_cell)
     : Module(std::move(type_name)), options_(options), make_cell_(std::move(make_cell)) {
@@ -37,6 +66,7 @@ void Recurrent::reset() {
       // PyTorch's names: the cell's "weight_ih" is this layer's "weight_ih_l0" / "weight_ih_l0_reverse".
       const std::string suffix = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
       for (const auto& [name, p] : cell->named_parameters()) register_parameter(name + suffix, p);
+      if (options_.forget_bias_) set_forget_bias(*cell, *options_.forget_bias_, type_name(), l);
       cells_.push_back(std::move(cell));
     }
   }

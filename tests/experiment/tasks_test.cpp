@@ -309,3 +309,22 @@ TEST(Models, AModelThatDoesNotFitItsTaskIsNamedByItsPath) {
 
 }  // namespace
 }  // namespace kiln::experiment
+
+namespace kiln::experiment {
+namespace {
+
+// An experiment file's `forget_bias` reaches the layer; a cell without a forget gate is refused at its path.
+TEST(Models, ForgetBiasFromAnExperimentFile) {
+  const Experiment e = parse_experiment("data: {task: adding, length: 5, batch: 2}\nmodel:\n  - recurrent: {cell: lstm, hidden: 3, "
+                                        "forget_bias: 2.5}\n  - linear: {out: auto}\n", "exp.yaml");
+  const auto task = make_task(e.data, e.dtype, e.seed);
+  const auto m = build_model(e, *task);
+  const auto b = m->module().parameter("0.bias_ih_l0").value().to_vector();
+  for (std::size_t j = 3; j < 6; ++j) EXPECT_EQ(b[j], 2.5);
+  EXPECT_TRUE(contains(build_error("data: {task: adding}\nmodel: [{recurrent: {cell: gru, hidden: 3, forget_bias: 1}}, "
+                                   "{linear: {out: auto}}]\n"),
+                       "model[0].recurrent")) << build_error("data: {task: adding}\nmodel: [{recurrent: {cell: gru, hidden: 3, forget_bias: 1}}, {linear: {out: auto}}]\n");
+}
+
+}  // namespace
+}  // namespace kiln::experiment

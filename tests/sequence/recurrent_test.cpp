@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fusion/kernel_choice.hpp"
 #include "layers/gradcheck_module.hpp"
 #include "sequence/research_layers.hpp"
 #include "ops/ops.hpp"
+#include "sequence/recurrent.hpp"
+#include "tensor/error.hpp"
 
 namespace kiln::nn {
 namespace {
@@ -222,6 +226,53 @@ TEST(Recurrent, ClearErrors) {
          "MGU: impl is fused but MGUCell claims kernel 'mgu', which no plugin provides");  // its kernel is a plugin's
   expect([] { LSTM(LSTMOptions(3, 4).single_bias(true).impl(Impl::Fused)).forward(Variable(zeros({2, 1, 3}))); },
          "kernel 'lstm' takes parameters weight_ih, weight_hh, bias_ih, bias_hh but LSTMCell has 'bias'");
+}
+
+}  // namespace
+}  // namespace kiln::nn
+
+namespace kiln::nn {
+namespace {
+
+// RecurrentOptions::forget_bias: the forget gate's rows of bias_ih (or the single bias) start at b and
+// those of bias_hh at 0, on every layer and direction, for any cell that names an "f" gate; a cell
+// without one, or without biases, is refused by name.
+TEST(Recurrent, ForgetBiasOpensTheForgetGateOfEveryCellThatHasOne) {
+  for (const char* cell : {"lstm", "peephole_lstm", "lstm_nig", "layer_norm_lstm", "mgu"}) {
+    SCOPED_TRACE(cell);
+    auto layer = make_recurrent(cell, RecurrentOptions(3, 4).num_layers(2).bidirectional(true).forget_bias(1.0));
+    const std::vector<std::string> gates = layer->cell(0)->gate_names();
+    const auto k = static_cast<std::int64_t>(std::find(gates.begin(), gates.end(), "f") - gates.begin());
+    int seen = 0;
+    for (const auto& [name, p] : layer->named_parameters()) {
+      const bool first = name.rfind("bias_ih", 0) == 0 || name.rfind("bias_l", 0) == 0, second = name.rfind("bias_hh", 0) == 0;
+      if (!first && !second) continue;
+      ++seen;
+      const auto v = p.value().to_vector();
+      for (std::int64_t j = 0; j < static_cast<std::int64_t>(v.size()); ++j)
+        if (j / 4 == k) EXPECT_EQ(v[static_cast<std::size_t>(j)], first ? 1.0 : 0.0) << name << "[" << j << "]";
+    }
+    EXPECT_GE(seen, 4) << "a bias per layer and direction";
+  }
+  // Without the option, PyTorch's uniform init stays.
+  auto plain = make_recurrent("lstm", RecurrentOptions(3, 4));
+  EXPECT_NE(plain->parameter("bias_ih_l0").value().to_vector()[4], 1.0);
+  for (const auto& [cell, says] : std::vector<std::pair<std::string, std::string>>{
+           {"gru", "forget_bias needs a forget gate, and kiln::nn::GRUCell has gates r, z, n"},
+           {"rnn_tanh", "kiln::nn::RNNCell has no named gates"}}) {
+    try {
+      make_recurrent(cell, RecurrentOptions(3, 4).forget_bias(1.0));
+      FAIL() << cell;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  }
+  try {
+    make_recurrent("lstm", RecurrentOptions(3, 4).bias(false).forget_bias(1.0));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("forget_bias needs a bias, and kiln::nn::LSTMCell has none"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
