@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "fusion/compiled_schedule.hpp"
+#include "fusion/saved_layout.hpp"
 #include "tensor/random.hpp"
 
 namespace kiln::plugins {
@@ -43,76 +44,6 @@ class Plan {
     }
     for (int k : ss_) s_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
     for (int k : ls_) l_rows_ += p_.projections[static_cast<std::size_t>(k)].rows;
-    place_gradients();
-  }
-
-  // Note [Gradients in saved memory]: backward keeps a block of kBlock steps' projection gradients for the
-  // block's GEMMs (dX, dW). In the last backward (KILN_LAST_BACKWARD: the saved memory is the kernel's to
-  // reuse) they are written into the block's own saved rows instead of a work buffer, as the hand-written
-  // kernels write their gate gradients over their saved gates, when
-  //  - a row's saved block has room for them, a state projection whose gradient must equal an x
-  //    projection's sharing its columns: both are read only by one add of the two (LSTM's gates are
-  //    W_ih x + W_hh h), so the add's backward gives both the same values, bit for bit;
-  //  - a row's step writes them after its last read of its saved values: each projection is loaded
-  //    once (its gradient is written, not summed) and every load comes before the first instruction
-  //    whose derivative reads saved values (backward runs the program in reverse);
-  //  - the program has one stage (no late projections reading saved values between stages).
-  // The block's GEMMs then read the gradients with a row stride of the saved block.
-  void place_gradients() {
-    const std::size_t P = p_.projections.size();
-    dcol_.assign(P, -1);
-    if (p_.stages != 1 || !ls_.empty()) return;
-    // Forward likewise (Note [Gradients in saved memory]): a block of steps' projections of x go into the
-    // block's saved rows when a row's step reads them (its loads) before it writes any saved value.
-    {
-      std::size_t first_write = p_.code.size(), last_x_load = 0;
-      bool loads_x = false;
-      for (std::size_t c = p_.shared_code; c < p_.code.size(); ++c) {
-        const Instr& i = p_.code[c];
-        const Register& r = p_.regs[static_cast<std::size_t>(i.dst)];
-        if (i.op == Opcode::LoadProjection && p_.projections[static_cast<std::size_t>(i.a)].source == -1) last_x_load = c, loads_x = true;
-        if (!r.shared && !r.scratch && (i.op != Opcode::Slice || r.copy)) first_write = std::min(first_write, c);
-      }
-      x_in_saved_ = loads_x && last_x_load < first_write && x_rows_ <= p_.row_size;
-    }
-    std::vector<int> reg(P, -1), loads(P, 0);
-    std::size_t first_compute = p_.code.size(), last_load = 0;
-    for (std::size_t c = p_.shared_code; c < p_.code.size(); ++c) {
-      const Instr& i = p_.code[c];
-      if (i.op == Opcode::LoadProjection) {
-        reg[static_cast<std::size_t>(i.a)] = i.dst, ++loads[static_cast<std::size_t>(i.a)], last_load = c;
-      } else if (i.op != Opcode::LoadState && i.op != Opcode::LoadParam && i.op != Opcode::Constant && i.op != Opcode::Slice) {
-        first_compute = std::min(first_compute, c);
-      }
-    }
-    for (std::size_t k = 0; k < P; ++k)
-      if (loads[k] != 1) return;
-    if (last_load > first_compute) return;
-    // The instructions reading register r (outputs count as readers).
-    auto readers = [&](int r) {
-      std::vector<std::size_t> out;
-      for (std::size_t c = 0; c < p_.code.size(); ++c) {
-        const Opcode op = p_.code[c].op;
-        const bool reads_registers = op != Opcode::LoadProjection && op != Opcode::LoadState && op != Opcode::LoadParam && op != Opcode::Constant;
-        if (reads_registers && (p_.code[c].a == r || p_.code[c].b == r)) out.push_back(c);
-      }
-      for (int o : p_.outputs)
-        if (o == r) out.push_back(p_.code.size());
-      return out;
-    };
-    std::int64_t col = 0;
-    for (int k : xs_) dcol_[static_cast<std::size_t>(k)] = col, col += p_.projections[static_cast<std::size_t>(k)].rows;
-    for (int k : ss_) {
-      const auto rs = readers(reg[static_cast<std::size_t>(k)]);
-      for (int kx : xs_) {
-        const auto rx = readers(reg[static_cast<std::size_t>(kx)]);
-        const bool summed = rs.size() == 1 && rx == rs && rs[0] < p_.code.size() && p_.code[rs[0]].op == Opcode::Add &&
-                            p_.projections[static_cast<std::size_t>(kx)].rows == p_.projections[static_cast<std::size_t>(k)].rows;
-        if (summed) dcol_[static_cast<std::size_t>(k)] = dcol_[static_cast<std::size_t>(kx)];
-      }
-      if (dcol_[static_cast<std::size_t>(k)] < 0) dcol_[static_cast<std::size_t>(k)] = col, col += p_.projections[static_cast<std::size_t>(k)].rows;
-    }
-    in_saved_ = col <= p_.row_size;
   }
 
   int supports(const kiln_recurrent_problem* p, char* why, size_t n) const {
@@ -132,9 +63,9 @@ class Plan {
     // parameter sums, backward: Note [Compiled schedule])
     const std::int64_t G1 = row_groups(B) - 1;
     const std::int64_t small = p->dtype == KILN_FLOAT64 ? small_scratch<double>(p) : small_scratch<float>(p);
-    const std::int64_t fwd = (x_in_saved_ ? 0 : Kb * B * x_rows_) + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) +
+    const std::int64_t fwd = (layout_.x_projections ? 0 : Kb * B * x_rows_) + B * (s_rows_ + l_rows_) + 2 * S * B * H + packed_size(H, true) +
                              G1 * p_.shared_size + B * p_.scratch_size + small;
-    const bool in_saved = p->phase == KILN_LAST_BACKWARD && in_saved_;  // Note [Gradients in saved memory]
+    const bool in_saved = p->phase == KILN_LAST_BACKWARD && layout_.gradients;  // Note [Gradients in saved memory]
     const std::int64_t bwd = (in_saved ? 0 : Kb * B * (x_rows_ + s_rows_)) + B * l_rows_ + 3 * S * B * H + B * p_.grad_size +
                              (G1 + 1) * p_.shared_size + packed_size(H, false) + G1 * params + small +
                              (reads_y_ ? Kb * B * H : 0);
@@ -221,8 +152,8 @@ class Plan {
     T* shared = regs + Tn * B * p_.row_size;
     T* hist = shared + p_.shared_size;
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
-    T* xproj = static_cast<T*>(work_v);  // a block of steps' projections of x (or in its saved rows: x_in_saved_)
-    T* sproj = xproj + (x_in_saved_ ? 0 : Kb * B * x_rows_);
+    T* xproj = static_cast<T*>(work_v);  // a block of steps' projections of x (or in its saved rows: layout_.x_projections)
+    T* sproj = xproj + (layout_.x_projections ? 0 : Kb * B * x_rows_);
     T* cur = sproj + B * s_rows_;
     T* next = cur + static_cast<std::int64_t>(S) * B * H;
     std::vector<sdk::PackedB<T>> packed;  // each state projection's W^T, packed once for every step
@@ -252,12 +183,12 @@ class Plan {
       std::int64_t at = 0;
       for (int k : xs_) {
         xat[static_cast<std::size_t>(k)] = at, at += p_.projections[static_cast<std::size_t>(k)].rows;
-        if (x_in_saved_) ld[static_cast<std::size_t>(k)] = p_.row_size;
+        if (layout_.x_projections) ld[static_cast<std::size_t>(k)] = p_.row_size;
       }
     }
     auto xp = [&](int k, std::int64_t t, std::int64_t t_lo) -> T* {
       const auto kk = static_cast<std::size_t>(k);
-      if (x_in_saved_) return regs + t * B * p_.row_size + xat[kk];
+      if (layout_.x_projections) return regs + t * B * p_.row_size + xat[kk];
       return xproj + Kb * B * xat[kk] + (t - t_lo) * B * ld[kk];
     };
     auto project_x = [&](std::int64_t t_lo, std::int64_t steps) {
@@ -386,7 +317,7 @@ class Plan {
     const std::int64_t Kb = std::min<std::int64_t>(kBlock, Tn);
     // Note [Gradients in saved memory]: a block of steps' projection gradients, in a work buffer or in the
     // block's saved rows; dP(k, t) is step t's, ld[k] apart.
-    const bool in_saved = p->phase == KILN_LAST_BACKWARD && in_saved_;
+    const bool in_saved = p->phase == KILN_LAST_BACKWARD && layout_.gradients;
     T* dxproj = static_cast<T*>(work_v);
     T* dsproj = dxproj + (in_saved ? 0 : Kb * B * x_rows_);
     T* carry = dsproj + (in_saved ? 0 : Kb * B * s_rows_);
@@ -453,12 +384,12 @@ class Plan {
     std::vector<T*> dproj(p_.projections.size()), dnext_w(S), dstate_p(S);
     std::vector<const T*> dnext_p(S);
     std::vector<std::int64_t> ld(p_.projections.size());
-    for (std::size_t k = 0; k < p_.projections.size(); ++k) ld[k] = in_saved && dcol_[k] >= 0 ? p_.row_size : p_.projections[k].rows;
+    for (std::size_t k = 0; k < p_.projections.size(); ++k) ld[k] = in_saved && layout_.dcol[k] >= 0 ? p_.row_size : p_.projections[k].rows;
     // Step t's gradient of x or state projection k (t_lo: the first step of t's block).
     T* saved_rows = static_cast<T*>(saved_v);
     auto dP = [&](int k, std::int64_t t, std::int64_t t_lo) -> T* {
       const auto kk = static_cast<std::size_t>(k);
-      if (in_saved) return saved_rows + t * B * p_.row_size + dcol_[kk];
+      if (in_saved) return saved_rows + t * B * p_.row_size + layout_.dcol[kk];
       return dxproj + dbuf[kk] + (t - t_lo) * B * ld[kk];
     };
     for (std::size_t s = 0; s < S; ++s) {
@@ -581,11 +512,7 @@ class Plan {
   std::int64_t x_rows_ = 0, s_rows_ = 0, l_rows_ = 0, slots_ = 0;
   bool reads_y_ = false;  // a projection reads state 0: backward gathers it from y
   std::vector<std::int64_t> slot_;
-  // Note [Gradients in saved memory]: where each projection's gradient goes in a row's saved block (-1:
-  // not there), and whether the last backward puts them there.
-  std::vector<std::int64_t> dcol_;
-  bool in_saved_ = false;
-  bool x_in_saved_ = false;  // forward's projections of x in the saved rows
+  const SavedLayout layout_ = saved_layout(p_);  // Note [Gradients in saved memory]
 };
 
 // The kernel: a plan per size (input, hidden, biases), each compiled from a cell of that size when a
